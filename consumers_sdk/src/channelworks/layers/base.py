@@ -1,0 +1,97 @@
+"""What every Channelworks layer backend shares: Channels' API surface plus our extensions."""
+
+from __future__ import annotations
+
+import abc
+import secrets
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from channels.layers import BaseChannelLayer
+
+from channelworks.layers import naming
+from channelworks.layers.config import LayerConfig
+from channelworks.layers.ordering import Delivery
+from channelworks.layers.stats import QueueStats
+
+
+class WorkReceiver(abc.ABC):
+    """The reliable, ordered way for workers to take messages (see ``work_receiver``)."""
+
+    @abc.abstractmethod
+    async def get(self, timeout: float | None = None) -> Delivery | None:
+        """The next delivery, or None when ``timeout`` seconds pass (or after :meth:`stop`)."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Take nothing new; deliveries already handed out may still be acked."""
+
+    async def __aenter__(self) -> WorkReceiver:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+class ChannelworksLayer(BaseChannelLayer, abc.ABC):  # type: ignore[misc]
+    """Channels 4's channel-layer API with ``receive_many``, ``work_receiver``, ``queue_stats``."""
+
+    extensions: ClassVar[list[str]] = ["groups", "flush"]
+
+    def __init__(self, config: LayerConfig) -> None:
+        super().__init__(expiry=config.expiry, capacity=config.capacity)
+        self.config = config
+        self.group_expiry = config.group_expiry
+        self.channel_capacity = list(config.channel_capacity)
+
+    def get_capacity(self, channel: str) -> int:
+        return self.config.capacity_for(channel)
+
+    def require_valid_channel_name(self, name: Any, receive: bool = False) -> bool:
+        naming.require_valid_channel_name(name)
+        return True
+
+    def require_valid_group_name(self, name: Any) -> bool:
+        naming.require_valid_group_name(name)
+        return True
+
+    @staticmethod
+    def _new_channel_name(prefix: str, process: str) -> str:
+        return f"{prefix}{process}!{secrets.token_hex(6)}"
+
+    @abc.abstractmethod
+    async def send(self, channel: str, message: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    async def receive(self, channel: str) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def receive_many(
+        self, channels: Sequence[str], timeout: float | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
+        """Wait on all ``channels`` at once; the first message of any of them, or None."""
+
+    @abc.abstractmethod
+    async def new_channel(self, prefix: str = "specific.") -> str: ...
+
+    @abc.abstractmethod
+    async def group_add(self, group: str, channel: str) -> None: ...
+
+    @abc.abstractmethod
+    async def group_discard(self, group: str, channel: str) -> None: ...
+
+    @abc.abstractmethod
+    async def group_send(self, group: str, message: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    async def flush(self) -> None: ...
+
+    @abc.abstractmethod
+    def work_receiver(self, channels: Sequence[str], group: str = "workers") -> WorkReceiver:
+        """Reliable, per-connection-ordered consumption of ``channels`` (see the docs)."""
+
+    @abc.abstractmethod
+    async def queue_stats(self) -> QueueStats: ...
+
+    async def close(self) -> None:
+        """Release connections and background tasks (the layer can be used again after)."""

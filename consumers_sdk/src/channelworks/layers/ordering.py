@@ -1,0 +1,153 @@
+"""Per-connection ordering inside one process.
+
+Messages are keyed by their ``reply_channel`` (one key per connection). For each key at most one
+delivery is out at a time; the next is handed out only when the previous one is acked. When
+messages carry Channels 1's ``order`` field, a message whose predecessor has not been seen yet is
+held back for up to ``hold_seconds`` (the predecessor may still be on its way from another
+stream), then released so a lost message never stalls a connection forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Ack = Callable[[], Awaitable[None]]
+_IDLE_KEY_SECONDS = 300.0
+
+
+@dataclass
+class Delivery:
+    """One message handed to a worker; call :meth:`ack` once it has been handled."""
+
+    channel: str
+    message: dict[str, Any]
+    key: str | None = None
+    _on_ack: Callable[[Delivery], Awaitable[None]] | None = field(default=None, repr=False)
+    _acked: bool = field(default=False, repr=False)
+
+    async def ack(self) -> None:
+        """Mark the message handled: it will not be redelivered and its successor may go out."""
+        if self._acked:
+            return
+        self._acked = True
+        if self._on_ack is not None:
+            await self._on_ack(self)
+
+
+def ordering_key(message: dict[str, Any]) -> str | None:
+    """The key that serialises a message: its connection's reply channel, when it has one."""
+    key = message.get("reply_channel")
+    return key if isinstance(key, str) else None
+
+
+def message_order(message: dict[str, Any]) -> int | None:
+    order = message.get("order")
+    return order if isinstance(order, int) and not isinstance(order, bool) else None
+
+
+@dataclass
+class _KeyState:
+    busy: bool = False
+    last_order: int | None = None
+    held: list[tuple[int, int, float, Delivery]] = field(default_factory=list)
+    touched: float = 0.0
+
+
+class KeyedDispatcher:
+    """Hands out deliveries: in order and one at a time per key, in parallel across keys."""
+
+    def __init__(self, hold_seconds: float = 2.0) -> None:
+        self._hold_seconds = hold_seconds
+        self._keys: dict[str | None, _KeyState] = {}
+        self._ready: dict[str, deque[Delivery]] = {}  # per channel, served round-robin
+        self._changed = asyncio.Event()
+        self._arrival = itertools.count()
+        self._last_prune = time.monotonic()
+
+    def __len__(self) -> int:
+        """Deliveries waiting here (ready or held), not counting those handed out."""
+        ready = sum(len(queue) for queue in self._ready.values())
+        return ready + sum(len(state.held) for state in self._keys.values())
+
+    def offer(self, delivery: Delivery) -> None:
+        """Accept a message taken from the layer."""
+        if delivery.key is None:
+            self._make_ready(delivery)
+            return
+        state = self._keys.setdefault(delivery.key, _KeyState())
+        order = message_order(delivery.message)
+        sort_order = order if order is not None else -1
+        heapq.heappush(state.held, (sort_order, next(self._arrival), time.monotonic(), delivery))
+        self._release(delivery.key, state)
+
+    def done(self, delivery: Delivery) -> None:
+        """The delivery was acked (or given up): let the next one of its key go."""
+        state = self._keys.get(delivery.key) if delivery.key is not None else None
+        if state is None:
+            return
+        state.busy = False
+        self._release(delivery.key, state)
+        self._prune()
+
+    def next_ready(self) -> Delivery | None:
+        """The next delivery, taking channels in turn so a busy one cannot starve the rest."""
+        for channel in self._ready:
+            queue = self._ready.pop(channel)
+            delivery = queue.popleft()
+            if queue:
+                self._ready[channel] = queue  # to the back of the rotation
+            return delivery
+        self._changed.clear()
+        return None
+
+    def _make_ready(self, delivery: Delivery) -> None:
+        queue = self._ready.get(delivery.channel)
+        if queue is None:
+            queue = self._ready[delivery.channel] = deque()
+        queue.append(delivery)
+        self._changed.set()
+
+    async def wait_changed(self, timeout: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def release_overdue(self) -> None:
+        """Release held messages whose predecessor did not arrive within ``hold_seconds``."""
+        for key, state in list(self._keys.items()):
+            self._release(key, state)
+
+    def _release(self, key: str | None, state: _KeyState) -> None:
+        if state.busy or not state.held:
+            return
+        order, _, held_since, delivery = state.held[0]
+        in_sequence = (
+            order < 0
+            or state.last_order is None
+            or order <= state.last_order + 1
+            or time.monotonic() - held_since >= self._hold_seconds
+        )
+        if not in_sequence:
+            return
+        heapq.heappop(state.held)
+        state.busy = True
+        state.touched = time.monotonic()
+        if order >= 0:
+            state.last_order = order
+        self._make_ready(delivery)
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune < _IDLE_KEY_SECONDS / 10:
+            return
+        self._last_prune = now
+        for key, state in list(self._keys.items()):
+            if not state.busy and not state.held and now - state.touched > _IDLE_KEY_SECONDS:
+                del self._keys[key]

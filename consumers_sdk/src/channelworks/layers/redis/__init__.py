@@ -1,0 +1,1 @@
+"""The Redis backend: one Redis, several (sharded) or a Redis Cluster, spoken natively."""

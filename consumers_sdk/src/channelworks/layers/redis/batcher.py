@@ -1,0 +1,208 @@
+"""Coalesces concurrent commands into pipelines, and same-slot script calls into one EVAL.
+
+Every non-blocking command of a layer goes through here, so a thousand concurrent operations
+become a handful of round trips on a handful of connections. Connection failures are retried
+with backoff for a bounded time, then surface as ``LayerConnectionError`` naming the address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import exceptions as redis_errors
+
+from channelworks.exceptions import LayerConnectionError
+from channelworks.layers.redis.connection import Client, Clients
+from channelworks.layers.redis.scripts import BatchScript
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+    redis_errors.MasterDownError,
+    redis_errors.ReadOnlyError,
+    OSError,
+)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Worth retrying: the server is away or busy failing over, not refusing us."""
+    if isinstance(error, redis_errors.AuthenticationError | redis_errors.AuthorizationError):
+        return False
+    if isinstance(error, RETRYABLE):
+        return True
+    return isinstance(error, redis_errors.ResponseError) and str(error).startswith(
+        ("CLUSTERDOWN", "LOADING", "MASTERDOWN", "TRYAGAIN", "READONLY")
+    )
+
+
+@dataclass
+class _Command:
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class _ScriptItem:
+    script: BatchScript
+    shared_keys: tuple[str, ...]
+    shared_args: tuple[Any, ...]
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class _Flush:
+    commands: list[_Command] = field(default_factory=list)
+    scripts: list[_ScriptItem] = field(default_factory=list)
+
+
+class Batcher:
+    """One per event loop and layer."""
+
+    def __init__(self, clients: Clients, retry_seconds: float) -> None:
+        self._clients = clients
+        self._retry_seconds = retry_seconds
+        self._pending: dict[int, tuple[Client, _Flush]] = {}
+        self._wakeup = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+
+    async def command(self, tag: str, *args: Any) -> Any:
+        """Run one command on the client holding ``tag``."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue(tag).commands.append(_Command(args, future))
+        return await future
+
+    async def script(
+        self,
+        tag: str,
+        script: BatchScript,
+        shared_keys: Sequence[str],
+        shared_args: Sequence[Any],
+        keys: Sequence[str] = (),
+        args: Sequence[Any] = (),
+    ) -> Any:
+        """Run one item of a batch script; items with the same shared part share an EVAL."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue(tag).scripts.append(
+            _ScriptItem(
+                script, tuple(shared_keys), tuple(shared_args), tuple(keys), tuple(args), future
+            )
+        )
+        return await future
+
+    def _queue(self, tag: str) -> _Flush:
+        client = self._clients.for_tag(tag)
+        entry = self._pending.get(id(client))
+        if entry is None:
+            entry = self._pending[id(client)] = (client, _Flush())
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run())
+        self._wakeup.set()
+        return entry[1]
+
+    async def _run(self) -> None:
+        while self._pending:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            pending, self._pending = self._pending, {}
+            await asyncio.gather(
+                *(self._flush(client, flush) for client, flush in pending.values())
+            )
+
+    async def _flush(self, client: Client, flush: _Flush) -> None:
+        merged = _merge_scripts(flush.scripts)
+        calls: list[tuple[Any, ...]] = [command.args for command in flush.commands]
+        calls += [call for call, _ in merged]
+        try:
+            results = await self._execute(client, calls)
+        except BaseException as error:
+            for command in flush.commands:
+                _fail(command.future, error)
+            for _, items in merged:
+                for item in items:
+                    _fail(item.future, error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for command, result in zip(flush.commands, results, strict=False):
+            _settle(command.future, result)
+        for (_, items), result in zip(merged, results[len(flush.commands) :], strict=True):
+            if isinstance(result, Exception):
+                for item in items:
+                    _fail(item.future, result)
+            else:
+                for item, item_result in zip(items, result, strict=True):
+                    _settle(item.future, item_result)
+
+    async def _execute(self, client: Client, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """Run ``calls`` in one pipeline; retry the ones that failed for a retryable reason."""
+        results: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        deadline = time.monotonic() + self._retry_seconds
+        delay = 0.05
+        while True:
+            try:
+                pipeline = client.pipeline(transaction=False)
+                for index in todo:
+                    pipeline.execute_command(*calls[index])
+                outcomes = list(await pipeline.execute(raise_on_error=False))
+            except Exception as error:
+                if not is_retryable(error):
+                    raise
+                outcomes = [error] * len(todo)
+            failed = []
+            for index, outcome in zip(todo, outcomes, strict=True):
+                results[index] = outcome
+                if isinstance(outcome, Exception) and is_retryable(outcome):
+                    failed.append(index)
+            if not failed:
+                return results
+            cause: Exception = results[failed[0]]
+            if time.monotonic() + delay > deadline:
+                raise LayerConnectionError(
+                    f"cannot reach Redis at {self._clients.address_of(client)} after "
+                    f"retrying for {self._retry_seconds:.0f}s: {cause}"
+                ) from cause
+            logger.info("Redis unavailable (%s); retrying in %.2fs", cause, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            todo = failed
+
+
+def _merge_scripts(items: list[_ScriptItem]) -> list[tuple[tuple[Any, ...], list[_ScriptItem]]]:
+    """Items of the same script and shared part -> one EVAL call each."""
+    groups: dict[tuple[Any, ...], list[_ScriptItem]] = defaultdict(list)
+    for item in items:
+        groups[(item.script.name, item.shared_keys, item.shared_args)].append(item)
+    calls = []
+    for members in groups.values():
+        first = members[0]
+        keys = list(first.shared_keys) + [key for item in members for key in item.keys]
+        args = list(first.shared_args) + [arg for item in members for arg in item.args]
+        calls.append((("EVAL", first.script.source, len(keys), *keys, *args), members))
+    return calls
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if future.done():
+        return
+    if isinstance(result, Exception):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

@@ -1,0 +1,154 @@
+"""Turning ``hosts`` into Redis clients: one server, several (sharded by hash tag) or a cluster."""
+
+from __future__ import annotations
+
+import urllib.parse
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from channelworks.exceptions import ConfigurationError
+
+Client = aioredis.Redis | RedisCluster
+__all__ = ["BLOCK_SECONDS", "Client", "Clients", "ConnectionPlan", "RedisCluster"]
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+_SCHEMES = {"redis", "rediss", "unix"}
+BLOCK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One address to connect to, with its client options (password, TLS settings...)."""
+
+    url: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def address(self) -> str:
+        """The address for error messages, without credentials."""
+        parts = urllib.parse.urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname or parts.path}" + (
+            f":{parts.port}" if parts.port else ""
+        )
+
+
+@dataclass(frozen=True)
+class ConnectionPlan:
+    """What to connect to: several standalone hosts (sharded) or one cluster."""
+
+    hosts: tuple[HostSpec, ...]
+    cluster: bool
+    client_options: tuple[tuple[str, Any], ...] = field(default=())
+
+    @property
+    def addresses(self) -> str:
+        return ", ".join(host.address for host in self.hosts)
+
+
+def _host_spec(host: Any) -> tuple[HostSpec, bool]:
+    """One ``hosts`` entry -> (spec, asks for cluster mode)."""
+    options: dict[str, Any] = {}
+    if isinstance(host, dict):
+        options = {key: value for key, value in host.items() if key != "address"}
+        host = host.get("address")
+        if host is None:
+            raise ConfigurationError("a hosts entry given as a dict needs an 'address' key")
+    if isinstance(host, list | tuple):
+        if len(host) != 2:
+            raise ConfigurationError(f"a hosts pair must be (host, port), got {host!r}")
+        return HostSpec(f"redis://{host[0]}:{int(host[1])}", tuple(options.items())), False
+    if not isinstance(host, str):
+        raise ConfigurationError(
+            f"hosts entries must be URLs, (host, port) pairs or dicts, got {host!r}"
+        )
+    parts = urllib.parse.urlsplit(host)
+    scheme = parts.scheme
+    wants_cluster = scheme in _CLUSTER_SCHEMES
+    if wants_cluster:
+        host = urllib.parse.urlunsplit(parts._replace(scheme=_CLUSTER_SCHEMES[scheme]))
+    elif scheme not in _SCHEMES:
+        raise ConfigurationError(
+            f"unsupported Redis URL scheme {scheme!r} in {host!r}; use redis://, rediss://, "
+            "unix://, redis+cluster:// or rediss+cluster://"
+        )
+    return HostSpec(host, tuple(options.items())), wants_cluster
+
+
+def connection_plan(hosts: Sequence[Any] | None, cluster: bool | None = None) -> ConnectionPlan:
+    """Validate ``hosts``; cluster mode comes from ``cluster=True`` or a ``+cluster`` URL."""
+    if hosts is None:
+        hosts = [("localhost", 6379)]
+    if isinstance(hosts, str | dict):
+        hosts = [hosts]
+    if not hosts:
+        raise ConfigurationError("hosts must name at least one Redis server")
+    parsed = [_host_spec(host) for host in hosts]
+    wants_cluster = any(flag for _, flag in parsed)
+    if cluster is False and wants_cluster:
+        raise ConfigurationError("a redis+cluster:// URL was given but cluster is set to False")
+    return ConnectionPlan(tuple(spec for spec, _ in parsed), bool(cluster) or wants_cluster)
+
+
+def _common_options(socket_timeout: float) -> dict[str, Any]:
+    return {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 5.0,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "decode_responses": False,
+    }
+
+
+@dataclass
+class Clients:
+    """The clients of one event loop; ``for_tag`` picks the one that holds a hash tag."""
+
+    plan: ConnectionPlan
+    clients: list[Client]
+
+    def for_tag(self, tag: str) -> Client:
+        if len(self.clients) == 1:
+            return self.clients[0]
+        return self.clients[zlib.crc32(tag.encode()) % len(self.clients)]
+
+    def address_of(self, client: Client) -> str:
+        if self.plan.cluster:
+            return self.plan.addresses
+        return self.plan.hosts[self.clients.index(client)].address
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
+def open_clients(plan: ConnectionPlan) -> Clients:
+    """Create (not yet connected) clients; connections are made on first use."""
+    options = _common_options(socket_timeout=BLOCK_SECONDS + 10.0)
+    if plan.cluster:
+        startup = [
+            aioredis.cluster.ClusterNode(
+                urllib.parse.urlsplit(host.url).hostname or "localhost",
+                urllib.parse.urlsplit(host.url).port or 6379,
+            )
+            for host in plan.hosts
+        ]
+        first = plan.hosts[0]
+        parts = urllib.parse.urlsplit(first.url)
+        cluster = RedisCluster(
+            startup_nodes=startup,
+            password=urllib.parse.unquote(parts.password) if parts.password else None,
+            username=urllib.parse.unquote(parts.username) if parts.username else None,
+            ssl=parts.scheme == "rediss",
+            max_connections=2000,
+            **options,
+            **dict(first.options),
+        )
+        return Clients(plan, [cluster])
+    return Clients(
+        plan,
+        [aioredis.Redis.from_url(host.url, **options, **dict(host.options)) for host in plan.hosts],
+    )

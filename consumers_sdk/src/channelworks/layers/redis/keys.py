@@ -1,0 +1,82 @@
+"""Where every piece of layer state lives in Redis.
+
+All keys of one application start with its prefix and carry a hash tag, so multi-key commands stay
+in one cluster slot while the application as a whole spreads over every master:
+
+- normal channel ``C``: one stream per shard, ``{<prefix>#<n>}:q:<C>``; the shard tags are chosen
+  so their slots are evenly spaced over 0..16383, which gives each master of an evenly split
+  cluster a fair share;
+- the channel names seen on a shard: ``{<prefix>#<n>}:channels`` (for ``queue_stats``);
+- worker leases on a shard: ``{<prefix>#<n>}:lease:<group>``;
+- one inbox list per process for all its process-specific channels: ``{<prefix>:<head>}:inbox``;
+- a group's members: ``{<prefix>:g:<group>}``;
+- the live members of a worker group: ``{<prefix>}:workers:<group>``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from functools import cached_property
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+
+def _spread_shard_tags(prefix: str, shards: int) -> tuple[str, ...]:
+    """One tag per shard, shard ``i``'s slot near the middle of the i-th of ``shards`` equal
+    slot ranges, so an evenly split cluster holds ``shards / masters`` shards per master."""
+    tags: list[str] = []
+    candidate = 0
+    width = REDIS_CLUSTER_HASH_SLOTS / shards
+    for index in range(shards):
+        centre = (index + 0.5) * width
+        while True:
+            tag = f"{prefix}#{candidate}"
+            candidate += 1
+            if abs(key_slot(tag.encode()) - centre) <= max(1.0, width / 8):
+                tags.append(tag)
+                break
+    return tuple(tags)
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """Key names for one application prefix and shard count (pure, no I/O)."""
+
+    prefix: str
+    shards: int
+
+    @cached_property
+    def shard_tags(self) -> tuple[str, ...]:
+        return _spread_shard_tags(self.prefix, self.shards)
+
+    def shard_for(self, channel: str, ordering_key: str | None) -> int:
+        """The shard of a message: fixed per connection, so one connection's events stay in
+        order on one shard while connections spread; fixed per channel for messages of no
+        connection, so such a channel stays first-in first-out."""
+        return zlib.crc32((ordering_key or channel).encode()) % self.shards
+
+    def stream(self, shard: int, channel: str) -> str:
+        return f"{{{self.shard_tags[shard]}}}:q:{channel}"
+
+    def channel_of_stream(self, key: str) -> str:
+        return key.split("}:q:", 1)[1]
+
+    def channels_seen(self, shard: int) -> str:
+        return f"{{{self.shard_tags[shard]}}}:channels"
+
+    def lease(self, shard: int, group: str) -> str:
+        return f"{{{self.shard_tags[shard]}}}:lease:{group}"
+
+    def inbox(self, head: str) -> str:
+        return f"{{{self.prefix}:{head}}}:inbox"
+
+    def group(self, group: str) -> str:
+        return f"{{{self.prefix}:g:{group}}}"
+
+    def workers(self, group: str) -> str:
+        return f"{{{self.prefix}}}:workers:{group}"
+
+    @staticmethod
+    def tag_of(key: str) -> str:
+        return key[key.index("{") + 1 : key.index("}")]

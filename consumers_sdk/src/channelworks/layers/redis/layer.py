@@ -1,0 +1,300 @@
+"""``RedisChannelLayer``: the Channels 4 layer API on one Redis, several, or a Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from channelworks.exceptions import ChannelFull, InvalidChannelName
+from channelworks.layers import codec, naming
+from channelworks.layers.base import ChannelworksLayer, WorkReceiver
+from channelworks.layers.config import layer_config
+from channelworks.layers.ordering import ordering_key
+from channelworks.layers.redis import connection, scripts
+from channelworks.layers.redis.batcher import Batcher
+from channelworks.layers.redis.inbox import Inbox, pack_entry
+from channelworks.layers.redis.keys import KeyLayout
+from channelworks.layers.redis.stats import read_queue_stats
+from channelworks.layers.redis.work import RedisWorkReceiver
+from channelworks.layers.stats import QueueStats
+
+logger = logging.getLogger(__name__)
+DEFAULT_RETRY_SECONDS = 20.0
+
+
+@dataclass
+class _LoopState:
+    """Connections and background readers belong to one event loop."""
+
+    clients: connection.Clients
+    batcher: Batcher
+    process: str = field(default_factory=lambda: secrets.token_hex(6))
+    inbox: Inbox | None = None
+    plain_receivers: dict[tuple[str, ...], RedisWorkReceiver] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for receiver in self.plain_receivers.values():
+            await receiver.stop()
+        self.plain_receivers.clear()
+        if self.inbox is not None:
+            await self.inbox.close()
+        await self.clients.close()
+
+
+class RedisChannelLayer(ChannelworksLayer):
+    """Drop-in for channels_redis' ``RedisChannelLayer`` (same ``CONFIG`` keys), see the docs."""
+
+    def __init__(
+        self,
+        hosts: Sequence[Any] | None = None,
+        cluster: bool | None = None,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        **config: Any,
+    ) -> None:
+        super().__init__(layer_config(**config))
+        self.plan = connection.connection_plan(hosts, cluster)
+        self.layout = KeyLayout(self.config.prefix, self.config.shards)
+        self.retry_seconds = retry_seconds
+        self.channel_full_count = 0
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            clients = connection.open_clients(self.plan)
+            state = self._states[loop] = _LoopState(clients, Batcher(clients, self.retry_seconds))
+            _close_with_loop(loop, state)
+        return state
+
+    # Sending ---------------------------------------------------------------------------------
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        naming.require_valid_channel_name(channel)
+        payload = codec.encode(message, self.config.max_message_size)
+        if not await self._send_payload(channel, payload, ordering_key(message)):
+            self.channel_full_count += 1
+            raise ChannelFull(
+                f"channel {channel!r} is full: it holds its capacity of "
+                f"{self.get_capacity(channel)} messages (set 'capacity' or 'channel_capacity')"
+            )
+
+    async def _send_payload(self, channel: str, payload: bytes, key: str | None) -> bool:
+        state = self._state()
+        expiry_ms = int(self.config.expiry * 1000)
+        capacity = self.get_capacity(channel)
+        if naming.is_process_specific(channel):
+            head, local = naming.split_process_specific(channel)
+            inbox = self.layout.inbox(head)
+            sent = await state.batcher.script(
+                KeyLayout.tag_of(inbox),
+                scripts.PUSH_TO_INBOX,
+                [inbox],
+                [expiry_ms],
+                args=[capacity, pack_entry([local], payload)],
+            )
+        else:
+            shard = self.layout.shard_for(channel, key)
+            sent = await state.batcher.script(
+                self.layout.shard_tags[shard],
+                scripts.SEND_TO_STREAMS,
+                [self.layout.channels_seen(shard)],
+                [expiry_ms],
+                keys=[self.layout.stream(shard, channel)],
+                args=[capacity, channel, payload],
+            )
+        return bool(sent)
+
+    # Receiving -------------------------------------------------------------------------------
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        naming.require_valid_channel_name(channel)
+        if naming.is_process_specific(channel):
+            head, local = naming.split_process_specific(channel)
+            return await self._inbox(head).receive(local, channel)
+        while True:
+            received = await self.receive_many([channel], timeout=60.0)
+            if received is not None:
+                return received[1]
+
+    def _inbox(self, head: str) -> Inbox:
+        state = self._state()
+        if not head.endswith(f"{state.process}!"):
+            raise InvalidChannelName(
+                f"process-specific channels ending in {head!r} belong to another process (or "
+                "event loop); receive only channels made by new_channel() in this one"
+            )
+        if state.inbox is None:
+            key = self.layout.inbox(head)
+            state.inbox = Inbox(
+                state.clients.for_tag(KeyLayout.tag_of(key)),
+                key,
+                self.config.expiry,
+                self.get_capacity,
+                self._count_overflow,
+            )
+        return state.inbox
+
+    def _count_overflow(self, local: str) -> None:
+        self.channel_full_count += 1
+        logger.warning("dropped the oldest message of a full process-specific channel %s", local)
+
+    async def receive_many(
+        self, channels: Sequence[str], timeout: float | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
+        for channel in channels:
+            naming.require_valid_channel_name(channel)
+            if naming.is_process_specific(channel):
+                raise InvalidChannelName(
+                    f"receive_many takes normal channels; read {channel!r} with receive()"
+                )
+        state = self._state()
+        names = tuple(sorted(set(channels)))
+        receiver = state.plain_receivers.get(names)
+        if receiver is None:
+            receiver = state.plain_receivers[names] = self._receiver(
+                names, "plain." + ",".join(names), at_most_once=True
+            )
+        delivery = await receiver.get(timeout)
+        return None if delivery is None else (delivery.channel, delivery.message)
+
+    def work_receiver(self, channels: Sequence[str], group: str = "workers") -> WorkReceiver:
+        for channel in channels:
+            naming.require_valid_channel_name(channel)
+        naming.require_valid_group_name(group)
+        return self._receiver(tuple(channels), group, at_most_once=False)
+
+    def _receiver(
+        self, channels: Sequence[str], group: str, at_most_once: bool
+    ) -> RedisWorkReceiver:
+        state = self._state()
+        return RedisWorkReceiver(
+            layout=self.layout,
+            clients=state.clients,
+            batcher=state.batcher,
+            channels=channels,
+            group=group,
+            lease_seconds=self.config.lease_seconds,
+            expiry=self.config.expiry,
+            at_most_once=at_most_once,
+        )
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        return self._new_channel_name(prefix, self._state().process)
+
+    # Groups ----------------------------------------------------------------------------------
+
+    async def group_add(self, group: str, channel: str) -> None:
+        naming.require_valid_group_name(group)
+        naming.require_valid_channel_name(channel)
+        key = self.layout.group(group)
+        batcher = self._state().batcher
+        tag = KeyLayout.tag_of(key)
+        await asyncio.gather(
+            batcher.command(tag, "ZADD", key, time.time(), channel),
+            batcher.command(tag, "EXPIRE", key, self.group_expiry),
+        )
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        naming.require_valid_group_name(group)
+        naming.require_valid_channel_name(channel)
+        key = self.layout.group(group)
+        await self._state().batcher.command(KeyLayout.tag_of(key), "ZREM", key, channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """One inbox write per process holding members, one stream write per normal channel."""
+        naming.require_valid_group_name(group)
+        payload = codec.encode(message, self.config.max_message_size)
+        key = self.layout.group(group)
+        members = await self._state().batcher.command(
+            KeyLayout.tag_of(key),
+            "EVAL",
+            scripts.GROUP_MEMBERS,
+            1,
+            key,
+            time.time(),
+            time.time() - self.group_expiry,
+        )
+        by_process: dict[str, list[str]] = defaultdict(list)
+        normal: list[str] = []
+        for member in members:
+            channel = member.decode()
+            if naming.is_process_specific(channel):
+                head, local = naming.split_process_specific(channel)
+                by_process[head].append(local)
+            else:
+                normal.append(channel)
+        sends = [self._push_group(head, locals_, payload) for head, locals_ in by_process.items()]
+        sends += [self._send_payload(channel, payload, None) for channel in normal]
+        results = await asyncio.gather(*sends)
+        self.channel_full_count += results.count(False)
+
+    async def _push_group(self, head: str, locals_: list[str], payload: bytes) -> bool:
+        inbox = self.layout.inbox(head)
+        sent = await self._state().batcher.script(
+            KeyLayout.tag_of(inbox),
+            scripts.PUSH_TO_INBOX,
+            [inbox],
+            [int(self.config.expiry * 1000)],
+            args=[self.config.capacity, pack_entry(locals_, payload)],
+        )
+        return bool(sent)
+
+    # Housekeeping ----------------------------------------------------------------------------
+
+    async def queue_stats(self) -> QueueStats:
+        state = self._state()
+        return await read_queue_stats(self.layout, state.batcher)
+
+    async def flush(self) -> None:
+        """Delete every key of this layer's prefix (on every master) and reset local state."""
+        state = self._state()
+        await state.close()
+        self._states.pop(asyncio.get_running_loop(), None)
+        clients = connection.open_clients(self.plan)
+        try:
+            await _delete_prefix(clients, self.config.prefix)
+        finally:
+            await clients.close()
+
+    async def close(self) -> None:
+        state = self._states.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.close()
+
+
+async def _delete_prefix(clients: connection.Clients, prefix: str) -> None:
+    pattern = f"{{{prefix}*"
+    for client in clients.clients:
+        if isinstance(client, connection.RedisCluster):
+            await client.initialize()
+            nodes = client.get_primaries()
+            for node in nodes:
+                async for key in client.scan_iter(match=pattern, count=1000, target_nodes=node):
+                    await client.delete(key)
+        else:
+            async for key in client.scan_iter(match=pattern, count=1000):
+                await client.delete(key)
+
+
+def _close_with_loop(loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
+    """Close a loop's connections when that loop closes (async_to_sync makes short-lived loops)."""
+    original_close = loop.close
+
+    def close() -> None:
+        if not loop.is_running() and not loop.is_closed():
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(state.close())
+        original_close()
+
+    loop.close = close  # type: ignore[method-assign]

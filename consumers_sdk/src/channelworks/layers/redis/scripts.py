@@ -1,0 +1,95 @@
+"""Lua scripts. Each touches keys of one hash tag only, so each runs on one cluster slot.
+
+Batched scripts take shared KEYS/ARGV first, then the same layout repeated once per item, so the
+batcher can merge many sends into one call and hand back one result per item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BatchScript:
+    """A script whose items can be merged into one EVAL."""
+
+    name: str
+    source: str
+    shared_keys: int
+    shared_args: int
+
+
+# KEYS: channels-seen set, then one stream per item.
+# ARGV: expiry (ms), then per item: capacity, channel name, payload.  Returns 1 (sent) or 0 (full).
+SEND_TO_STREAMS = BatchScript(
+    name="send_to_streams",
+    shared_keys=1,
+    shared_args=1,
+    source="""
+local expiry = ARGV[1]
+local results = {}
+local seen = {}
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local base = 2 + (i - 2) * 3
+  if redis.call('XLEN', key) >= tonumber(ARGV[base]) then
+    results[i - 1] = 0
+  else
+    redis.call('XADD', key, '*', 'm', ARGV[base + 2])
+    if not seen[key] then
+      redis.call('PEXPIRE', key, expiry)
+      redis.call('SADD', KEYS[1], ARGV[base + 1])
+      seen[key] = true
+    end
+    results[i - 1] = 1
+  end
+end
+redis.call('PEXPIRE', KEYS[1], 86400000)
+return results
+""",
+)
+
+# KEYS: the process inbox.  ARGV: expiry (ms), then per item: capacity, payload.
+PUSH_TO_INBOX = BatchScript(
+    name="push_to_inbox",
+    shared_keys=1,
+    shared_args=1,
+    source="""
+local length = redis.call('LLEN', KEYS[1])
+local results = {}
+for i = 2, #ARGV, 2 do
+  if length >= tonumber(ARGV[i]) then
+    results[#results + 1] = 0
+  else
+    redis.call('RPUSH', KEYS[1], ARGV[i + 1])
+    length = length + 1
+    results[#results + 1] = 1
+  end
+end
+if length > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return results
+""",
+)
+
+# KEYS: a group.  ARGV: now (s), oldest score still alive.  Returns the live members.
+GROUP_MEMBERS = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+# KEYS: a lease.  ARGV: owner, ttl (ms).  Keeps the lease if still ours: 1, else 0.
+RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: a lease.  ARGV: owner.  Drops the lease if still ours.
+RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""

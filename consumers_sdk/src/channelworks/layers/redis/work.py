@@ -1,0 +1,359 @@
+"""Reliable, ordered consumption of normal channels by a group of worker processes.
+
+Each channel is split into shard streams. The members of a worker group share the shards through
+leases (one owner per shard at a time, renewed every third of ``lease_seconds``; each member aims
+for an equal share). The owner of a shard reads all its streams with one blocking XREAD, so every
+event of a connection (they all hash to one shard) reaches the same process, where
+:class:`KeyedDispatcher` hands them out one at a time and in order.
+
+A message stays in its stream until it is acked (XDEL). When an owner dies its leases lapse, the
+next owner reads the shard from the start and so gets every unacked message again: redelivery
+within ``lease_seconds`` plus one renewal period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import secrets
+import time
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+from channelworks.layers import codec
+from channelworks.layers.base import WorkReceiver
+from channelworks.layers.ordering import Delivery, KeyedDispatcher, ordering_key
+from channelworks.layers.redis import scripts
+from channelworks.layers.redis.batcher import Batcher, is_retryable
+from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
+from channelworks.layers.redis.keys import KeyLayout
+
+logger = logging.getLogger(__name__)
+MAX_UNACKED_PER_SHARD = 512
+DRAIN_SECONDS = 30.0
+
+
+def _id_millis(entry_id: bytes) -> int:
+    return int(entry_id.split(b"-", 1)[0])
+
+
+class _Shard:
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.unacked = 0
+        self.room = asyncio.Event()
+        self.room.set()
+        self.reader: asyncio.Task[None] | None = None
+        self.releasing = False
+
+
+class RedisWorkReceiver(WorkReceiver):
+    """See the module docstring. ``at_most_once`` acks on hand-out (the plain ``receive``)."""
+
+    def __init__(
+        self,
+        *,
+        layout: KeyLayout,
+        clients: Clients,
+        batcher: Batcher,
+        channels: Sequence[str],
+        group: str,
+        lease_seconds: float,
+        expiry: float,
+        at_most_once: bool = False,
+    ) -> None:
+        self._layout = layout
+        self._clients = clients
+        self._batcher = batcher
+        self._channels = list(channels)
+        self._group = group
+        self._lease_seconds = lease_seconds
+        self._expiry = expiry
+        self._at_most_once = at_most_once
+        self._member = secrets.token_hex(8)
+        self._dispatcher = KeyedDispatcher()
+        self._shards: dict[int, _Shard] = {}
+        self._handed_out = 0
+        self._all_acked = asyncio.Event()
+        self._membership: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def owned_shards(self) -> list[int]:
+        return sorted(self._shards)
+
+    async def get(self, timeout: float | None = None) -> Delivery | None:
+        if self._membership is None and not self._stopping:
+            self._membership = asyncio.get_running_loop().create_task(self._keep_membership())
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stopping:
+            self._dispatcher.release_overdue()
+            delivery = self._dispatcher.next_ready()
+            if delivery is not None:
+                if self._at_most_once:
+                    for shard in self._shards.values():
+                        shard.room.set()
+                else:
+                    self._handed_out += 1
+                    self._all_acked.clear()
+                return delivery
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            await self._dispatcher.wait_changed(0.5 if remaining is None else min(remaining, 0.5))
+        return None
+
+    async def stop(self) -> None:
+        """Take nothing new, wait (bounded) for handed-out work to be acked, give shards back."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for shard in self._shards.values():
+            if shard.reader is not None:
+                shard.reader.cancel()
+        if self._handed_out:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_acked.wait(), DRAIN_SECONDS)
+        if self._membership is not None:
+            self._membership.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._membership
+        with contextlib.suppress(Exception):
+            await self._leave()
+
+    async def _leave(self) -> None:
+        calls = [
+            self._batcher.command(
+                self._layout.shard_tags[index],
+                "EVAL",
+                scripts.RELEASE_LEASE,
+                1,
+                self._layout.lease(index, self._group),
+                self._member,
+            )
+            for index in list(self._shards)
+        ]
+        calls.append(
+            self._batcher.command(
+                self._layout.prefix, "ZREM", self._layout.workers(self._group), self._member
+            )
+        )
+        self._shards.clear()
+        await asyncio.gather(*calls)
+
+    async def _keep_membership(self) -> None:
+        interval = self._lease_seconds / 3
+        while True:
+            short_of_share = False
+            try:
+                short_of_share = await self._balance()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not is_retryable(error):
+                    logger.exception("worker group %s: balancing shards failed", self._group)
+                else:
+                    logger.info("worker group %s: Redis unavailable (%s)", self._group, error)
+            # Below our share, other members are about to give shards back: look again soon.
+            await asyncio.sleep(min(interval, 0.25) if short_of_share else interval)
+
+    async def _balance(self) -> bool:
+        """Heartbeat, renew our leases, then take or give shards to reach an equal share.
+
+        Returns whether we still hold fewer shards than our share."""
+        now = time.time()
+        ttl_ms = int(self._lease_seconds * 1000)
+        members = self._layout.workers(self._group)
+        tag = self._layout.prefix
+        _, _, live, _ = await asyncio.gather(
+            self._batcher.command(tag, "ZADD", members, now, self._member),
+            self._batcher.command(
+                tag, "ZREMRANGEBYSCORE", members, "-inf", now - self._lease_seconds
+            ),
+            self._batcher.command(tag, "ZCARD", members),
+            self._batcher.command(tag, "PEXPIRE", members, ttl_ms * 10),
+        )
+        owned = list(self._shards)
+        renewed = await asyncio.gather(
+            *(self._lease_command(index, scripts.RENEW_LEASE, ttl_ms) for index in owned)
+        )
+        for index, still_ours in zip(owned, renewed, strict=True):
+            if not still_ours:
+                logger.warning("worker group %s: lost the lease on shard %d", self._group, index)
+                self._drop(index)
+        target = math.ceil(self._layout.shards / max(1, int(live)))
+        if len(self._shards) < target and not self._stopping:
+            await self._acquire(target - len(self._shards), ttl_ms)
+        elif len(self._shards) > target:
+            for index in sorted(self._shards)[target:]:
+                await self._give_back(index)
+        return len(self._shards) < target
+
+    async def _lease_command(self, index: int, script: str, ttl_ms: int) -> Any:
+        return await self._batcher.command(
+            self._layout.shard_tags[index],
+            "EVAL",
+            script,
+            1,
+            self._layout.lease(index, self._group),
+            self._member,
+            ttl_ms,
+        )
+
+    async def _acquire(self, wanted: int, ttl_ms: int) -> None:
+        """Try free shards, ``wanted`` at a time, starting at a member-specific offset."""
+        count = self._layout.shards
+        start = zlib.crc32(self._member.encode()) % count
+        candidates = [(start + step) % count for step in range(count)]
+        candidates = [index for index in candidates if index not in self._shards]
+        while wanted > 0 and candidates:
+            trying, candidates = candidates[:wanted], candidates[wanted:]
+            taken = await asyncio.gather(
+                *(
+                    self._batcher.command(
+                        self._layout.shard_tags[index],
+                        "SET",
+                        self._layout.lease(index, self._group),
+                        self._member,
+                        "NX",
+                        "PX",
+                        ttl_ms,
+                    )
+                    for index in trying
+                )
+            )
+            for index, ok in zip(trying, taken, strict=True):
+                if ok:
+                    wanted -= 1
+                    shard = self._shards[index] = _Shard(index)
+                    shard.reader = asyncio.get_running_loop().create_task(self._read(shard))
+
+    async def _give_back(self, index: int) -> None:
+        """Stop reading a shard; release it once what we handed out from it is acked."""
+        shard = self._shards.get(index)
+        if shard is None:
+            return
+        if shard.reader is not None:
+            shard.reader.cancel()
+            shard.reader = None
+        shard.releasing = True
+        if shard.unacked:
+            return  # released by the last ack (the lease is renewed meanwhile)
+        del self._shards[index]
+        await self._lease_command(index, scripts.RELEASE_LEASE, 0)
+
+    def _drop(self, index: int) -> None:
+        shard = self._shards.pop(index, None)
+        if shard is not None and shard.reader is not None:
+            shard.reader.cancel()
+
+    async def _read(self, shard: _Shard) -> None:
+        streams: dict[Any, Any] = {
+            self._layout.stream(shard.index, channel).encode(): b"0-0" for channel in self._channels
+        }
+        client = self._clients.for_tag(self._layout.shard_tags[shard.index])
+        delay = 0.05
+        # The flags, not only cancellation, end the loop: a client library may turn a
+        # cancelled read into a connection error, which this loop would otherwise retry.
+        while self._reading(shard):
+            taken = len(self._dispatcher) if self._at_most_once else shard.unacked
+            room = MAX_UNACKED_PER_SHARD - taken
+            if room <= 0:
+                shard.room.clear()
+                await shard.room.wait()
+                continue
+            try:
+                response = await client.xread(
+                    streams=streams, count=min(room, 256), block=int(BLOCK_SECONDS * 1000)
+                )
+                delay = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not is_retryable(error):
+                    logger.exception("reading shard %d failed", shard.index)
+                else:
+                    logger.info("shard %d: Redis unavailable (%s), retrying", shard.index, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            if self._reading(shard):  # else what was read stays in Redis for the next owner
+                rows = response.items() if isinstance(response, dict) else response or []
+                await self._take(shard, streams, list(rows))
+
+    def _reading(self, shard: _Shard) -> bool:
+        return not self._stopping and not shard.releasing and self._shards.get(shard.index) is shard
+
+    async def _take(self, shard: _Shard, streams: dict[Any, Any], response: list[Any]) -> None:
+        per_stream: list[list[tuple[bytes, bytes, dict[bytes, bytes]]]] = []
+        for key, items in response:
+            if items:
+                streams[key] = items[-1][0]
+                per_stream.append([(key, entry_id, fields) for entry_id, fields in items])
+        # Round-robin over the channels so a busy one cannot starve the others; the order of
+        # one connection's events across channels is restored by the ``order`` field.
+        entries = [
+            entry
+            for row in itertools.zip_longest(*per_stream)
+            for entry in row
+            if entry is not None
+        ]
+        oldest_alive = (time.time() - self._expiry) * 1000
+        stale: list[tuple[bytes, bytes]] = []
+        for key, entry_id, fields in entries:
+            payload = fields.get(b"m")
+            if payload is None or _id_millis(entry_id) < oldest_alive:
+                stale.append((key, entry_id))
+                continue
+            try:
+                message = codec.decode(payload)
+            except Exception:
+                logger.exception("dropping an undecodable message from %r", key)
+                stale.append((key, entry_id))
+                continue
+            channel = self._layout.channel_of_stream(key.decode())
+            if self._at_most_once:
+                stale.append((key, entry_id))
+                self._dispatcher.offer(Delivery(channel, message))
+            else:
+                shard.unacked += 1
+                self._dispatcher.offer(
+                    Delivery(
+                        channel, message, ordering_key(message), self._acker(shard, key, entry_id)
+                    )
+                )
+        if stale:
+            await self._delete(stale)
+
+    def _acker(self, shard: _Shard, key: bytes, entry_id: bytes) -> Any:
+        async def ack(delivery: Delivery) -> None:
+            self._dispatcher.done(delivery)  # the connection's next event may go now
+            try:
+                await self._delete([(key, entry_id)])
+            finally:
+                # Only once the entry is gone may the shard be handed to another worker.
+                shard.unacked -= 1
+                shard.room.set()
+                self._handed_out -= 1
+                if self._handed_out <= 0:
+                    self._all_acked.set()
+                if shard.releasing and not shard.unacked and self._shards.get(shard.index) is shard:
+                    await self._give_back(shard.index)
+
+        return ack
+
+    async def _delete(self, entries: list[tuple[bytes, bytes]]) -> None:
+        """XDEL taken or stale entries, one command per stream."""
+        by_stream: dict[bytes, list[bytes]] = {}
+        for key, entry_id in entries:
+            by_stream.setdefault(key, []).append(entry_id)
+        await asyncio.gather(
+            *(
+                self._batcher.command(KeyLayout.tag_of(key.decode()), "XDEL", key, *ids)
+                for key, ids in by_stream.items()
+            )
+        )

@@ -1,0 +1,49 @@
+"""Layer fixtures: the same tests run on every backend a user can pick."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from channelworks.layers import ChannelworksLayer, InMemoryChannelLayer, RedisChannelLayer
+
+LayerFactory = Callable[..., ChannelworksLayer]
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_layer(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[LayerFactory]:
+    """Build layers of the test's backend sharing one fresh prefix; closes them afterwards."""
+    prefix = f"test{secrets.token_hex(4)}"
+    made: list[ChannelworksLayer] = []
+    hosts: list[str] = []
+    if backend == "redis":
+        hosts = [request.getfixturevalue("redis_url")]
+    elif backend == "cluster":
+        hosts = [request.getfixturevalue("cluster_url")]
+
+    def factory(**config: Any) -> ChannelworksLayer:
+        """A new layer "process"; with memory, every call returns the test's one layer."""
+        config.setdefault("prefix", prefix)
+        if backend == "memory":
+            if not made:
+                made.append(InMemoryChannelLayer(**config))
+            return made[0]
+        layer = RedisChannelLayer(hosts=hosts, **config)
+        made.append(layer)
+        return layer
+
+    yield factory
+    for layer in made:
+        await layer.close()
+
+
+@pytest.fixture
+async def layer(make_layer: LayerFactory) -> ChannelworksLayer:
+    return make_layer()

@@ -1,0 +1,57 @@
+"""An ordinary Channels 4 consumer runs on our layer by changing the BACKEND line only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+
+
+class RoomConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        await self.channel_layer.group_add("room", self.channel_name)
+        await self.accept()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        await self.channel_layer.group_send("room", {"type": "room.message", "text": content})
+
+    async def room_message(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["text"])
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard("room", self.channel_name)
+
+
+@pytest.fixture
+def channel_layers_setting(backend: str, request: pytest.FixtureRequest) -> None:
+    if not settings.configured:
+        settings.configure(CHANNEL_LAYERS={})
+    config: dict[str, Any] = {"prefix": f"compat{backend}"}
+    if backend == "redis":
+        config["hosts"] = [request.getfixturevalue("redis_url")]
+    elif backend == "cluster":
+        config["hosts"] = [request.getfixturevalue("cluster_url")]
+    backends = {
+        "memory": "channelworks.layers.InMemoryChannelLayer",
+        "redis": "channelworks.layers.RedisChannelLayer",
+        "cluster": "channelworks.layers.RedisChannelLayer",
+    }
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backends[backend], "CONFIG": config}}
+    channel_layers.backends.clear()
+
+
+async def test_channels_consumers_chat_through_our_layer(channel_layers_setting: None) -> None:
+    alice = WebsocketCommunicator(RoomConsumer.as_asgi(), "/room/")
+    bob = WebsocketCommunicator(RoomConsumer.as_asgi(), "/room/")
+    assert (await alice.connect())[0] and (await bob.connect())[0]
+    await alice.send_json_to({"from": "alice", "text": "hi"})
+    assert await bob.receive_json_from(timeout=5) == {"from": "alice", "text": "hi"}
+    assert await alice.receive_json_from(timeout=5) == {"from": "alice", "text": "hi"}
+    await alice.disconnect()
+    await bob.disconnect()
+    await channel_layers["default"].close()
+    channel_layers.backends.clear()
