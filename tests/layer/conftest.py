@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from channelworks.layers import ChannelworksLayer, InMemoryChannelLayer, RedisChannelLayer
+
+from channelworks.layers import (
+    ChannelworksLayer,
+    InMemoryChannelLayer,
+    LocalChannelLayer,
+    RedisChannelLayer,
+)
 
 LayerFactory = Callable[..., ChannelworksLayer]
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=["memory", "local", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-async def make_layer(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[LayerFactory]:
+async def make_layer(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> AsyncIterator[LayerFactory]:
     """Build layers of the test's backend sharing one fresh prefix; closes them afterwards."""
     prefix = f"test{secrets.token_hex(4)}"
     made: list[ChannelworksLayer] = []
@@ -29,12 +38,19 @@ async def make_layer(request: pytest.FixtureRequest, backend: str) -> AsyncItera
         hosts = [request.getfixturevalue("cluster_url")]
 
     def factory(**config: Any) -> ChannelworksLayer:
-        """A new layer "process"; with memory, every call returns the test's one layer."""
+        """A new layer "process" (a client of the same Redis or local broker); with memory,
+        every call returns the test's one layer."""
         config.setdefault("prefix", prefix)
         if backend == "memory":
             if not made:
                 made.append(InMemoryChannelLayer(**config))
             return made[0]
+        if backend == "local":
+            local = LocalChannelLayer(
+                path=str(tmp_path / "layer.sock"), broker_idle_timeout=3, **config
+            )
+            made.append(local)
+            return local
         layer = RedisChannelLayer(hosts=hosts, **config)
         made.append(layer)
         return layer

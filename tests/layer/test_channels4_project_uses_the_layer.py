@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
 
 @pytest.fixture
-def channel_layers_setting(backend: str, request: pytest.FixtureRequest) -> None:
+def channel_layers_setting(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     if not settings.configured:
         settings.configure(CHANNEL_LAYERS={})
     config: dict[str, Any] = {"prefix": f"compat{backend}"}
@@ -35,7 +36,10 @@ def channel_layers_setting(backend: str, request: pytest.FixtureRequest) -> None
         config["hosts"] = [request.getfixturevalue("redis_url")]
     elif backend == "cluster":
         config["hosts"] = [request.getfixturevalue("cluster_url")]
+    elif backend == "local":
+        config["path"] = f"{tmp_path}/layer.sock"
     backends = {
+        "local": "channelworks.layers.LocalChannelLayer",
         "memory": "channelworks.layers.InMemoryChannelLayer",
         "redis": "channelworks.layers.RedisChannelLayer",
         "cluster": "channelworks.layers.RedisChannelLayer",
@@ -47,7 +51,7 @@ def channel_layers_setting(backend: str, request: pytest.FixtureRequest) -> None
 async def test_channels_consumers_chat_through_our_layer(channel_layers_setting: None) -> None:
     alice = WebsocketCommunicator(RoomConsumer.as_asgi(), "/room/")
     bob = WebsocketCommunicator(RoomConsumer.as_asgi(), "/room/")
-    assert (await alice.connect())[0] and (await bob.connect())[0]
+    assert (await alice.connect(timeout=10))[0] and (await bob.connect(timeout=10))[0]
     await alice.send_json_to({"from": "alice", "text": "hi"})
     assert await bob.receive_json_from(timeout=5) == {"from": "alice", "text": "hi"}
     assert await alice.receive_json_from(timeout=5) == {"from": "alice", "text": "hi"}

@@ -15,7 +15,6 @@ import time
 
 from channelworks.exceptions import LayerConnectionError
 from channelworks.layers import RedisChannelLayer
-
 from tests.support import redis_servers
 
 RATE_PER_SECOND = 200

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -13,14 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 import trustme
+
 from channelworks.exceptions import ConfigurationError
 from channelworks.layers import RedisChannelLayer
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.redis_servers import RedisServer, free_port
 
 
 def _start(args: list[str], tmp: Path) -> subprocess.Popen[bytes]:
@@ -41,7 +36,7 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[str, str]]:
     authority.cert_pem.write_to_path(str(ca_file))
     certificate.cert_chain_pems[0].write_to_path(str(cert_file))
     certificate.private_key_pem.write_to_path(str(key_file))
-    port = _free_port()
+    port = free_port()
     server = _start(
         [
             "--port",
@@ -76,18 +71,15 @@ async def test_tls_and_password_from_a_rediss_url(tls_redis: tuple[str, str]) ->
         await layer.close()
 
 
-async def test_a_wrong_password_fails_at_once_without_retries(tmp_path: Path) -> None:
-    port = _free_port()
-    server = _start(["--port", str(port), "--requirepass", "right"], tmp_path)
-    layer = RedisChannelLayer(hosts=[f"redis://:wrong@127.0.0.1:{port}"], retry_seconds=10)
-    started = time.monotonic()
-    try:
-        with pytest.raises(redis.exceptions.AuthenticationError):
-            await layer.send("anything", {"n": 1})
-    finally:
-        await layer.close()
-        server.terminate()
-        server.wait()
+async def test_a_wrong_password_fails_at_once_without_retries() -> None:
+    with RedisServer(requirepass="right") as server:
+        layer = RedisChannelLayer(hosts=[f"redis://:wrong@127.0.0.1:{server.port}"])
+        started = time.monotonic()
+        try:
+            with pytest.raises(redis.exceptions.AuthenticationError):
+                await layer.send("anything", {"n": 1})
+        finally:
+            await layer.close()
     assert time.monotonic() - started < 3
 
 
@@ -103,21 +95,18 @@ async def test_host_port_pairs_and_urls_are_both_accepted(redis_url: str) -> Non
         await by_url.close()
 
 
-async def test_several_hosts_shard_the_keys(redis_url: str, tmp_path: Path) -> None:
-    port = _free_port()
-    second = _start(["--port", str(port)], tmp_path)
-    hosts = [redis_url, f"redis://127.0.0.1:{port}"]
-    layer = RedisChannelLayer(hosts=hosts, prefix="sharded", capacity=10_000)
-    try:
-        await asyncio.gather(
-            *(layer.send("spread", {"reply_channel": f"c{n}", "n": n}) for n in range(400))
-        )
-        counts = [redis.Redis.from_url(url).dbsize() for url in hosts]
-        received = [await layer.receive("spread") for _ in range(400)]
-    finally:
-        await layer.close()
-        second.terminate()
-        second.wait()
+async def test_several_hosts_shard_the_keys(redis_url: str) -> None:
+    with RedisServer() as second:
+        hosts = [redis_url, second.url]
+        layer = RedisChannelLayer(hosts=hosts, prefix="sharded", capacity=10_000)
+        try:
+            await asyncio.gather(
+                *(layer.send("spread", {"reply_channel": f"c{n}", "n": n}) for n in range(400))
+            )
+            counts = [redis.Redis.from_url(url).dbsize() for url in hosts]
+            received = [await layer.receive("spread") for _ in range(400)]
+        finally:
+            await layer.close()
     assert all(count > 0 for count in counts), counts
     assert sorted(m["n"] for m in received) == list(range(400))
 

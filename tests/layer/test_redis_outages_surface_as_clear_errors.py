@@ -6,6 +6,7 @@ import socket
 import time
 
 import pytest
+
 from channelworks.exceptions import LayerConnectionError
 from channelworks.layers import RedisChannelLayer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.parse
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -42,7 +42,6 @@ class ConnectionPlan:
 
     hosts: tuple[HostSpec, ...]
     cluster: bool
-    client_options: tuple[tuple[str, Any], ...] = field(default=())
 
     @property
     def addresses(self) -> str:
@@ -138,14 +137,16 @@ def open_clients(plan: ConnectionPlan) -> Clients:
         ]
         first = plan.hosts[0]
         parts = urllib.parse.urlsplit(first.url)
+        extra = dict(first.options)
+        url_password = urllib.parse.unquote(parts.password) if parts.password else None
         cluster = RedisCluster(
             startup_nodes=startup,
-            password=urllib.parse.unquote(parts.password) if parts.password else None,
+            password=extra.pop("password", url_password),
             username=urllib.parse.unquote(parts.username) if parts.username else None,
             ssl=parts.scheme == "rediss",
             max_connections=2000,
             **options,
-            **dict(first.options),
+            **extra,
         )
         return Clients(plan, [cluster])
     return Clients(

@@ -67,14 +67,19 @@ class RedisChannelLayer(ChannelworksLayer):
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
+        self._last_loop: asyncio.AbstractEventLoop | None = None
+        self._last_state: _LoopState | None = None
 
     def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
+        if loop is self._last_loop and self._last_state is not None:
+            return self._last_state  # the hot path: one loop, asked again and again
         state = self._states.get(loop)
         if state is None:
             clients = connection.open_clients(self.plan)
             state = self._states[loop] = _LoopState(clients, Batcher(clients, self.retry_seconds))
             _close_with_loop(loop, state)
+        self._last_loop, self._last_state = loop, state
         return state
 
     # Sending ---------------------------------------------------------------------------------
@@ -260,7 +265,7 @@ class RedisChannelLayer(ChannelworksLayer):
         """Delete every key of this layer's prefix (on every master) and reset local state."""
         state = self._state()
         await state.close()
-        self._states.pop(asyncio.get_running_loop(), None)
+        self._forget_loop_state()
         clients = connection.open_clients(self.plan)
         try:
             await _delete_prefix(clients, self.config.prefix)
@@ -268,9 +273,14 @@ class RedisChannelLayer(ChannelworksLayer):
             await clients.close()
 
     async def close(self) -> None:
-        state = self._states.pop(asyncio.get_running_loop(), None)
+        state = self._states.get(asyncio.get_running_loop())
+        self._forget_loop_state()
         if state is not None:
             await state.close()
+
+    def _forget_loop_state(self) -> None:
+        self._states.pop(asyncio.get_running_loop(), None)
+        self._last_loop = self._last_state = None
 
 
 async def _delete_prefix(clients: connection.Clients, prefix: str) -> None:
