@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs what the checks and tests need, and only what is missing, so a second run is quick:
+#   1. Debian packages: redis-server, redis-tools (real Redis and cluster tests), etcd-server
+#      (the real kube-apiserver tests); `apt-get update` runs once, and only when one is missing.
+#   2. uv (pinned), when no `uv` is on PATH.
+#   3. The workspace venv (.venv) from uv.lock: `uv sync --frozen`.
+#   4. The Kubernetes test binaries, when tools/kube/build-binaries.sh exists (see below).
+# Non-interactive: works under CI=true with no terminal, from a fresh clone, with no shell state.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+apt_packages=(redis-server redis-tools etcd-server)
+uv_version="0.13.9"
+
+log() { printf '[install-test-deps] %s\n' "$*"; }
+
+as_root() {
+  if [[ "$(id -u)" -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -n "$@"
+  else
+    log "need root (or sudo) to run: $*" >&2
+    return 1
+  fi
+}
+
+install_apt_packages() {
+  local missing=() package
+  for package in "${apt_packages[@]}"; do
+    if [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" != "install ok installed" ]]; then
+      missing+=("$package")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    log "apt packages present: ${apt_packages[*]}"
+    return
+  fi
+  log "installing apt packages: ${missing[*]}"
+  as_root apt-get update -q
+  as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+uv_command=()
+
+install_uv() {
+  if command -v uv >/dev/null 2>&1; then
+    uv_command=(uv)
+    log "uv present: $(uv --version)"
+    return
+  fi
+  log "installing uv==${uv_version} with pip"
+  local pip=(python3 -m pip install --quiet --disable-pip-version-check)
+  if ! "${pip[@]}" "uv==${uv_version}"; then
+    log "retrying as a user install (the system Python is externally managed)"
+    "${pip[@]}" --user --break-system-packages "uv==${uv_version}"
+  fi
+  if command -v uv >/dev/null 2>&1; then
+    uv_command=(uv)
+  else
+    uv_command=(python3 -m uv)  # pip's scripts folder is not on PATH: the package runs it too
+  fi
+}
+
+sync_venv() {
+  log "uv sync --frozen (workspace venv in .venv)"
+  (cd "$repo_root" && "${uv_command[@]}" sync --frozen)
+}
+
+# --- Kubernetes test binaries -----------------------------------------------------------------
+# The operator's tests run against a real kube-apiserver with etcd. tools/kube/build-binaries.sh
+# (kept by whoever owns the operator test harness) builds and caches those binaries; this step
+# only calls it, when it exists, so this script stays the one entry point for test dependencies.
+build_kube_binaries() {
+  local script="$repo_root/tools/kube/build-binaries.sh"
+  if [[ -f "$script" ]]; then
+    log "building Kubernetes test binaries: tools/kube/build-binaries.sh"
+    bash "$script"
+  else
+    log "tools/kube/build-binaries.sh not present: no Kubernetes binaries to build"
+  fi
+}
+
+install_apt_packages
+install_uv
+sync_venv
+build_kube_binaries
+log "done"
