@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,9 @@ import pytest
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
+from django.test import override_settings
+
+from tests.sdk.project import testenv
 
 
 class RoomConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -28,9 +31,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
 
 @pytest.fixture
-def channel_layers_setting(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    if not settings.configured:
-        settings.configure(CHANNEL_LAYERS={})
+def channel_layers_setting(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[None]:
+    testenv.setup()  # the suite's one Django configuration
     config: dict[str, Any] = {"prefix": f"compat{backend}"}
     if backend == "redis":
         config["hosts"] = [request.getfixturevalue("redis_url")]
@@ -44,7 +48,11 @@ def channel_layers_setting(backend: str, request: pytest.FixtureRequest, tmp_pat
         "redis": "channelworks.layers.RedisChannelLayer",
         "cluster": "channelworks.layers.RedisChannelLayer",
     }
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backends[backend], "CONFIG": config}}
+    with override_settings(
+        CHANNEL_LAYERS={"default": {"BACKEND": backends[backend], "CONFIG": config}}
+    ):
+        channel_layers.backends.clear()
+        yield
     channel_layers.backends.clear()
 
 

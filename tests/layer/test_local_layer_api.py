@@ -21,10 +21,6 @@ from typing import Any
 import psutil
 import pytest
 from asgiref.sync import async_to_sync
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import channel_layers
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
 
 from channelworks.exceptions import (
     ChannelFull,
@@ -473,42 +469,3 @@ def test_a_forked_process_gets_its_own_connection_and_name(socket_path: str) -> 
     assert child_channel.split("!")[0] != parent_channel.split("!")[0]
     received = async_to_sync(layer.receive_many)(["from.child"], 5)
     assert received == ("from.child", {"channel": child_channel})
-
-
-class _RoomConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    async def connect(self) -> None:
-        await self.channel_layer.group_add("room", self.channel_name)
-        await self.accept()
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        await self.channel_layer.group_send("room", {"type": "room.message", "text": content})
-
-    async def room_message(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["text"])
-
-    async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard("room", self.channel_name)
-
-
-async def test_a_channels_4_project_runs_on_it_as_the_backend(socket_path: str) -> None:
-    if not settings.configured:
-        settings.configure(CHANNEL_LAYERS={})
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channelworks.layers.LocalChannelLayer",
-            "CONFIG": {"path": socket_path, "prefix": "compat", "capacity": 50},
-        }
-    }
-    channel_layers.backends.clear()
-    try:
-        alice = WebsocketCommunicator(_RoomConsumer.as_asgi(), "/room/")
-        bob = WebsocketCommunicator(_RoomConsumer.as_asgi(), "/room/")
-        assert (await alice.connect(timeout=10))[0] and (await bob.connect(timeout=10))[0]
-        await alice.send_json_to({"from": "alice", "text": "hi"})
-        assert await bob.receive_json_from(timeout=5) == {"from": "alice", "text": "hi"}
-        assert await alice.receive_json_from(timeout=5) == {"from": "alice", "text": "hi"}
-        await alice.disconnect()
-        await bob.disconnect()
-        await channel_layers["default"].close()
-    finally:
-        channel_layers.backends.clear()

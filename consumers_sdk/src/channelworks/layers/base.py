@@ -23,8 +23,14 @@ class WorkReceiver(abc.ABC):
         """The next delivery, or None when ``timeout`` seconds pass (or after :meth:`stop`)."""
 
     @abc.abstractmethod
-    async def stop(self) -> None:
-        """Take nothing new; deliveries already handed out may still be acked."""
+    async def stop(self, timeout: float | None = None) -> None:
+        """Take nothing new; wait up to ``timeout`` seconds (a backend default when None) for
+        deliveries already handed out to be acked, then give their source back."""
+
+    @property
+    def healthy(self) -> bool:
+        """False while the backend cannot be reached (for a readiness probe)."""
+        return True
 
     async def __aenter__(self) -> WorkReceiver:
         return self

@@ -431,7 +431,7 @@ class _LocalWorkReceiver(WorkReceiver):
         except LayerConnectionError as error:
             logger.warning("could not ack a message of %s: %s", delivery.channel, error)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
         """Take nothing new; what was taken but not handed out goes back to the broker."""
         if self._loop is not None and not self._own_loop():
             future = asyncio.run_coroutine_threadsafe(self.stop(), self._loop)

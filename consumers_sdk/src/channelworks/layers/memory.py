@@ -231,7 +231,7 @@ class _MemoryWorkReceiver(WorkReceiver):
     async def _acked(self, delivery: Delivery) -> None:
         self._dispatcher.done(delivery)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
         self._stopped = True
         if self._receiving is not None:
             self._receiving.cancel()

@@ -81,6 +81,7 @@ class RedisWorkReceiver(WorkReceiver):
         self._all_acked = asyncio.Event()
         self._membership: asyncio.Task[None] | None = None
         self._stopping = False
+        self._healthy = True
 
     @property
     def owned_shards(self) -> list[int]:
@@ -107,7 +108,12 @@ class RedisWorkReceiver(WorkReceiver):
             await self._dispatcher.wait_changed(0.5 if remaining is None else min(remaining, 0.5))
         return None
 
-    async def stop(self) -> None:
+    @property
+    def healthy(self) -> bool:
+        """Whether the last round of lease renewals reached Redis."""
+        return self._healthy
+
+    async def stop(self, timeout: float | None = None) -> None:
         """Take nothing new, wait (bounded) for handed-out work to be acked, give shards back."""
         if self._stopping:
             return
@@ -117,7 +123,9 @@ class RedisWorkReceiver(WorkReceiver):
                 shard.reader.cancel()
         if self._handed_out:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_acked.wait(), DRAIN_SECONDS)
+                await asyncio.wait_for(
+                    self._all_acked.wait(), DRAIN_SECONDS if timeout is None else timeout
+                )
         if self._membership is not None:
             self._membership.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -151,9 +159,11 @@ class RedisWorkReceiver(WorkReceiver):
             short_of_share = False
             try:
                 short_of_share = await self._balance()
+                self._healthy = True
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                self._healthy = False
                 if not is_retryable(error):
                     logger.exception("worker group %s: balancing shards failed", self._group)
                 else:

@@ -1,0 +1,171 @@
+"""Running one message through the routing: what a worker (and the testing kit) does per message.
+
+1. Route: find the consumer for the channel and the message's fields (none: ``unrouted``).
+2. Call it: a plain function in a thread of the given executor (or in the calling thread for
+   :meth:`Runner.dispatch_sync`), with Django's database connections closed before and after
+   when they are stale, as Django does per request; an ``async def`` consumer on the loop.
+3. Send what it held back (``Channel.send``/``Group.send`` without ``immediately``), in order,
+   whether it returned or raised, as Channels 1 did.
+
+Channels 1 control-flow exceptions are honoured: ``DenyConnection`` in ``websocket.connect``
+rejects the connection, ``ChannelSocketException.run(message)`` answers the socket itself,
+``ConsumeLater`` puts the message back on its channel (at most ``MAX_RETRIES`` times).
+Any other exception is returned in the :class:`Outcome`, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from asgiref.sync import async_to_sync
+from django.db import close_old_connections
+
+from channelworks import asgi, bridge, decorating, exceptions, pending, routing, signals
+from channelworks import message as message_module
+
+MAX_RETRIES = 10
+RETRIES_KEY = "__retries__"
+
+Status = Literal["ok", "error", "unrouted"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How handling one message went; ``route`` names the route that matched."""
+
+    channel: str
+    status: Status
+    route: str | None = None
+    error: BaseException | None = None
+
+
+Held = list[pending.PendingSend]
+
+
+class Runner:
+    """Routes and runs messages taken from ``layer`` (a backend or ``ChannelLayerWrapper``)."""
+
+    def __init__(
+        self,
+        router: routing.Router,
+        layer: Any,
+        executor: Executor | None = None,
+        close_connections: bool = True,
+    ) -> None:
+        self.router = router
+        self.layer = asgi.wrap(layer)
+        self._executor = executor
+        self._close_connections = close_connections
+
+    def resolve(
+        self, channel: str, content: dict[str, Any]
+    ) -> tuple[message_module.Message, routing.Resolution | None]:
+        message = message_module.Message(content, channel, self.layer)
+        return message, self.router.resolve(channel, content)
+
+    async def dispatch(self, channel: str, content: dict[str, Any]) -> Outcome:
+        """Handle one message from async code; sync consumers run on the executor."""
+        message, found = self.resolve(channel, content)
+        if found is None:
+            return Outcome(channel, "unrouted")
+        if decorating.is_async(found.consumer):
+            held, error = await self._call_async(found, message)
+        else:
+            loop = asyncio.get_running_loop()
+            context = contextvars.copy_context()
+            held, error = await loop.run_in_executor(
+                self._executor, context.run, self._call_sync, found, message, loop
+            )
+        try:
+            await pending.flush(held)
+        except Exception as flush_error:
+            error = error or flush_error
+        return _outcome(channel, found, error)
+
+    def dispatch_sync(self, channel: str, content: dict[str, Any]) -> Outcome:
+        """Handle one message from sync code, in this thread (what the testing kit uses)."""
+        message, found = self.resolve(channel, content)
+        if found is None:
+            return Outcome(channel, "unrouted")
+        if decorating.is_async(found.consumer):
+            held, error = async_to_sync(self._call_async)(found, message)
+        else:
+            held, error = self._call_sync(found, message, None)
+        try:
+            pending.flush_sync(held)
+        except Exception as flush_error:
+            error = error or flush_error
+        return _outcome(channel, found, error)
+
+    def _call_sync(
+        self,
+        found: routing.Resolution,
+        message: message_module.Message,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> tuple[Held, BaseException | None]:
+        error: BaseException | None = None
+        with bridge.home(loop), pending.collecting() as held:
+            if self._close_connections:
+                close_old_connections()
+            signals.consumer_started.send(sender=Runner, message=message)
+            try:
+                found.consumer(message, **found.kwargs)
+            except Exception as raised:
+                error = self._control_flow(raised, message, held)
+            finally:
+                signals.consumer_finished.send(sender=Runner, message=message)
+                if self._close_connections:
+                    close_old_connections()
+        return held, error
+
+    async def _call_async(
+        self, found: routing.Resolution, message: message_module.Message
+    ) -> tuple[Held, BaseException | None]:
+        error: BaseException | None = None
+        with pending.collecting() as held:
+            signals.consumer_started.send(sender=Runner, message=message)
+            try:
+                await found.consumer(message, **found.kwargs)
+            except Exception as raised:
+                error = self._control_flow(raised, message, held)
+            finally:
+                signals.consumer_finished.send(sender=Runner, message=message)
+        return held, error
+
+    def _control_flow(
+        self, raised: Exception, message: message_module.Message, held: Held
+    ) -> BaseException | None:
+        """Act on Channels 1's control-flow exceptions; return the error left to report."""
+        backend = self.layer.channel_layer
+        if isinstance(raised, exceptions.DenyConnection):
+            if message.channel.name != "websocket.connect" or message.reply_channel is None:
+                return ValueError(
+                    "DenyConnection can only be raised by a websocket.connect consumer"
+                )
+            reply = message.reply_channel.name
+            held.append(pending.PendingSend(backend, "channel", reply, {"close": True}))
+            return None
+        if isinstance(raised, exceptions.ChannelSocketException):
+            try:
+                raised.run(message)
+            except Exception as failed:
+                return failed
+            return None
+        if isinstance(raised, exceptions.ConsumeLater):
+            retries = int(message.content.get(RETRIES_KEY, 0)) + 1
+            if retries > MAX_RETRIES:
+                return exceptions.ConsumeLater(
+                    f"gave up on a message on {message.channel.name} after {MAX_RETRIES} retries"
+                )
+            content = {**message.content, RETRIES_KEY: retries}
+            held.append(pending.PendingSend(backend, "channel", message.channel.name, content))
+            return None
+        return raised
+
+
+def _outcome(channel: str, found: routing.Resolution, error: BaseException | None) -> Outcome:
+    return Outcome(channel, "ok" if error is None else "error", str(found.route), error)

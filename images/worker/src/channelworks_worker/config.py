@@ -1,0 +1,158 @@
+"""The worker's settings, read once from the environment in ``main()``, and the layer they name.
+
+- ``CHANNELWORKS_APP`` (required): the application's key prefix in the layer (``<ns>.<name>``).
+- ``CHANNELWORKS_REDIS_MODE`` (``standalone``): ``memory``, ``local``, ``standalone``,
+  ``cluster`` or ``external``.
+- ``CHANNELWORKS_REDIS_URL`` (required for the Redis modes): ``redis://host:6379/0``.
+- ``CHANNELWORKS_REDIS_PASSWORD``: put into the URL unless it carries a password of its own.
+- ``DJANGO_SETTINGS_MODULE`` (required): the project's settings, where the routing is named.
+- ``CHANNELWORKS_ROUTING``: dotted path of the routing list, overriding the settings.
+- ``CHANNELWORKS_WORKER_CONCURRENCY`` (``16``): messages handled at once (thread pool size).
+- ``CHANNELWORKS_WORKER_CHANNELS`` / ``CHANNELWORKS_WORKER_EXCLUDE_CHANNELS``: comma-separated
+  channels to take only / not to take (default: every routed channel).
+- ``CHANNELWORKS_DRAIN_SECONDS`` (``25``): on SIGTERM, how long in-flight messages may take.
+- ``CHANNELWORKS_METRICS_HOST`` / ``CHANNELWORKS_METRICS_PORT`` (``0.0.0.0`` / ``9100``):
+  where ``/metrics``, ``/healthz`` and ``/readyz`` are served.
+- ``CHANNELWORKS_LOG_FORMAT`` (``json``, or ``text``) and ``CHANNELWORKS_LOG_LEVEL`` (``INFO``).
+- ``CHANNELWORKS_LAYER_CAPACITY`` / ``CHANNELWORKS_LAYER_EXPIRY``: the layer's channel capacity
+  and message expiry (layer defaults otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from channelworks import exceptions
+from channelworks import layers as layers_package
+
+MODES = ("memory", "local", "standalone", "cluster", "external")
+LOG_FORMATS = ("json", "text")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything the worker process is configured with; see the module docstring."""
+
+    app: str
+    redis_mode: str = "standalone"
+    redis_url: str | None = None
+    redis_password: str | None = field(default=None, repr=False)
+    settings_module: str | None = None
+    routing: str | None = None
+    concurrency: int = 16
+    only_channels: tuple[str, ...] = ()
+    exclude_channels: tuple[str, ...] = ()
+    drain_seconds: float = 25.0
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9100
+    log_format: str = "json"
+    log_level: str = "INFO"
+    layer_capacity: int | None = None
+    layer_expiry: float | None = None
+
+
+def _number(env: Mapping[str, str], name: str, kind: type, default: Any, low: float) -> Any:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise exceptions.ConfigurationError(
+            f"{name} must be a {kind.__name__}, got {raw!r}"
+        ) from None
+    if value < low:
+        raise exceptions.ConfigurationError(f"{name} must be at least {low}, got {raw!r}")
+    return value
+
+
+def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def from_env(env: Mapping[str, str]) -> WorkerConfig:
+    """Read and check the worker's environment; raise ``ConfigurationError`` naming the problem."""
+    app = env.get("CHANNELWORKS_APP", "").strip()
+    if not app:
+        raise exceptions.ConfigurationError(
+            "CHANNELWORKS_APP is required: the application's layer prefix, e.g. 'demo.chat'"
+        )
+    mode = env.get("CHANNELWORKS_REDIS_MODE", "standalone").strip().lower() or "standalone"
+    if mode not in MODES:
+        raise exceptions.ConfigurationError(
+            f"CHANNELWORKS_REDIS_MODE must be one of {', '.join(MODES)}; got {mode!r}"
+        )
+    url = env.get("CHANNELWORKS_REDIS_URL", "").strip() or None
+    if mode in ("standalone", "cluster", "external") and url is None:
+        raise exceptions.ConfigurationError(
+            f"CHANNELWORKS_REDIS_URL is required with CHANNELWORKS_REDIS_MODE={mode}"
+        )
+    settings_module = env.get("DJANGO_SETTINGS_MODULE", "").strip() or None
+    routing = env.get("CHANNELWORKS_ROUTING", "").strip() or None
+    if settings_module is None and routing is None:
+        raise exceptions.ConfigurationError(
+            "DJANGO_SETTINGS_MODULE is required (the worker finds the routing in the settings)"
+        )
+    log_format = env.get("CHANNELWORKS_LOG_FORMAT", "json").strip().lower() or "json"
+    if log_format not in LOG_FORMATS:
+        raise exceptions.ConfigurationError(
+            f"CHANNELWORKS_LOG_FORMAT must be json or text, got {log_format!r}"
+        )
+    log_level = env.get("CHANNELWORKS_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if not isinstance(logging.getLevelName(log_level), int):
+        raise exceptions.ConfigurationError(f"CHANNELWORKS_LOG_LEVEL {log_level!r} is not a level")
+    return WorkerConfig(
+        app=app,
+        redis_mode=mode,
+        redis_url=url,
+        redis_password=env.get("CHANNELWORKS_REDIS_PASSWORD") or None,
+        settings_module=settings_module,
+        routing=routing,
+        concurrency=_number(env, "CHANNELWORKS_WORKER_CONCURRENCY", int, 16, 1),
+        only_channels=_names(env, "CHANNELWORKS_WORKER_CHANNELS"),
+        exclude_channels=_names(env, "CHANNELWORKS_WORKER_EXCLUDE_CHANNELS"),
+        drain_seconds=_number(env, "CHANNELWORKS_DRAIN_SECONDS", float, 25.0, 0),
+        metrics_host=env.get("CHANNELWORKS_METRICS_HOST", "0.0.0.0").strip() or "0.0.0.0",
+        metrics_port=_number(env, "CHANNELWORKS_METRICS_PORT", int, 9100, 0),
+        log_format=log_format,
+        log_level=log_level,
+        layer_capacity=_number(env, "CHANNELWORKS_LAYER_CAPACITY", int, None, 1),
+        layer_expiry=_number(env, "CHANNELWORKS_LAYER_EXPIRY", float, None, 0.001),
+    )
+
+
+def redis_url_with_password(url: str, password: str | None) -> str:
+    """``url`` with ``password`` filled in, unless the URL already carries one."""
+    if not password:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if parts.password:
+        return url
+    user = urllib.parse.quote(parts.username or "", safe="")
+    netloc = f"{user}:{urllib.parse.quote(password, safe='')}@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def build_layer(config: WorkerConfig) -> layers_package.ChannelworksLayer:
+    """The channel layer the configuration names (to move to ``channelworks.layers`` later)."""
+    options: dict[str, Any] = {"prefix": config.app}
+    if config.layer_capacity is not None:
+        options["capacity"] = config.layer_capacity
+    if config.layer_expiry is not None:
+        options["expiry"] = config.layer_expiry
+    if config.redis_mode == "memory":
+        return layers_package.InMemoryChannelLayer(**options)
+    if config.redis_mode == "local":
+        layer: layers_package.ChannelworksLayer = layers_package.LocalChannelLayer(**options)
+        return layer
+    url = redis_url_with_password(config.redis_url or "", config.redis_password)
+    redis_layer: layers_package.ChannelworksLayer = layers_package.RedisChannelLayer(
+        hosts=[url], cluster=config.redis_mode == "cluster", **options
+    )
+    return redis_layer

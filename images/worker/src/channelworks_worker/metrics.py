@@ -1,0 +1,61 @@
+"""The worker's Prometheus metrics; each instance registers on the registry it is given."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("channelworks-worker")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class WorkerMetrics:
+    """``channelworks_worker_*`` metrics and ``channelworks_build_info``.
+
+    ``messages_total{channel,outcome}``: outcome is ``ok``, ``error`` (the consumer raised) or
+    ``unrouted`` (no route matched; the message was dropped). ``channel`` is the channel name
+    (``websocket.receive``, ``http.request``...), never a per-connection name.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.messages = Counter(
+            "channelworks_worker_messages_total",
+            "Messages handled by this worker, by channel and outcome (ok, error, unrouted).",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "channelworks_worker_message_duration_seconds",
+            "Time from taking a message to acknowledging it, by channel.",
+            ["channel"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "channelworks_worker_in_flight_messages",
+            "Messages taken and not yet acknowledged.",
+            registry=registry,
+        )
+        self.concurrency = Gauge(
+            "channelworks_worker_concurrency",
+            "Messages this worker may handle at once.",
+            registry=registry,
+        )
+        self.build_info = Gauge(
+            "channelworks_build_info",
+            "Build of this component.",
+            ["component", "version"],
+            registry=registry,
+        )
+        self.build_info.labels(component="worker", version=_version()).set(1)
+
+    def observe(self, channel: str, outcome: str, seconds: float) -> None:
+        self.messages.labels(channel=channel, outcome=outcome).inc()
+        self.duration.labels(channel=channel).observe(seconds)

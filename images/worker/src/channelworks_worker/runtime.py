@@ -1,0 +1,207 @@
+"""The worker loop: take messages from the layer, run their consumers, acknowledge them.
+
+- Messages come from ``layer.work_receiver(channels)``: per connection (``reply_channel``) the next
+  message is handed out only after the previous one is acknowledged, so the events of one
+  connection run one at a time and in order; different connections run in parallel.
+- At most ``concurrency`` messages are in flight: a message is only taken when a slot is free.
+  Sync consumers run in a thread pool of that size, ``async def`` consumers on the loop.
+- A consumer that raises is logged (channel, route, traceback) and counted as ``error``; a message
+  no route matches is logged once and counted as ``unrouted``. Both are acknowledged (dropped):
+  redelivering them would fail the same way. The worker carries on.
+- :meth:`Worker.stop` (SIGTERM): take nothing new, let in-flight messages finish (up to
+  ``drain_seconds``), return. Messages still running then are not acknowledged; a layer that
+  redelivers (Redis) hands them to another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from channelworks import dispatch, exceptions, routing
+from channelworks.layers import base, ordering
+from channelworks_worker import metrics as metrics_module
+
+logger = logging.getLogger(__name__)
+POLL_SECONDS = 0.25
+RETRY_SECONDS = 1.0
+RECEIVER_STOP_SECONDS = 2.0
+
+
+def select_channels(
+    routed: Iterable[str], only: Iterable[str] = (), exclude: Iterable[str] = ()
+) -> list[str]:
+    """The channels to take: the routed ones (or ``only``), less ``exclude``."""
+    chosen = set(only) or set(routed)
+    chosen -= set(exclude)
+    if not chosen:
+        raise exceptions.ConfigurationError(
+            "the worker has no channels to take (check the routing and the channel filters)"
+        )
+    return sorted(chosen)
+
+
+class Worker:
+    """Runs the consumers of ``router`` for messages on ``channels`` of ``layer``."""
+
+    def __init__(
+        self,
+        layer: base.ChannelworksLayer,
+        router: routing.Router,
+        metrics: metrics_module.WorkerMetrics,
+        concurrency: int = 16,
+        channels: Iterable[str] | None = None,
+        drain_seconds: float = 25.0,
+    ) -> None:
+        if concurrency < 1:
+            raise exceptions.ConfigurationError(
+                f"concurrency must be at least 1, got {concurrency}"
+            )
+        self._layer = layer
+        self._router = router
+        self._metrics = metrics
+        self._concurrency = concurrency
+        self._channels = select_channels(router.channels if channels is None else channels)
+        self._drain_seconds = drain_seconds
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ready = False
+        self._layer_ok = True
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self._channels)
+
+    @property
+    def ready(self) -> bool:
+        """True while messages are being taken (what ``/readyz`` reports): started, not stopping,
+        and the last attempt to take a message reached the layer."""
+        return self._ready and self._layer_ok and not self._stopping.is_set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def stop(self) -> None:
+        """Take nothing new and return from :meth:`run` once in-flight work is done.
+
+        Call on the worker's loop (a signal handler installed with ``loop.add_signal_handler``
+        is); from another thread use ``loop.call_soon_threadsafe(worker.stop)``.
+        """
+        if not self._stopping.is_set():
+            logger.info("stopping: taking no new messages, finishing %d in flight", self.in_flight)
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Take and handle messages until :meth:`stop`; then drain and return."""
+        executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="channelworks-consumer")
+        runner = dispatch.Runner(self._router, self._layer, executor=executor)
+        slots = asyncio.Semaphore(self._concurrency)
+        self._metrics.concurrency.set(self._concurrency)
+        receiver = self._layer.work_receiver(self._channels)
+        logger.info(
+            "taking messages on %s, %d at a time", ", ".join(self._channels), self._concurrency
+        )
+        self._ready = True
+        try:
+            await self._take(receiver, runner, slots)
+        finally:
+            self._ready = False
+            # The receiver stops taking at once and waits for acks while the in-flight work ends.
+            stopping = asyncio.create_task(receiver.stop())
+            await self._drain()
+            try:
+                await asyncio.wait_for(stopping, RECEIVER_STOP_SECONDS)
+            except TimeoutError:
+                logger.warning("the layer's receiver did not stop in time; its leases will expire")
+            executor.shutdown(wait=False, cancel_futures=True)
+            logger.info("worker stopped")
+
+    async def _take(self, receiver: Any, runner: dispatch.Runner, slots: asyncio.Semaphore) -> None:
+        while not self._stopping.is_set():
+            await slots.acquire()
+            delivery = None
+            try:
+                if not self._stopping.is_set():
+                    delivery = await receiver.get(timeout=POLL_SECONDS)
+                    self._layer_ok = True
+            except Exception as error:
+                self._layer_ok = False
+                logger.error(
+                    "taking a message failed (%s); retrying in %.0fs", error, RETRY_SECONDS
+                )
+                await self._pause(RETRY_SECONDS)
+            if delivery is None:
+                slots.release()
+                continue
+            task = asyncio.create_task(self._handle(runner, delivery, slots))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _handle(
+        self, runner: dispatch.Runner, delivery: ordering.Delivery, slots: asyncio.Semaphore
+    ) -> None:
+        started = time.monotonic()
+        self._metrics.in_flight.inc()
+        try:
+            try:
+                outcome = await runner.dispatch(delivery.channel, delivery.message)
+            except Exception as error:  # a fault of the runtime itself, not of the consumer
+                outcome = dispatch.Outcome(delivery.channel, "error", None, error)
+            self._report(outcome, delivery)
+            try:
+                await delivery.ack()
+            except Exception:
+                logger.exception("acknowledging a message on %s failed", delivery.channel)
+            self._metrics.observe(delivery.channel, outcome.status, time.monotonic() - started)
+        finally:  # also when cancelled at the end of a drain: then it is not acknowledged
+            self._metrics.in_flight.dec()
+            slots.release()
+
+    @staticmethod
+    def _report(outcome: dispatch.Outcome, delivery: ordering.Delivery) -> None:
+        extra = {"channel": outcome.channel, "route": outcome.route or "-"}
+        if outcome.status == "unrouted":
+            logger.warning(
+                "no route for a message on %s (fields: %s); dropped",
+                outcome.channel,
+                ", ".join(sorted(delivery.message)),
+                extra=extra,
+            )
+        elif outcome.error is not None:
+            error = outcome.error
+            logger.error(
+                "consumer failed on %s (route %s): %s",
+                outcome.channel,
+                outcome.route or "-",
+                error,
+                exc_info=(type(error), error, error.__traceback__),
+                extra=extra,
+            )
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        running = set(self._tasks)
+        logger.info(
+            "waiting up to %.0fs for %d in-flight messages", self._drain_seconds, len(running)
+        )
+        _, late = await asyncio.wait(running, timeout=self._drain_seconds)
+        if late:
+            logger.warning(
+                "%d messages still running after %.0fs; left unacknowledged for redelivery",
+                len(late),
+                self._drain_seconds,
+            )
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)

@@ -1,0 +1,96 @@
+"""The worker's environment: read once into a frozen config; the layer it names."""
+
+import dataclasses
+
+import pytest
+
+from channelworks import exceptions
+from channelworks.layers import InMemoryChannelLayer
+from channelworks_worker import config
+
+BASE = {"CHANNELWORKS_APP": "demo.chat", "DJANGO_SETTINGS_MODULE": "chat.settings"}
+
+
+def test_defaults_follow_the_image_contract():
+    parsed = config.from_env({**BASE, "CHANNELWORKS_REDIS_URL": "redis://redis:6379/0"})
+    assert parsed.app == "demo.chat"
+    assert parsed.redis_mode == "standalone"
+    assert parsed.concurrency == 16
+    assert parsed.metrics_port == 9100
+    assert parsed.log_format == "json"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.concurrency = 2  # type: ignore[misc]
+
+
+def test_every_knob_is_read():
+    parsed = config.from_env(
+        {
+            **BASE,
+            "CHANNELWORKS_REDIS_MODE": "cluster",
+            "CHANNELWORKS_REDIS_URL": "redis://redis-0:6379",
+            "CHANNELWORKS_REDIS_PASSWORD": "s3cret",
+            "CHANNELWORKS_ROUTING": "chat.routing.channel_routing",
+            "CHANNELWORKS_WORKER_CONCURRENCY": "4",
+            "CHANNELWORKS_WORKER_CHANNELS": "websocket.receive, http.request",
+            "CHANNELWORKS_WORKER_EXCLUDE_CHANNELS": "http.request",
+            "CHANNELWORKS_DRAIN_SECONDS": "5",
+            "CHANNELWORKS_METRICS_PORT": "9200",
+            "CHANNELWORKS_LOG_FORMAT": "text",
+            "CHANNELWORKS_LOG_LEVEL": "debug",
+            "CHANNELWORKS_LAYER_CAPACITY": "500",
+            "CHANNELWORKS_LAYER_EXPIRY": "30",
+        }
+    )
+    assert (parsed.redis_mode, parsed.concurrency, parsed.metrics_port) == ("cluster", 4, 9200)
+    assert parsed.only_channels == ("websocket.receive", "http.request")
+    assert parsed.exclude_channels == ("http.request",)
+    assert (parsed.drain_seconds, parsed.log_format, parsed.log_level) == (5.0, "text", "DEBUG")
+    assert (parsed.layer_capacity, parsed.layer_expiry) == (500, 30.0)
+    assert "s3cret" not in repr(parsed)
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"DJANGO_SETTINGS_MODULE": "x"}, "CHANNELWORKS_APP is required"),
+        ({**BASE, "CHANNELWORKS_REDIS_MODE": "sharded"}, "must be one of"),
+        ({**BASE}, "CHANNELWORKS_REDIS_URL is required"),
+        ({"CHANNELWORKS_APP": "a", "CHANNELWORKS_REDIS_MODE": "memory"}, "DJANGO_SETTINGS_MODULE"),
+        (
+            {**BASE, "CHANNELWORKS_REDIS_MODE": "memory", "CHANNELWORKS_WORKER_CONCURRENCY": "0"},
+            "at least 1",
+        ),
+        (
+            {**BASE, "CHANNELWORKS_REDIS_MODE": "memory", "CHANNELWORKS_METRICS_PORT": "x"},
+            "must be a int",
+        ),
+        (
+            {**BASE, "CHANNELWORKS_REDIS_MODE": "memory", "CHANNELWORKS_LOG_FORMAT": "xml"},
+            "json or text",
+        ),
+    ],
+)
+def test_bad_environments_are_refused_with_the_variable_named(env, complaint):
+    with pytest.raises(exceptions.ConfigurationError, match=complaint):
+        config.from_env(env)
+
+
+def test_memory_mode_builds_an_in_memory_layer_with_the_app_prefix():
+    parsed = config.from_env(
+        {**BASE, "CHANNELWORKS_REDIS_MODE": "memory", "CHANNELWORKS_LAYER_CAPACITY": "7"}
+    )
+    layer = config.build_layer(parsed)
+    assert isinstance(layer, InMemoryChannelLayer)
+    assert layer.config.prefix == "demo.chat"
+    assert layer.get_capacity("websocket.receive") == 7
+
+
+def test_password_goes_into_the_redis_url_unless_it_has_one():
+    assert (
+        config.redis_url_with_password("redis://redis:6379/0", "p@ss word")
+        == "redis://:p%40ss%20word@redis:6379/0"
+    )
+    assert config.redis_url_with_password("redis://u:mine@redis:6379", "other") == (
+        "redis://u:mine@redis:6379"
+    )
+    assert config.redis_url_with_password("redis://redis:6379", None) == "redis://redis:6379"
