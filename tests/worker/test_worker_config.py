@@ -83,14 +83,3 @@ def test_memory_mode_builds_an_in_memory_layer_with_the_app_prefix():
     assert isinstance(layer, InMemoryChannelLayer)
     assert layer.config.prefix == "demo.chat"
     assert layer.get_capacity("websocket.receive") == 7
-
-
-def test_password_goes_into_the_redis_url_unless_it_has_one():
-    assert (
-        config.redis_url_with_password("redis://redis:6379/0", "p@ss word")
-        == "redis://:p%40ss%20word@redis:6379/0"
-    )
-    assert config.redis_url_with_password("redis://u:mine@redis:6379", "other") == (
-        "redis://u:mine@redis:6379"
-    )
-    assert config.redis_url_with_password("redis://redis:6379", None) == "redis://redis:6379"

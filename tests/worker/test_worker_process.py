@@ -75,6 +75,7 @@ def test_worker_serves_probes_and_metrics_and_drains_on_sigterm():
         assert status == 200
         assert 'channelworks_build_info{component="worker"' in body
         assert "channelworks_worker_concurrency 16.0" in body
+        assert "channelworks_layer_channel_full_total 0.0" in body
         assert fetch(port, "/nothing")[0] == 404
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0

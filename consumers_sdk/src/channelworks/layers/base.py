@@ -49,6 +49,9 @@ class ChannelworksLayer(BaseChannelLayer, abc.ABC):  # type: ignore[misc]
         self.config = config
         self.group_expiry = config.group_expiry
         self.channel_capacity = list(config.channel_capacity)
+        # Messages refused (send) or skipped (group send, full local queue) because a channel
+        # was full; exported as channelworks_layer_channel_full_total.
+        self.channel_full_count = 0
 
     def get_capacity(self, channel: str) -> int:
         return self.config.capacity_for(channel)

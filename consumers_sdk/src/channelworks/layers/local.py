@@ -99,7 +99,6 @@ class LocalChannelLayer(ChannelworksLayer):
         self.autostart = autostart
         self.broker_idle_timeout = _number("broker_idle_timeout", broker_idle_timeout, 0, True)
         self.connect_timeout = _number("connect_timeout", connect_timeout, 0, False)
-        self.channel_full_count = 0
         self._private_directory = path is None
         self._lock = threading.Lock()
         self._connections: dict[asyncio.AbstractEventLoop, BrokerConnection] = {}

@@ -66,6 +66,7 @@ class InMemoryChannelLayer(ChannelworksLayer):
             queue = self._queues.setdefault(channel, _Queue())
             self._drop_expired(queue, now)
             if len(queue.items) >= self.get_capacity(channel):
+                self.channel_full_count += 1
                 if strict:
                     raise ChannelFull(
                         f"channel {channel!r} is full: it holds its capacity of "

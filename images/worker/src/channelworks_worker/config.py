@@ -21,13 +21,13 @@
 from __future__ import annotations
 
 import logging
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from channelworks import exceptions
 from channelworks import layers as layers_package
+from channelworks.layers import env as layer_env
 
 MODES = ("memory", "local", "standalone", "cluster", "external")
 LOG_FORMATS = ("json", "text")
@@ -125,34 +125,17 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
     )
 
 
-def redis_url_with_password(url: str, password: str | None) -> str:
-    """``url`` with ``password`` filled in, unless the URL already carries one."""
-    if not password:
-        return url
-    parts = urllib.parse.urlsplit(url)
-    if parts.password:
-        return url
-    user = urllib.parse.quote(parts.username or "", safe="")
-    netloc = f"{user}:{urllib.parse.quote(password, safe='')}@{parts.hostname or ''}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
 def build_layer(config: WorkerConfig) -> layers_package.ChannelworksLayer:
-    """The channel layer the configuration names (to move to ``channelworks.layers`` later)."""
-    options: dict[str, Any] = {"prefix": config.app}
+    """The channel layer the configuration names."""
+    options: dict[str, Any] = {}
     if config.layer_capacity is not None:
         options["capacity"] = config.layer_capacity
     if config.layer_expiry is not None:
         options["expiry"] = config.layer_expiry
-    if config.redis_mode == "memory":
-        return layers_package.InMemoryChannelLayer(**options)
-    if config.redis_mode == "local":
-        layer: layers_package.ChannelworksLayer = layers_package.LocalChannelLayer(**options)
-        return layer
-    url = redis_url_with_password(config.redis_url or "", config.redis_password)
-    redis_layer: layers_package.ChannelworksLayer = layers_package.RedisChannelLayer(
-        hosts=[url], cluster=config.redis_mode == "cluster", **options
+    settings = layer_env.LayerSettings(
+        app=config.app,
+        mode=config.redis_mode,
+        url=config.redis_url or "",
+        password=config.redis_password or "",
     )
-    return redis_layer
+    return layer_env.build_layer(settings, **options)

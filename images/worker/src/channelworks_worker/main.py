@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from channelworks import asgi, conf, exceptions, routing
 from channelworks.layers import base
+from channelworks.layers import metrics as layer_metrics
 from channelworks_worker import config as config_module
 from channelworks_worker import logs, metrics, probes, runtime
 
@@ -49,6 +50,7 @@ async def serve(
     """Run the worker with probes until a stop signal; what ``main`` runs on its loop."""
     asgi.channel_layers.set(asgi.DEFAULT_CHANNEL_LAYER, layer)
     worker_metrics = metrics.WorkerMetrics(registry)
+    layer_metrics.ChannelFullCollector(layer, registry)
     channels = runtime.select_channels(
         router.channels, config.only_channels, config.exclude_channels
     )

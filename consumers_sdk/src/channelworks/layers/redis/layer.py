@@ -63,7 +63,6 @@ class RedisChannelLayer(ChannelworksLayer):
         self.plan = connection.connection_plan(hosts, cluster)
         self.layout = KeyLayout(self.config.prefix, self.config.shards)
         self.retry_seconds = retry_seconds
-        self.channel_full_count = 0
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
