@@ -124,8 +124,9 @@ class Batcher:
         merged = _merge_scripts(flush.scripts)
         calls: list[tuple[Any, ...]] = [command.args for command in flush.commands]
         calls += [call for call, _ in merged]
+        sources = {item.script.sha: item.script.source for item in flush.scripts}
         try:
-            results = await self._execute(client, calls)
+            results = await self._execute(client, calls, sources)
         except BaseException as error:
             for command in flush.commands:
                 _fail(command.future, error)
@@ -145,8 +146,13 @@ class Batcher:
                 for item, item_result in zip(items, result, strict=True):
                     _settle(item.future, item_result)
 
-    async def _execute(self, client: Client, calls: list[tuple[Any, ...]]) -> list[Any]:
-        """Run ``calls`` in one pipeline; retry the ones that failed for a retryable reason."""
+    async def _execute(
+        self, client: Client, calls: list[tuple[Any, ...]], sources: dict[str, str]
+    ) -> list[Any]:
+        """Run ``calls`` in one pipeline; retry the ones that failed for a retryable reason.
+
+        A script the server does not know yet (new server, restart, failover) is sent again
+        with its source at once."""
         results: list[Any] = [None] * len(calls)
         todo = list(range(len(calls)))
         deadline = time.monotonic() + self._retry_seconds
@@ -157,15 +163,27 @@ class Batcher:
                 for index in todo:
                     pipeline.execute_command(*calls[index])
                 outcomes = list(await pipeline.execute(raise_on_error=False))
+            except AttributeError as error:
+                # redis-py's cluster pipeline can trip over a connection torn down mid-failover
+                # ("'NoneType' object has no attribute 'writelines'"): a connection failure.
+                outcomes = [redis_errors.ConnectionError(str(error))] * len(todo)
             except Exception as error:
                 if not is_retryable(error):
                     raise
                 outcomes = [error] * len(todo)
             failed = []
+            unknown_scripts = []
             for index, outcome in zip(todo, outcomes, strict=True):
                 results[index] = outcome
-                if isinstance(outcome, Exception) and is_retryable(outcome):
+                if isinstance(outcome, redis_errors.NoScriptError):
+                    calls[index] = _with_source(calls[index], sources)
+                    unknown_scripts.append(index)
+                elif isinstance(outcome, Exception) and is_retryable(outcome):
                     failed.append(index)
+            if unknown_scripts and not failed:
+                todo = unknown_scripts
+                continue
+            failed += unknown_scripts
             if not failed:
                 return results
             cause: Exception = results[failed[0]]
@@ -181,7 +199,7 @@ class Batcher:
 
 
 def _merge_scripts(items: list[_ScriptItem]) -> list[tuple[tuple[Any, ...], list[_ScriptItem]]]:
-    """Items of the same script and shared part -> one EVAL call each."""
+    """Items of the same script and shared part -> one EVALSHA call each."""
     groups: dict[tuple[Any, ...], list[_ScriptItem]] = defaultdict(list)
     for item in items:
         groups[(item.script.name, item.shared_keys, item.shared_args)].append(item)
@@ -190,8 +208,13 @@ def _merge_scripts(items: list[_ScriptItem]) -> list[tuple[tuple[Any, ...], list
         first = members[0]
         keys = list(first.shared_keys) + [key for item in members for key in item.keys]
         args = list(first.shared_args) + [arg for item in members for arg in item.args]
-        calls.append((("EVAL", first.script.source, len(keys), *keys, *args), members))
+        calls.append((("EVALSHA", first.script.sha, len(keys), *keys, *args), members))
     return calls
+
+
+def _with_source(call: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, ...]:
+    """An EVALSHA call as EVAL, for a server that does not know the script yet."""
+    return ("EVAL", sources[call[1]], *call[2:])
 
 
 def _settle(future: asyncio.Future[Any], result: Any) -> None:

@@ -35,7 +35,7 @@ def pack_entry(locals_: list[str], payload: bytes) -> bytes:
 
 @dataclass
 class _LocalChannel:
-    messages: deque[tuple[float, bytes]] = field(default_factory=deque)
+    messages: deque[tuple[float, dict[str, Any]]] = field(default_factory=deque)
     waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
 
 
@@ -66,11 +66,11 @@ class Inbox:
         while True:
             now = time.time()
             while channel.messages:
-                sent, payload = channel.messages.popleft()
+                sent, message = channel.messages.popleft()
                 if now - sent <= self._expiry:
                     if not channel.messages and not channel.waiters:
                         self._channels.pop(local, None)
-                    return codec.decode(payload)
+                    return message
             waiter = asyncio.get_running_loop().create_future()
             channel.waiters.append(waiter)
             try:
@@ -111,13 +111,18 @@ class Inbox:
                     self._deliver(entry)  # type: ignore[arg-type]  # BLMPOP gives bytes
 
     def _deliver(self, entry: bytes) -> None:
+        """Queue one inbox entry for each local channel it names.
+
+        The message is decoded once and the same dict goes to every local channel of a
+        broadcast (as channels_redis' pub/sub layer does): consumers must not mutate it."""
         locals_, sent, payload = msgpack.unpackb(entry, raw=False)
+        message = codec.decode(payload)
         for local in locals_:
             channel = self._channels.setdefault(local, _LocalChannel())
             if len(channel.messages) >= self._capacity_of(local):
                 channel.messages.popleft()
                 self._on_overflow(local)
-            channel.messages.append((sent, payload))
+            channel.messages.append((sent, message))
             while channel.waiters:
                 waiter = channel.waiters.popleft()
                 if not waiter.done():

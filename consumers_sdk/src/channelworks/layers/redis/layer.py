@@ -22,6 +22,7 @@ from channelworks.layers.redis import connection, scripts
 from channelworks.layers.redis.batcher import Batcher
 from channelworks.layers.redis.inbox import Inbox, pack_entry
 from channelworks.layers.redis.keys import KeyLayout
+from channelworks.layers.redis.plain import PlainReceiver
 from channelworks.layers.redis.stats import read_queue_stats
 from channelworks.layers.redis.work import RedisWorkReceiver
 from channelworks.layers.stats import QueueStats
@@ -38,11 +39,11 @@ class _LoopState:
     batcher: Batcher
     process: str = field(default_factory=lambda: secrets.token_hex(6))
     inbox: Inbox | None = None
-    plain_receivers: dict[tuple[str, ...], RedisWorkReceiver] = field(default_factory=dict)
+    plain_receivers: dict[tuple[str, ...], PlainReceiver] = field(default_factory=dict)
 
     async def close(self) -> None:
         for receiver in self.plain_receivers.values():
-            await receiver.stop()
+            await receiver.close()
         self.plain_receivers.clear()
         if self.inbox is not None:
             await self.inbox.close()
@@ -166,8 +167,12 @@ class RedisChannelLayer(ChannelworksLayer):
         names = tuple(sorted(set(channels)))
         receiver = state.plain_receivers.get(names)
         if receiver is None:
-            receiver = state.plain_receivers[names] = self._receiver(
-                names, "plain." + ",".join(names), at_most_once=True
+            receiver = state.plain_receivers[names] = PlainReceiver(
+                layout=self.layout,
+                clients=state.clients,
+                batcher=state.batcher,
+                channels=names,
+                expiry=self.config.expiry,
             )
         delivery = await receiver.get(timeout)
         return None if delivery is None else (delivery.channel, delivery.message)
@@ -176,21 +181,15 @@ class RedisChannelLayer(ChannelworksLayer):
         for channel in channels:
             naming.require_valid_channel_name(channel)
         naming.require_valid_group_name(group)
-        return self._receiver(tuple(channels), group, at_most_once=False)
-
-    def _receiver(
-        self, channels: Sequence[str], group: str, at_most_once: bool
-    ) -> RedisWorkReceiver:
         state = self._state()
         return RedisWorkReceiver(
             layout=self.layout,
             clients=state.clients,
             batcher=state.batcher,
-            channels=channels,
+            channels=tuple(channels),
             group=group,
             lease_seconds=self.config.lease_seconds,
             expiry=self.config.expiry,
-            at_most_once=at_most_once,
         )
 
     async def new_channel(self, prefix: str = "specific.") -> str:
@@ -199,13 +198,16 @@ class RedisChannelLayer(ChannelworksLayer):
     # Groups ----------------------------------------------------------------------------------
 
     async def group_add(self, group: str, channel: str) -> None:
+        """Join (or renew) a membership; lapsed members are swept out here, not on each send."""
         naming.require_valid_group_name(group)
         naming.require_valid_channel_name(channel)
         key = self.layout.group(group)
         batcher = self._state().batcher
         tag = KeyLayout.tag_of(key)
+        now = time.time()
         await asyncio.gather(
-            batcher.command(tag, "ZADD", key, time.time(), channel),
+            batcher.command(tag, "ZADD", key, now, channel),
+            batcher.command(tag, "ZREMRANGEBYSCORE", key, "-inf", f"({now - self.group_expiry}"),
             batcher.command(tag, "EXPIRE", key, self.group_expiry),
         )
 
@@ -222,12 +224,11 @@ class RedisChannelLayer(ChannelworksLayer):
         key = self.layout.group(group)
         members = await self._state().batcher.command(
             KeyLayout.tag_of(key),
-            "EVAL",
-            scripts.GROUP_MEMBERS,
-            1,
+            "ZRANGE",
             key,
-            time.time(),
-            time.time() - self.group_expiry,
+            f"({time.time() - self.group_expiry}",
+            "+inf",
+            "BYSCORE",
         )
         by_process: dict[str, list[str]] = defaultdict(list)
         normal: list[str] = []

@@ -6,7 +6,9 @@ batcher can merge many sends into one call and hand back one result per item.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,10 @@ class BatchScript:
     source: str
     shared_keys: int
     shared_args: int
+
+    @cached_property
+    def sha(self) -> str:
+        return hashlib.sha1(self.source.encode()).hexdigest()
 
 
 # KEYS: channels-seen set, then one stream per item.
@@ -70,12 +76,6 @@ if length > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return results
 """,
 )
-
-# KEYS: a group.  ARGV: now (s), oldest score still alive.  Returns the live members.
-GROUP_MEMBERS = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
-return redis.call('ZRANGE', KEYS[1], 0, -1)
-"""
 
 # KEYS: a lease.  ARGV: owner, ttl (ms).  Keeps the lease if still ours: 1, else 0.
 RENEW_LEASE = """

@@ -52,7 +52,7 @@ class _Shard:
 
 
 class RedisWorkReceiver(WorkReceiver):
-    """See the module docstring. ``at_most_once`` acks on hand-out (the plain ``receive``)."""
+    """See the module docstring."""
 
     def __init__(
         self,
@@ -64,7 +64,6 @@ class RedisWorkReceiver(WorkReceiver):
         group: str,
         lease_seconds: float,
         expiry: float,
-        at_most_once: bool = False,
     ) -> None:
         self._layout = layout
         self._clients = clients
@@ -73,7 +72,6 @@ class RedisWorkReceiver(WorkReceiver):
         self._group = group
         self._lease_seconds = lease_seconds
         self._expiry = expiry
-        self._at_most_once = at_most_once
         self._member = secrets.token_hex(8)
         self._dispatcher = KeyedDispatcher()
         self._shards: dict[int, _Shard] = {}
@@ -95,12 +93,8 @@ class RedisWorkReceiver(WorkReceiver):
             self._dispatcher.release_overdue()
             delivery = self._dispatcher.next_ready()
             if delivery is not None:
-                if self._at_most_once:
-                    for shard in self._shards.values():
-                        shard.room.set()
-                else:
-                    self._handed_out += 1
-                    self._all_acked.clear()
+                self._handed_out += 1
+                self._all_acked.clear()
                 return delivery
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -270,8 +264,7 @@ class RedisWorkReceiver(WorkReceiver):
         # The flags, not only cancellation, end the loop: a client library may turn a
         # cancelled read into a connection error, which this loop would otherwise retry.
         while self._reading(shard):
-            taken = len(self._dispatcher) if self._at_most_once else shard.unacked
-            room = MAX_UNACKED_PER_SHARD - taken
+            room = MAX_UNACKED_PER_SHARD - shard.unacked
             if room <= 0:
                 shard.room.clear()
                 await shard.room.wait()
@@ -326,16 +319,9 @@ class RedisWorkReceiver(WorkReceiver):
                 stale.append((key, entry_id))
                 continue
             channel = self._layout.channel_of_stream(key.decode())
-            if self._at_most_once:
-                stale.append((key, entry_id))
-                self._dispatcher.offer(Delivery(channel, message))
-            else:
-                shard.unacked += 1
-                self._dispatcher.offer(
-                    Delivery(
-                        channel, message, ordering_key(message), self._acker(shard, key, entry_id)
-                    )
-                )
+            shard.unacked += 1
+            acker = self._acker(shard, key, entry_id)
+            self._dispatcher.offer(Delivery(channel, message, ordering_key(message), acker))
         if stale:
             await self._delete(stale)
 

@@ -1,0 +1,177 @@
+"""``receive`` / ``receive_many`` on normal channels: shared, at-most-once consumption.
+
+Every reader of a channel joins one Redis consumer group (``plain``) on each of the channel's
+shard streams and reads with ``XREADGROUP ... NOACK``: Redis hands each entry to exactly one
+reader, so several processes share a busy channel, and a channel with a single reader gets its
+messages first-in first-out. Taken entries are deleted right away (at-most-once, as in
+channels_redis); the delete is not waited for, as the group never hands an entry out twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis import exceptions as redis_errors
+
+from channelworks.layers import codec
+from channelworks.layers.ordering import Delivery, KeyedDispatcher
+from channelworks.layers.redis.batcher import Batcher, is_retryable
+from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
+from channelworks.layers.redis.keys import KeyLayout
+
+logger = logging.getLogger(__name__)
+GROUP = "plain"
+READ_AHEAD = 256
+
+# KEYS: streams of one shard.  ARGV: group, ttl (ms).  Creates the group where it is missing
+# (from the start of the stream, so a backlog is read) and gives streams made here an expiry.
+ENSURE_GROUPS = """
+for i = 1, #KEYS do
+  redis.pcall('XGROUP', 'CREATE', KEYS[i], ARGV[1], '0', 'MKSTREAM')
+  if redis.call('PTTL', KEYS[i]) == -1 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  end
+end
+return #KEYS
+"""
+
+
+class PlainReceiver:
+    """Reads a set of normal channels on every shard and queues what arrives, round-robin."""
+
+    def __init__(
+        self,
+        *,
+        layout: KeyLayout,
+        clients: Clients,
+        batcher: Batcher,
+        channels: Sequence[str],
+        expiry: float,
+    ) -> None:
+        self._layout = layout
+        self._clients = clients
+        self._batcher = batcher
+        self._channels = list(channels)
+        self._expiry = expiry
+        self._consumer = secrets.token_hex(8)
+        self._dispatcher = KeyedDispatcher()
+        self._room = asyncio.Event()
+        self._readers: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    async def get(self, timeout: float | None) -> Delivery | None:
+        if not self._readers and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._room.set()
+            self._readers = [
+                loop.create_task(self._read(shard)) for shard in range(self._layout.shards)
+            ]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._closed:
+            delivery = self._dispatcher.next_ready()
+            if delivery is not None:
+                self._room.set()
+                return delivery
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            await self._dispatcher.wait_changed(5.0 if remaining is None else remaining)
+        return None
+
+    async def close(self) -> None:
+        self._closed = True
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        self._readers = []
+
+    async def _ensure_groups(self, shard: int, keys: list[str]) -> None:
+        await self._batcher.command(
+            self._layout.shard_tags[shard],
+            "EVAL",
+            ENSURE_GROUPS,
+            len(keys),
+            *keys,
+            GROUP,
+            int(max(self._expiry, 60) * 1000),
+        )
+
+    async def _read(self, shard: int) -> None:
+        keys = [self._layout.stream(shard, channel) for channel in self._channels]
+        client = self._clients.for_tag(self._layout.shard_tags[shard])
+        delay = 0.05
+        needs_groups = True
+        while not self._closed:  # a flag, as a cancelled read may surface as an error
+            if len(self._dispatcher) >= READ_AHEAD:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            try:
+                if needs_groups:
+                    await self._ensure_groups(shard, keys)
+                    needs_groups = False
+                response = await client.xreadgroup(
+                    GROUP,
+                    self._consumer,
+                    dict.fromkeys(keys, ">"),
+                    count=READ_AHEAD,
+                    block=int(BLOCK_SECONDS * 1000),
+                    noack=True,
+                )
+                delay = 0.05
+            except asyncio.CancelledError:
+                raise
+            except redis_errors.ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                needs_groups = True  # the stream expired and came back without our group
+                continue
+            except Exception as error:
+                if not is_retryable(error):
+                    logger.exception("reading shard %d of %s failed", shard, self._channels)
+                else:
+                    logger.info("shard %d: Redis unavailable (%s), retrying", shard, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            if not self._closed:
+                rows = response.items() if isinstance(response, dict) else response or []
+                self._take(list(rows))
+
+    def _take(self, rows: list[Any]) -> None:
+        oldest_alive = (time.time() - self._expiry) * 1000
+        taken: list[tuple[bytes, list[bytes]]] = []
+        for key, items in rows:
+            ids = []
+            channel = self._layout.channel_of_stream(key.decode())
+            for entry_id, fields in items:
+                ids.append(entry_id)
+                payload = (fields or {}).get(b"m")
+                if payload is None or int(entry_id.split(b"-", 1)[0]) < oldest_alive:
+                    continue
+                try:
+                    message = codec.decode(payload)
+                except Exception:
+                    logger.exception("dropping an undecodable message from %r", key)
+                    continue
+                self._dispatcher.offer(Delivery(channel, message))
+            if ids:
+                taken.append((key, ids))
+        if taken:
+            asyncio.get_running_loop().create_task(self._delete(taken))
+
+    async def _delete(self, taken: list[tuple[bytes, list[bytes]]]) -> None:
+        try:
+            await asyncio.gather(
+                *(
+                    self._batcher.command(KeyLayout.tag_of(key.decode()), "XDEL", key, *ids)
+                    for key, ids in taken
+                )
+            )
+        except Exception as error:  # the entries expire with their stream anyway
+            logger.info("could not delete taken entries (%s)", error)
