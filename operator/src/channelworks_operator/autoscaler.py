@@ -1,0 +1,137 @@
+"""The built-in autoscaler's decision, as a pure function (no clock, no I/O).
+
+Each poll, ``decide`` turns the queue statistics into a recommendation:
+
+* by depth: ``ceil(depth / targetQueueDepth)`` workers;
+* by age: when the oldest waiting message is older than ``targetOldestAgeSeconds``, the workers
+  are not keeping up whatever the depth says: grow in proportion to how late they are (at least
+  one more, at most double);
+* at least one worker while anything waits; clamped to ``[minReplicas, maxReplicas]``.
+
+Scaling out follows the recommendation at once. Scaling in goes only down to the highest
+recommendation of the last ``scaleDownStabilizationSeconds`` (as the HPA does), so a short lull
+does not remove workers that a new burst needs. ``history`` carries those recommendations from
+one call to the next; an empty history (operator just started, or a new leader) counts the
+current replicas as recommended now, so a restart never scales in at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from channelworks_operator import spec
+
+MAX_HISTORY = 2048
+
+SCALED_UP = "ScaledUp"
+SCALED_DOWN = "ScaledDown"
+STABLE = "Stable"
+STABILIZING = "Stabilizing"
+OUT_OF_RANGE = "OutOfRange"
+METRICS_UNAVAILABLE = "MetricsUnavailable"
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """Messages waiting over all of an app's channels, and the age of the oldest one."""
+
+    depth: int
+    oldest_age_seconds: float
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What one poll recommended, and when (seconds, any monotonic clock)."""
+
+    at: float
+    replicas: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    desired: int
+    reason: str
+    message: str
+    recommended: int
+    history: tuple[Recommendation, ...]
+
+    def changes(self, current: int) -> bool:
+        return self.desired != current
+
+
+def _clamp(replicas: int, targets: spec.AutoscalingSpec) -> int:
+    return max(targets.min_replicas, min(targets.max_replicas, replicas))
+
+
+def _recommend(
+    targets: spec.AutoscalingSpec, current: int, depth: int, oldest_age: float
+) -> tuple[int, str]:
+    """The raw recommendation and what drove it."""
+    by_depth = math.ceil(depth / targets.target_queue_depth)
+    why = f"queue depth {depth} at a target of {targets.target_queue_depth} per worker"
+    recommended = by_depth
+    if depth > 0 and oldest_age > targets.target_oldest_age_seconds:
+        lag = oldest_age / targets.target_oldest_age_seconds
+        by_age = min(max(current + 1, math.ceil(current * lag)), max(2 * current, 1))
+        if by_age > recommended:
+            recommended = by_age
+            why = (
+                f"oldest message waited {oldest_age:.1f}s, over the target of "
+                f"{targets.target_oldest_age_seconds}s"
+            )
+    if depth > 0 and recommended < 1:
+        recommended = 1
+    return _clamp(recommended, targets), why
+
+
+def _window(history: tuple[Recommendation, ...], now: float, seconds: int) -> list[Recommendation]:
+    return [item for item in history if now - item.at <= seconds]
+
+
+def decide(
+    targets: spec.AutoscalingSpec,
+    *,
+    current: int,
+    depth: int | None,
+    oldest_age_seconds: float,
+    now: float,
+    history: tuple[Recommendation, ...] = (),
+) -> Decision:
+    """Desired worker replicas for ``current`` workers, the queue, and past recommendations.
+
+    ``depth`` None means the statistics could not be read: keep the workers as they are (only
+    brought back within min/max), and record nothing.
+    """
+    window = targets.scale_down_stabilization_seconds
+    if depth is None:
+        desired = _clamp(current, targets)
+        if desired != current:
+            message = f"queue statistics unavailable; {current} -> {desired} to stay within bounds"
+            return Decision(desired, OUT_OF_RANGE, message, desired, history)
+        message = f"queue statistics unavailable; keeping {current} workers"
+        return Decision(current, METRICS_UNAVAILABLE, message, current, history)
+
+    recommended, why = _recommend(targets, current, depth, oldest_age_seconds)
+    kept = _window(history, now, window)
+    if not history and window > 0:
+        kept.append(Recommendation(now, _clamp(current, targets)))
+    kept.append(Recommendation(now, recommended))
+    new_history = tuple(kept[-MAX_HISTORY:])
+
+    if recommended > current:
+        message = f"{why}: {current} -> {recommended} workers"
+        return Decision(recommended, SCALED_UP, message, recommended, new_history)
+    if recommended == current:
+        message = f"{why}: {current} workers"
+        return Decision(current, STABLE, message, recommended, new_history)
+    stabilized = _clamp(max(item.replicas for item in new_history), targets)
+    if stabilized < current:
+        reason = SCALED_DOWN if current <= targets.max_replicas else OUT_OF_RANGE
+        message = f"{why}: {current} -> {stabilized} workers"
+        return Decision(stabilized, reason, message, recommended, new_history)
+    message = (
+        f"{why}: {recommended} workers would do; keeping {current} until the recommendation "
+        f"stays lower for {window}s"
+    )
+    return Decision(current, STABILIZING, message, recommended, new_history)

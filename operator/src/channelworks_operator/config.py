@@ -1,0 +1,218 @@
+"""The operator's settings: read once, in ``main()``, from the environment and flags.
+
+Every setting is an environment variable ``CHANNELWORKS_OPERATOR_*`` (what the Helm chart sets);
+a flag of the same name overrides it (``--metrics-port`` for
+``CHANNELWORKS_OPERATOR_METRICS_PORT``).
+docs/operator.md lists them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from channelworks_operator import __version__
+from channelworks_operator.exceptions import ConfigurationError
+
+ENV_PREFIX = "CHANNELWORKS_OPERATOR_"
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_OPERATOR_POD_LABELS = (
+    ("app.kubernetes.io/name", "channelworks"),
+    ("app.kubernetes.io/component", "operator"),
+)
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Everything the operator needs to know; see docs/operator.md for each field."""
+
+    # What to watch: no namespaces means every namespace (a cluster-wide operator).
+    namespaces: tuple[str, ...] = ()
+    # Endpoints: /metrics on metrics_port, /healthz and /readyz on health_port.
+    bind_address: str = "0.0.0.0"
+    metrics_port: int = 8080
+    health_port: int = 8081
+    # Leader election with a coordination.k8s.io Lease: one replica acts, the others wait.
+    leader_election: bool = True
+    leader_election_name: str = "channelworks-operator"
+    leader_election_namespace: str = "default"
+    identity: str = field(default_factory=socket.gethostname)
+    lease_duration_seconds: float = 15.0
+    renew_deadline_seconds: float = 10.0
+    retry_period_seconds: float = 2.0
+    # Reconciling.
+    resync_seconds: float = 60.0
+    retry_delay_seconds: float = 30.0
+    max_concurrent_reconciles: int = 4
+    stats_timeout_seconds: float = 5.0
+    # What the operator makes.
+    interface_image: str = f"channelworks/interface:{__version__}"
+    redis_image: str = "redis:7.4"
+    operator_namespace: str = "default"
+    operator_pod_labels: tuple[tuple[str, str], ...] = DEFAULT_OPERATOR_POD_LABELS
+    # Connecting to the API server: None means in-cluster, else $KUBECONFIG / ~/.kube/config.
+    kubeconfig: str | None = None
+    # Logs.
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(ENV_PREFIX + name, "").strip() or default
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(ENV_PREFIX + name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{ENV_PREFIX}{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigurationError(f"{ENV_PREFIX}{name} must be a number >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = env.get(ENV_PREFIX + name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"{ENV_PREFIX}{name} must be a whole number, got {raw!r}"
+        ) from None
+    if not minimum <= value <= maximum:
+        raise ConfigurationError(
+            f"{ENV_PREFIX}{name} must be from {minimum} to {maximum}, got {raw!r}"
+        )
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(ENV_PREFIX + name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{ENV_PREFIX}{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: Sequence[str]) -> str:
+    value = _text(env, name, default).lower()
+    if value not in allowed:
+        raise ConfigurationError(
+            f"{ENV_PREFIX}{name} must be one of {', '.join(allowed)}, got {value!r}"
+        )
+    return value
+
+
+def _namespaces(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get(ENV_PREFIX + "NAMESPACES", "")
+    names = tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
+    return () if names == ("*",) else names
+
+
+def _labels(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    raw = env.get(ENV_PREFIX + "POD_LABELS", "").strip()
+    if not raw:
+        return DEFAULT_OPERATOR_POD_LABELS
+    labels: list[tuple[str, str]] = []
+    for item in raw.split(","):
+        key, sep, value = item.strip().partition("=")
+        if not sep or not key:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}POD_LABELS must be key=value pairs separated by commas, got {raw!r}"
+            )
+        labels.append((key, value))
+    return tuple(labels)
+
+
+_FLAGS: tuple[tuple[str, str, type], ...] = (
+    ("--namespaces", "NAMESPACES", str),
+    ("--bind-address", "BIND_ADDRESS", str),
+    ("--metrics-port", "METRICS_PORT", int),
+    ("--health-port", "HEALTH_PORT", int),
+    ("--leader-election", "LEADER_ELECTION", str),
+    ("--leader-election-name", "LEADER_ELECTION_NAME", str),
+    ("--leader-election-namespace", "LEADER_ELECTION_NAMESPACE", str),
+    ("--identity", "IDENTITY", str),
+    ("--resync-seconds", "RESYNC_SECONDS", float),
+    ("--retry-delay-seconds", "RETRY_DELAY_SECONDS", float),
+    ("--max-concurrent-reconciles", "MAX_CONCURRENT_RECONCILES", int),
+    ("--interface-image", "INTERFACE_IMAGE", str),
+    ("--redis-image", "REDIS_IMAGE", str),
+    ("--kubeconfig", "KUBECONFIG", str),
+    ("--log-level", "LOG_LEVEL", str),
+    ("--log-format", "LOG_FORMAT", str),
+)
+
+
+def _parse_flags(argv: Sequence[str]) -> dict[str, str]:
+    parser = argparse.ArgumentParser(
+        prog="channelworks-operator",
+        description="Channelworks operator: reconciles RealtimeApp resources. Every flag has an "
+        f"environment variable {ENV_PREFIX}<NAME> (see docs/operator.md).",
+    )
+    for flag, name, kind in _FLAGS:
+        parser.add_argument(flag, type=kind, help=f"{ENV_PREFIX}{name}")
+    parsed = vars(parser.parse_args(list(argv)))
+    overrides: dict[str, str] = {}
+    for flag, name, _ in _FLAGS:
+        value = parsed[flag[2:].replace("-", "_")]
+        if value is not None:
+            overrides[ENV_PREFIX + name] = str(value)
+    return overrides
+
+
+def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> OperatorConfig:
+    """Build the configuration from ``env`` and ``argv``; raise ConfigurationError on bad values."""
+    env = {**env, **_parse_flags(argv)}
+    pod_namespace = env.get("POD_NAMESPACE", "").strip() or "default"
+    identity = env.get("POD_NAME", "").strip() or f"{socket.gethostname()}-{os.getpid()}"
+    lease = _number(env, "LEASE_DURATION_SECONDS", 15.0, 2.0)
+    renew = _number(env, "RENEW_DEADLINE_SECONDS", min(10.0, lease * 2 / 3), 1.0)
+    retry = _number(env, "RETRY_PERIOD_SECONDS", min(2.0, renew / 2), 0.1)
+    if not retry < renew < lease:
+        raise ConfigurationError(
+            f"leader election needs RETRY_PERIOD_SECONDS ({retry:g}) < RENEW_DEADLINE_SECONDS "
+            f"({renew:g}) < LEASE_DURATION_SECONDS ({lease:g})"
+        )
+    kubeconfig = env.get(ENV_PREFIX + "KUBECONFIG", "").strip() or env.get("KUBECONFIG", "")
+    return OperatorConfig(
+        namespaces=_namespaces(env),
+        bind_address=_text(env, "BIND_ADDRESS", "0.0.0.0"),
+        metrics_port=_integer(env, "METRICS_PORT", 8080, 0, 65535),
+        health_port=_integer(env, "HEALTH_PORT", 8081, 0, 65535),
+        leader_election=_flag(env, "LEADER_ELECTION", True),
+        leader_election_name=_text(env, "LEADER_ELECTION_NAME", "channelworks-operator"),
+        leader_election_namespace=_text(env, "LEADER_ELECTION_NAMESPACE", pod_namespace),
+        identity=_text(env, "IDENTITY", identity),
+        lease_duration_seconds=lease,
+        renew_deadline_seconds=renew,
+        retry_period_seconds=retry,
+        resync_seconds=_number(env, "RESYNC_SECONDS", 60.0, 1.0),
+        retry_delay_seconds=_number(env, "RETRY_DELAY_SECONDS", 30.0, 1.0),
+        max_concurrent_reconciles=_integer(env, "MAX_CONCURRENT_RECONCILES", 4, 1, 64),
+        stats_timeout_seconds=_number(env, "STATS_TIMEOUT_SECONDS", 5.0, 0.1),
+        interface_image=_text(env, "INTERFACE_IMAGE", f"channelworks/interface:{__version__}"),
+        redis_image=_text(env, "REDIS_IMAGE", "redis:7.4"),
+        operator_namespace=pod_namespace,
+        operator_pod_labels=_labels(env),
+        kubeconfig=kubeconfig.strip() or None,
+        log_level=_choice(env, "LOG_LEVEL", "info", LOG_LEVELS).upper(),
+        log_format=_choice(env, "LOG_FORMAT", "json", LOG_FORMATS),
+    )

@@ -1,0 +1,98 @@
+"""Reading an app's queue statistics from its channel layer (the autoscaler's input).
+
+One ``channelworks.layers.RedisChannelLayer`` per app, kept between polls (its connections are
+reused), built with the app's key prefix (``CHANNELWORKS_APP``): ``queue_stats()`` is two
+pipelined round trips per shard whatever the load. Everything about the layer stays behind
+``QueueStatsReader.read``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from channelworks_operator.autoscaler import QueueSnapshot
+from channelworks_operator.exceptions import QueueStatsUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LayerTarget:
+    """Where an app's channel layer is and how its keys are named."""
+
+    url: str
+    cluster: bool
+    prefix: str
+    password: str | None = field(default=None, repr=False)
+
+
+class StatsSource(Protocol):
+    async def read(self, key: str, target: LayerTarget, timeout: float) -> QueueSnapshot: ...
+
+    async def forget(self, key: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class QueueStatsReader:
+    """Keeps a layer client per app (``key``); a changed target replaces the client."""
+
+    def __init__(self) -> None:
+        self._layers: dict[str, tuple[LayerTarget, Any]] = {}
+
+    def _layer(self, key: str, target: LayerTarget, timeout: float) -> Any:
+        known = self._layers.get(key)
+        if known is not None and known[0] == target:
+            return known[1]
+        from channelworks.layers import RedisChannelLayer
+
+        host: dict[str, Any] = {"address": target.url}
+        if target.password:
+            host["password"] = target.password
+        # Give up on an unreachable Redis well within the caller's timeout: the layer retries
+        # in a task of its own that outlives a cancelled call.
+        layer = RedisChannelLayer(
+            hosts=[host],
+            prefix=target.prefix,
+            cluster=True if target.cluster else None,
+            retry_seconds=timeout / 2,
+        )
+        self._layers[key] = (target, layer)
+        if known is not None:
+            asyncio.get_running_loop().create_task(_close(known[1]))
+        return layer
+
+    async def read(self, key: str, target: LayerTarget, timeout: float) -> QueueSnapshot:
+        """The current totals; QueueStatsUnavailable when the layer does not answer in time."""
+        try:
+            layer = self._layer(key, target, timeout)
+            async with asyncio.timeout(timeout):
+                stats = await layer.queue_stats()
+        except TimeoutError:
+            await self.forget(key)
+            raise QueueStatsUnavailable(
+                f"failed to read queue statistics: no answer from the channel layer in {timeout:g}s"
+            ) from None
+        except Exception as error:  # any client error means: no statistics this time
+            await self.forget(key)
+            raise QueueStatsUnavailable(f"failed to read queue statistics: {error}") from error
+        return QueueSnapshot(int(stats.total_depth), float(stats.oldest_age_seconds))
+
+    async def forget(self, key: str) -> None:
+        known = self._layers.pop(key, None)
+        if known is not None:
+            await _close(known[1])
+
+    async def close(self) -> None:
+        for key in list(self._layers):
+            await self.forget(key)
+
+
+async def _close(layer: Any) -> None:
+    try:
+        await layer.close()
+    except Exception as error:  # closing a broken connection may fail; nothing to do about it
+        logger.debug("closing a channel layer client failed: %s", error)

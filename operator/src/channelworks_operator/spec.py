@@ -1,0 +1,441 @@
+"""The RealtimeApp spec, parsed once into frozen dataclasses (pure: no I/O, no kopf).
+
+The CRD's schema (charts/channelworks/crds/) rejects malformed manifests at the API server and
+fills in defaults there. ``parse`` applies the same defaults (an object stored before a default
+was added, or a unit test's dict, gets the same meaning) and checks the same cross-field rules
+again, raising ``InvalidSpec`` with the field's path when the operator cannot honour a value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from channelworks_operator.exceptions import InvalidSpec
+
+GROUP = "channelworks.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "RealtimeApp"
+PLURAL = "realtimeapps"
+
+AUTOSCALING_MODES = ("builtin", "keda", "hpa")
+REDIS_MODES = ("cluster", "standalone", "external")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+MONITOR_KINDS = ("PodMonitor", "ServiceMonitor")
+RETENTION = ("Retain", "Delete")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+RESERVED_ENV = frozenset(
+    {
+        "CHANNELWORKS_APP",
+        "CHANNELWORKS_REDIS_MODE",
+        "CHANNELWORKS_REDIS_URL",
+        "CHANNELWORKS_REDIS_PASSWORD",
+        "DJANGO_SETTINGS_MODULE",
+    }
+)
+MAX_NAME_LENGTH = 46
+MAX_CLUSTER_NODES = 128
+DEFAULT_SHARDS = 3
+DEFAULT_REPLICAS_PER_SHARD = 1
+_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_URL = re.compile(r"^(redis|rediss|redis\+cluster|rediss\+cluster)://\S+$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+Json = Any  # a JSON value taken from the manifest as it is (resources, tolerations, env...)
+
+
+@dataclass(frozen=True)
+class AppRef:
+    """Who the app is: what owner references and labels are made of."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+
+    @property
+    def prefix(self) -> str:
+        """The channel layer's key prefix, ``CHANNELWORKS_APP``: ``<namespace>.<name>``."""
+        return f"{self.namespace}.{self.name}"
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how pods are scheduled; copied to the pod template as given."""
+
+    annotations: tuple[tuple[str, str], ...] = ()
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[Json, ...] = ()
+    affinity: Json = None
+
+
+@dataclass(frozen=True)
+class InterfaceSpec:
+    image: str | None
+    replicas: int
+    port: int
+    grace_seconds: int
+    service_type: str
+    service_annotations: tuple[tuple[str, str], ...]
+    env: tuple[Json, ...]
+    resources: Json
+    placement: Placement
+
+
+@dataclass(frozen=True)
+class AutoscalingSpec:
+    enabled: bool
+    mode: str
+    min_replicas: int
+    max_replicas: int
+    target_queue_depth: int
+    target_oldest_age_seconds: int
+    scale_down_stabilization_seconds: int
+    poll_interval_seconds: int
+    metric_name: str
+    prometheus_address: str | None
+    prometheus_query: str | None
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    replicas: int
+    concurrency: int
+    grace_seconds: int
+    autoscaling: AutoscalingSpec
+    resources: Json
+    placement: Placement
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    ephemeral: bool
+    size: str
+    storage_class: str | None
+    when_deleted: str
+    when_scaled: str
+
+
+@dataclass(frozen=True)
+class RedisSpec:
+    mode: str
+    shards: int
+    replicas_per_shard: int
+    url: str | None
+    password_ref: SecretKeyRef | None
+    image: str | None
+    resources: Json
+    storage: StorageSpec
+
+    @property
+    def managed(self) -> bool:
+        """True when the operator runs this Redis (modes cluster and standalone)."""
+        return self.mode != "external"
+
+    @property
+    def nodes(self) -> int:
+        """Redis pods the operator runs: shards x (1 + replicas), 1, or 0 for external."""
+        if self.mode == "cluster":
+            return self.shards * (1 + self.replicas_per_shard)
+        return 1 if self.mode == "standalone" else 0
+
+
+@dataclass(frozen=True)
+class ChannelLayerSpec:
+    capacity: int
+    expiry: int
+    redis: RedisSpec
+
+
+@dataclass(frozen=True)
+class MonitoringSpec:
+    enabled: bool
+    kind: str
+    interval: str
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class App:
+    """One RealtimeApp, with every default applied."""
+
+    ref: AppRef
+    image: str
+    image_pull_policy: str | None
+    image_pull_secrets: tuple[str, ...]
+    service_account: str | None
+    settings_module: str | None
+    django_env: tuple[Json, ...]
+    django_env_from: tuple[Json, ...]
+    interface: InterfaceSpec
+    worker: WorkerSpec
+    channel_layer: ChannelLayerSpec
+    network_policy: bool
+    monitoring: MonitoringSpec
+
+
+class _Fields:
+    """Typed access to one mapping of the manifest; errors name the field's full path."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise InvalidSpec(path, f"must be an object, got {type(data).__name__}")
+        self.data: Mapping[str, Any] = data
+        self.path = path
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def sub(self, key: str) -> _Fields:
+        return _Fields(self.data.get(key), f"{self.path}.{key}")
+
+    def _at(self, key: str) -> str:
+        return f"{self.path}.{key}"
+
+    def integer(self, key: str, default: int, minimum: int, maximum: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidSpec(self._at(key), f"must be an integer, got {value!r}")
+        if not minimum <= value <= maximum:
+            raise InvalidSpec(self._at(key), f"must be from {minimum} to {maximum}, got {value}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise InvalidSpec(self._at(key), f"must be true or false, got {value!r}")
+        return value
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self.data.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise InvalidSpec(self._at(key), f"must be a string, got {value!r}")
+        return value
+
+    def required_text(self, key: str) -> str:
+        value = self.text(key)
+        if not value:
+            raise InvalidSpec(self._at(key), "is required")
+        return value
+
+    def choice(self, key: str, default: str, allowed: Sequence[str]) -> str:
+        value = self.text(key, default)
+        if value is None or value not in allowed:
+            raise InvalidSpec(self._at(key), f"must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    def quantity(self, key: str, default: str) -> str:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise InvalidSpec(self._at(key), f"must be a quantity such as 1Gi, got {value!r}")
+        return str(value)
+
+    def string_map(self, key: str) -> tuple[tuple[str, str], ...]:
+        value = self.data.get(key) or {}
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise InvalidSpec(self._at(key), "must map strings to strings")
+        return tuple(sorted(value.items()))
+
+    def objects(self, key: str) -> tuple[Json, ...]:
+        value = self.data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+            raise InvalidSpec(self._at(key), "must be a list of objects")
+        return tuple(dict(item) for item in value)
+
+    def json_object(self, key: str) -> Json:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            raise InvalidSpec(self._at(key), "must be an object")
+        return None if value is None else dict(value)
+
+
+def _placement(fields: _Fields) -> Placement:
+    return Placement(
+        annotations=fields.string_map("podAnnotations"),
+        node_selector=fields.string_map("nodeSelector"),
+        tolerations=fields.objects("tolerations"),
+        affinity=fields.json_object("affinity"),
+    )
+
+
+def _env(fields: _Fields, key: str) -> tuple[Json, ...]:
+    env = fields.objects(key)
+    for index, item in enumerate(env):
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidSpec(f"{fields.path}.{key}[{index}].name", "is required")
+        if name in RESERVED_ENV:
+            raise InvalidSpec(
+                f"{fields.path}.{key}[{index}].name",
+                f"{name} is set by the operator and cannot be given here",
+            )
+    return env
+
+
+def _interface(fields: _Fields) -> InterfaceSpec:
+    service = fields.sub("service")
+    return InterfaceSpec(
+        image=fields.text("image"),
+        replicas=fields.integer("replicas", 2, 0, 1000),
+        port=fields.integer("port", 8000, 1024, 65535),
+        grace_seconds=fields.integer("terminationGracePeriodSeconds", 30, 15, 3600),
+        service_type=service.choice("type", "ClusterIP", SERVICE_TYPES),
+        service_annotations=service.string_map("annotations"),
+        env=_env(fields, "env"),
+        resources=fields.json_object("resources"),
+        placement=_placement(fields),
+    )
+
+
+def _autoscaling(fields: _Fields) -> AutoscalingSpec:
+    prometheus = fields.sub("prometheus")
+    spec = AutoscalingSpec(
+        enabled=fields.boolean("enabled", True),
+        mode=fields.choice("mode", "builtin", AUTOSCALING_MODES),
+        min_replicas=fields.integer("minReplicas", 1, 0, 1000),
+        max_replicas=fields.integer("maxReplicas", 10, 1, 1000),
+        target_queue_depth=fields.integer("targetQueueDepth", 100, 1, 1_000_000),
+        target_oldest_age_seconds=fields.integer("targetOldestAgeSeconds", 10, 1, 3600),
+        scale_down_stabilization_seconds=fields.integer(
+            "scaleDownStabilizationSeconds", 120, 0, 3600
+        ),
+        poll_interval_seconds=fields.integer("pollIntervalSeconds", 15, 2, 300),
+        metric_name=fields.text("metricName", "channelworks_queue_depth")
+        or "channelworks_queue_depth",
+        prometheus_address=prometheus.text("serverAddress"),
+        prometheus_query=prometheus.text("query"),
+    )
+    if spec.min_replicas > spec.max_replicas:
+        raise InvalidSpec(
+            f"{fields.path}.minReplicas",
+            f"must not be greater than maxReplicas ({spec.min_replicas} > {spec.max_replicas})",
+        )
+    if spec.mode == "hpa" and spec.min_replicas < 1:
+        raise InvalidSpec(f"{fields.path}.minReplicas", "mode hpa cannot scale to zero")
+    if spec.mode == "keda" and not spec.prometheus_address:
+        raise InvalidSpec(f"{fields.path}.prometheus.serverAddress", "mode keda needs it")
+    return spec
+
+
+def _worker(fields: _Fields) -> WorkerSpec:
+    return WorkerSpec(
+        replicas=fields.integer("replicas", 1, 0, 1000),
+        concurrency=fields.integer("concurrency", 16, 1, 1024),
+        grace_seconds=fields.integer("terminationGracePeriodSeconds", 60, 10, 3600),
+        autoscaling=_autoscaling(fields.sub("autoscaling")),
+        resources=fields.json_object("resources"),
+        placement=_placement(fields),
+    )
+
+
+def _redis(fields: _Fields) -> RedisSpec:
+    mode = fields.choice("mode", "cluster", REDIS_MODES)
+    url = fields.text("url")
+    if mode == "external" and not url:
+        raise InvalidSpec(f"{fields.path}.url", "mode external needs a url")
+    if mode != "external" and url:
+        raise InvalidSpec(f"{fields.path}.url", "is only used with mode external")
+    if url and not _URL.match(url):
+        raise InvalidSpec(f"{fields.path}.url", "must be a redis://, rediss:// or +cluster URL")
+    if mode != "cluster" and (fields.has("shards") or fields.has("replicasPerShard")):
+        raise InvalidSpec(f"{fields.path}.shards", "shards and replicasPerShard need mode cluster")
+    shards = fields.integer("shards", DEFAULT_SHARDS, 3, 64)
+    replicas = fields.integer("replicasPerShard", DEFAULT_REPLICAS_PER_SHARD, 0, 5)
+    if mode == "cluster" and shards * (1 + replicas) > MAX_CLUSTER_NODES:
+        raise InvalidSpec(f"{fields.path}.shards", f"more than {MAX_CLUSTER_NODES} Redis nodes")
+    if mode == "external" and fields.has("storage"):
+        raise InvalidSpec(f"{fields.path}.storage", "applies only to modes cluster and standalone")
+    password_ref = None
+    if fields.has("passwordSecretRef"):
+        ref = fields.sub("passwordSecretRef")
+        password_ref = SecretKeyRef(ref.required_text("name"), ref.text("key") or "password")
+    storage = fields.sub("storage")
+    return RedisSpec(
+        mode=mode,
+        shards=shards,
+        replicas_per_shard=replicas,
+        url=url,
+        password_ref=password_ref,
+        image=fields.text("image"),
+        resources=fields.json_object("resources"),
+        storage=StorageSpec(
+            ephemeral=storage.boolean("ephemeral", False),
+            size=storage.quantity("size", "1Gi"),
+            storage_class=storage.text("storageClassName"),
+            when_deleted=storage.choice("whenDeleted", "Delete", RETENTION),
+            when_scaled=storage.choice("whenScaled", "Retain", RETENTION),
+        ),
+    )
+
+
+def _ref(body: Mapping[str, Any]) -> AppRef:
+    meta = _Fields(body.get("metadata"), "metadata")
+    name = meta.required_text("name")
+    if len(name) > MAX_NAME_LENGTH or not _NAME.match(name):
+        raise InvalidSpec(
+            "metadata.name",
+            f"must be at most {MAX_NAME_LENGTH} lowercase letters, digits and '-', "
+            "starting with a letter",
+        )
+    generation = meta.data.get("generation", 0)
+    return AppRef(
+        name=name,
+        namespace=meta.required_text("namespace"),
+        uid=meta.text("uid") or "",
+        generation=generation if isinstance(generation, int) else 0,
+    )
+
+
+def parse(body: Mapping[str, Any]) -> App:
+    """Parse a RealtimeApp (the whole object: metadata and spec) into an ``App``."""
+    ref = _ref(body)
+    spec = _Fields(body.get("spec"), "spec")
+    django = spec.sub("django")
+    settings_module = django.text("settingsModule")
+    if settings_module is not None and not _MODULE.match(settings_module):
+        raise InvalidSpec("spec.django.settingsModule", "must be a dotted Python module path")
+    pull_policy = spec.text("imagePullPolicy")
+    if pull_policy is not None and pull_policy not in PULL_POLICIES:
+        raise InvalidSpec("spec.imagePullPolicy", f"must be one of {', '.join(PULL_POLICIES)}")
+    pull_secrets = tuple(
+        str(item.get("name")) for item in spec.objects("imagePullSecrets") if item.get("name")
+    )
+    layer = spec.sub("channelLayer")
+    monitoring = spec.sub("monitoring")
+    return App(
+        ref=ref,
+        image=spec.required_text("image"),
+        image_pull_policy=pull_policy,
+        image_pull_secrets=pull_secrets,
+        service_account=spec.text("serviceAccountName"),
+        settings_module=settings_module,
+        django_env=_env(django, "env"),
+        django_env_from=django.objects("envFrom"),
+        interface=_interface(spec.sub("interface")),
+        worker=_worker(spec.sub("worker")),
+        channel_layer=ChannelLayerSpec(
+            capacity=layer.integer("capacity", 100, 1, 1_000_000),
+            expiry=layer.integer("expiry", 60, 1, 86400),
+            redis=_redis(layer.sub("redis")),
+        ),
+        network_policy=spec.sub("networkPolicy").boolean("enabled", True),
+        monitoring=MonitoringSpec(
+            enabled=monitoring.boolean("enabled", True),
+            kind=monitoring.choice("kind", "PodMonitor", MONITOR_KINDS),
+            interval=monitoring.text("interval", "30s") or "30s",
+            labels=monitoring.string_map("labels"),
+        ),
+    )

@@ -1,0 +1,43 @@
+"""The CRD file (the only copy, in the Helm chart) as the tests read it."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CRD_PATH = (
+    Path(__file__).resolve().parents[2]
+    / "charts"
+    / "channelworks"
+    / "crds"
+    / "realtimeapps.channelworks.dev.yaml"
+)
+
+
+def load() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(CRD_PATH.read_text())
+    return document
+
+
+def schema() -> dict[str, Any]:
+    version = load()["spec"]["versions"][0]
+    result: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return result
+
+
+def apply_defaults(value: Any, node: dict[str, Any]) -> Any:
+    """What the API server's structural defaulting does: fill absent fields that have a
+    ``default``, inside objects that are present."""
+    value = copy.deepcopy(value)
+    if isinstance(value, dict) and "properties" in node:
+        for key, child in node["properties"].items():
+            if key not in value and "default" in child:
+                value[key] = copy.deepcopy(child["default"])
+            if key in value:
+                value[key] = apply_defaults(value[key], child)
+    if isinstance(value, list) and "items" in node:
+        value = [apply_defaults(item, node["items"]) for item in value]
+    return value
