@@ -316,6 +316,8 @@ class _Planner:
                     )
             elif gone and self.all_ready and not followers:
                 planned.append(self._forget(ghost, "its pod came back as a new node"))
+            elif ghost.suspected and self.all_ready:  # the cluster marks it failed soon
+                self.settling.append(f"node {ghost.node_id[:8]} is not responding")
         return planned
 
     def _forget(self, ghost: NodeEntry, reason: str) -> act.Forget:
