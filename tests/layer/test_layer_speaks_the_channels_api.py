@@ -167,3 +167,20 @@ async def test_receive_many_times_out_with_none(layer: ChannelworksLayer) -> Non
     started = time.monotonic()
     assert await layer.receive_many(["nobody"], timeout=0.5) is None
     assert 0.4 < time.monotonic() - started < 3
+
+
+async def test_a_burst_of_replies_to_one_process_is_not_refused(layer: ChannelworksLayer) -> None:
+    """Capacity is per channel: 500 sockets of one interface process each get their reply."""
+    sockets = [await layer.new_channel() for _ in range(500)]
+    await asyncio.gather(*(layer.send(socket, {"reply": n}) for n, socket in enumerate(sockets)))
+    replies = [await asyncio.wait_for(layer.receive(socket), 5) for socket in sockets]
+    assert [reply["reply"] for reply in replies] == list(range(500))
+
+
+async def test_channels_made_with_any_prefix_are_received(layer: ChannelworksLayer) -> None:
+    plain, custom = await layer.new_channel(), await layer.new_channel("websocket.reply.")
+    assert custom.startswith("websocket.reply.")
+    await layer.send(custom, {"to": "custom"})
+    await layer.send(plain, {"to": "plain"})
+    assert await asyncio.wait_for(layer.receive(custom), 5) == {"to": "custom"}
+    assert await asyncio.wait_for(layer.receive(plain), 5) == {"to": "plain"}

@@ -16,6 +16,7 @@ DEFAULT_GROUP_EXPIRY = 86400
 DEFAULT_CAPACITY = 100
 DEFAULT_SHARDS = 16
 DEFAULT_LEASE_SECONDS = 5.0
+DEFAULT_INBOX_CAPACITY = 100_000
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class LayerConfig:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     shards: int = DEFAULT_SHARDS
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    inbox_capacity: int = DEFAULT_INBOX_CAPACITY
 
     def capacity_for(self, channel: str) -> int:
         """The capacity of ``channel``: the first matching ``channel_capacity`` pattern wins."""
@@ -69,6 +71,7 @@ def layer_config(
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     shards: int = DEFAULT_SHARDS,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    inbox_capacity: int = DEFAULT_INBOX_CAPACITY,
 ) -> LayerConfig:
     """Validate the keyword arguments a backend was given and freeze them."""
     if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}\n "):
@@ -86,4 +89,5 @@ def layer_config(
         max_message_size=_positive("max_message_size", max_message_size),
         shards=shards,
         lease_seconds=_positive("lease_seconds", lease_seconds, float),
+        inbox_capacity=_positive("inbox_capacity", inbox_capacity),
     )

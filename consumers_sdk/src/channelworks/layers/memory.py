@@ -125,9 +125,9 @@ class InMemoryChannelLayer(ChannelworksLayer):
                 self._forget(waiter, channels)
                 return None
             try:
-                await asyncio.wait_for(asyncio.shield(waiter.future), remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see ordering.py
+                    await waiter.future
             except TimeoutError:
-                self._forget(waiter, channels)
                 return None
             finally:
                 self._forget(waiter, channels)

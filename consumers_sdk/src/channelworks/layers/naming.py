@@ -51,3 +51,14 @@ def split_process_specific(channel: str) -> tuple[str, str]:
     """``"specific.abc!xyz"`` -> ``("specific.abc!", "xyz")``."""
     head, _, local = channel.partition("!")
     return head + "!", local
+
+
+_PROCESS_ID = re.compile(r"([0-9a-f]{12})!$")
+
+
+def process_of(head: str) -> str:
+    """The process id in ``"<prefix><process>!"`` (``new_channel`` makes 12 hex digits), so
+    every prefix a process used for ``new_channel`` maps to its one inbox; other heads are
+    their own process."""
+    match = _PROCESS_ID.search(head)
+    return match.group(1) if match else head

@@ -116,8 +116,11 @@ class KeyedDispatcher:
         self._changed.set()
 
     async def wait_changed(self, timeout: float | None) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # races the event, and a worker stopping by cancel() would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
 
     def release_overdue(self) -> None:
         """Release held messages whose predecessor did not arrive within ``hold_seconds``."""

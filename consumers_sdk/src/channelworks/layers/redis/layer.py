@@ -89,35 +89,29 @@ class RedisChannelLayer(ChannelworksLayer):
         payload = codec.encode(message, self.config.max_message_size)
         if not await self._send_payload(channel, payload, ordering_key(message)):
             self.channel_full_count += 1
+            if naming.is_process_specific(channel):
+                raise ChannelFull(
+                    f"the process reading {channel!r} has {self.config.inbox_capacity} messages "
+                    "it has not read yet (inbox_capacity): it is stuck or gone"
+                )
             raise ChannelFull(
                 f"channel {channel!r} is full: it holds its capacity of "
                 f"{self.get_capacity(channel)} messages (set 'capacity' or 'channel_capacity')"
             )
 
     async def _send_payload(self, channel: str, payload: bytes, key: str | None) -> bool:
-        state = self._state()
-        expiry_ms = int(self.config.expiry * 1000)
-        capacity = self.get_capacity(channel)
         if naming.is_process_specific(channel):
             head, local = naming.split_process_specific(channel)
-            inbox = self.layout.inbox(head)
-            sent = await state.batcher.script(
-                KeyLayout.tag_of(inbox),
-                scripts.PUSH_TO_INBOX,
-                [inbox],
-                [expiry_ms],
-                args=[capacity, pack_entry([local], payload)],
-            )
-        else:
-            shard = self.layout.shard_for(channel, key)
-            sent = await state.batcher.script(
-                self.layout.shard_tags[shard],
-                scripts.SEND_TO_STREAMS,
-                [self.layout.channels_seen(shard)],
-                [expiry_ms],
-                keys=[self.layout.stream(shard, channel)],
-                args=[capacity, channel, payload],
-            )
+            return await self._push_to_inbox(head, [local], payload)
+        shard = self.layout.shard_for(channel, key)
+        sent = await self._state().batcher.script(
+            self.layout.shard_tags[shard],
+            scripts.SEND_TO_STREAMS,
+            [self.layout.channels_seen(shard)],
+            [int(self.config.expiry * 1000)],
+            keys=[self.layout.stream(shard, channel)],
+            args=[self.get_capacity(channel), channel, payload],
+        )
         return bool(sent)
 
     # Receiving -------------------------------------------------------------------------------
@@ -140,7 +134,7 @@ class RedisChannelLayer(ChannelworksLayer):
                 "event loop); receive only channels made by new_channel() in this one"
             )
         if state.inbox is None:
-            key = self.layout.inbox(head)
+            key = self.layout.inbox(state.process)
             state.inbox = Inbox(
                 state.clients.for_tag(KeyLayout.tag_of(key)),
                 key,
@@ -239,19 +233,25 @@ class RedisChannelLayer(ChannelworksLayer):
                 by_process[head].append(local)
             else:
                 normal.append(channel)
-        sends = [self._push_group(head, locals_, payload) for head, locals_ in by_process.items()]
+        sends = [
+            self._push_to_inbox(head, locals_, payload) for head, locals_ in by_process.items()
+        ]
         sends += [self._send_payload(channel, payload, None) for channel in normal]
         results = await asyncio.gather(*sends)
         self.channel_full_count += results.count(False)
 
-    async def _push_group(self, head: str, locals_: list[str], payload: bytes) -> bool:
-        inbox = self.layout.inbox(head)
+    async def _push_to_inbox(self, head: str, locals_: list[str], payload: bytes) -> bool:
+        """One inbox entry for ``locals_`` of the process ``head``; False if its inbox is full.
+
+        The inbox holds what the process has not drained yet, so its limit (``inbox_capacity``)
+        is the process's, not a channel's: a process that stopped reading fills it up."""
+        inbox = self.layout.inbox(naming.process_of(head))
         sent = await self._state().batcher.script(
             KeyLayout.tag_of(inbox),
             scripts.PUSH_TO_INBOX,
             [inbox],
             [int(self.config.expiry * 1000)],
-            args=[self.config.capacity, pack_entry(locals_, payload)],
+            args=[self.config.inbox_capacity, pack_entry(locals_, payload)],
         )
         return bool(sent)
 

@@ -1,0 +1,227 @@
+"""The interface server's settings: read once, in ``main()``, from the environment and flags.
+
+Every knob is an environment variable (the operator sets them on the Deployment); the few that a
+person starting the server by hand changes most (address, ports) also have a flag. See
+docs/interface.md for what each one does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from channelworks.exceptions import ConfigurationError
+from channelworks.layers import env as layer_env
+
+REDIS_MODES = layer_env.MODES
+LOG_FORMATS = ("json", "text")
+DEFAULT_MAX_MESSAGE_BYTES = 960 * 1024  # leaves room under the layer's 1 MiB message limit
+GRACE_MARGIN_SECONDS = 2.0  # stop at least this long before the pod's grace period ends
+LAST_WORDS_SECONDS = 1.0  # before stopping: time to answer what is left (503s, close frames)
+
+
+@dataclass(frozen=True)
+class InterfaceConfig:
+    """Everything the interface server needs to know; see docs/interface.md for each field."""
+
+    # Channel layer (the image contract shared with the worker).
+    app: str = "channelworks"
+    redis_mode: str = "memory"
+    redis_url: str | None = None
+    redis_password: str | None = field(default=None, repr=False)
+    layer_capacity: int | None = None
+    layer_expiry: float | None = None
+    # Listening.
+    host: str = "0.0.0.0"
+    port: int = 8000
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9100
+    # Waiting for workers.
+    connect_timeout: float = 10.0
+    http_timeout: float = 30.0
+    http_stream_timeout: float = 60.0
+    # Limits.
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_body_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    allowed_origins: tuple[str, ...] = ()
+    require_origin: bool = False
+    proxy_headers: bool = False
+    # WebSocket upkeep.
+    ping_interval: float = 20.0
+    ping_timeout: float = 30.0
+    websocket_max_age: float = 86400.0
+    # Draining on SIGTERM.
+    drain_delay: float = 2.0
+    drain_window: float = 10.0
+    grace_period: float = 30.0
+    # Logs.
+    log_level: str = "INFO"
+    log_format: str = "json"
+    access_log: bool = False
+
+    @property
+    def exit_deadline(self) -> float:
+        """Seconds after SIGTERM by which the server stops, whatever is still open."""
+        return self.grace_period - GRACE_MARGIN_SECONDS
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigurationError(f"{name} must be a number >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _integer(env, name, default, minimum=0)
+    if value > 65535:
+        raise ConfigurationError(f"{name} must be a TCP port (0-65535), got {value}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: Sequence[str]) -> str:
+    value = _text(env, name, default).lower()
+    if value not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name, "")
+    return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+
+
+def _redis_mode(env: Mapping[str, str]) -> str:
+    if env.get("CHANNELWORKS_REDIS_MODE", "").strip():
+        return _choice(env, "CHANNELWORKS_REDIS_MODE", "memory", REDIS_MODES)
+    # A URL without a mode means one Redis; nothing at all means the in-memory layer.
+    return "standalone" if env.get("CHANNELWORKS_REDIS_URL", "").strip() else "memory"
+
+
+def _parse_flags(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="channelworks-interface",
+        description="Channelworks interface server: Daphne forwarding HTTP and WebSocket events "
+        "onto the channel layer. Every setting is an environment variable (see "
+        "docs/interface.md); these flags override the most common ones.",
+    )
+    parser.add_argument(
+        "--host", help="address to serve HTTP/WebSocket on (CHANNELWORKS_INTERFACE_HOST)"
+    )
+    parser.add_argument("--port", type=int, help="HTTP/WebSocket port (PORT)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="port of /metrics, /healthz, /readyz (CHANNELWORKS_METRICS_PORT)",
+    )
+    parser.add_argument("--log-format", choices=LOG_FORMATS, help="CHANNELWORKS_LOG_FORMAT")
+    return parser.parse_args(list(argv))
+
+
+def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> InterfaceConfig:
+    """Build the configuration from ``env`` (and ``argv`` flags); raise on any bad value."""
+    flags = _parse_flags(argv)
+    overrides = {
+        "CHANNELWORKS_INTERFACE_HOST": flags.host,
+        "PORT": None if flags.port is None else str(flags.port),
+        "CHANNELWORKS_METRICS_PORT": (
+            None if flags.metrics_port is None else str(flags.metrics_port)
+        ),
+        "CHANNELWORKS_LOG_FORMAT": flags.log_format,
+    }
+    env = {**env, **{name: value for name, value in overrides.items() if value is not None}}
+    mode = _redis_mode(env)
+    url = env.get("CHANNELWORKS_REDIS_URL", "").strip() or None
+    app = env.get("CHANNELWORKS_APP", "").strip()
+    if mode != "memory":
+        if url is None:
+            raise ConfigurationError(f"CHANNELWORKS_REDIS_MODE={mode} needs CHANNELWORKS_REDIS_URL")
+        if not app:
+            raise ConfigurationError(
+                f"CHANNELWORKS_REDIS_MODE={mode} needs CHANNELWORKS_APP (the key prefix that keeps "
+                "this application's keys apart from others on the same Redis)"
+            )
+    capacity = env.get("CHANNELWORKS_LAYER_CAPACITY", "").strip()
+    expiry = env.get("CHANNELWORKS_LAYER_EXPIRY", "").strip()
+    config = InterfaceConfig(
+        app=app or "channelworks",
+        redis_mode=mode,
+        redis_url=url,
+        redis_password=env.get("CHANNELWORKS_REDIS_PASSWORD") or None,
+        layer_capacity=_integer(env, "CHANNELWORKS_LAYER_CAPACITY", 1) if capacity else None,
+        layer_expiry=_number(env, "CHANNELWORKS_LAYER_EXPIRY", 60.0, 0.001) if expiry else None,
+        host=_text(env, "CHANNELWORKS_INTERFACE_HOST", "0.0.0.0"),
+        port=_port(env, "PORT", 8000),
+        metrics_host=_text(env, "CHANNELWORKS_METRICS_HOST", "0.0.0.0"),
+        metrics_port=_port(env, "CHANNELWORKS_METRICS_PORT", 9100),
+        connect_timeout=_number(env, "CHANNELWORKS_INTERFACE_CONNECT_TIMEOUT", 10.0, 0.001),
+        http_timeout=_number(env, "CHANNELWORKS_INTERFACE_HTTP_TIMEOUT", 30.0, 0.001),
+        http_stream_timeout=_number(env, "CHANNELWORKS_INTERFACE_HTTP_STREAM_TIMEOUT", 60.0, 0.001),
+        max_message_bytes=_integer(
+            env, "CHANNELWORKS_INTERFACE_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES
+        ),
+        max_body_bytes=_integer(
+            env, "CHANNELWORKS_INTERFACE_MAX_BODY_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=0
+        ),
+        allowed_origins=_origins(env, "CHANNELWORKS_INTERFACE_ALLOWED_ORIGINS"),
+        require_origin=_flag(env, "CHANNELWORKS_INTERFACE_REQUIRE_ORIGIN", False),
+        proxy_headers=_flag(env, "CHANNELWORKS_INTERFACE_PROXY_HEADERS", False),
+        ping_interval=_number(env, "CHANNELWORKS_INTERFACE_PING_INTERVAL", 20.0, 0.1),
+        ping_timeout=_number(env, "CHANNELWORKS_INTERFACE_PING_TIMEOUT", 30.0, 0.1),
+        websocket_max_age=_number(env, "CHANNELWORKS_INTERFACE_WEBSOCKET_MAX_AGE", 86400.0),
+        drain_delay=_number(env, "CHANNELWORKS_INTERFACE_DRAIN_DELAY", 2.0),
+        drain_window=_number(env, "CHANNELWORKS_INTERFACE_DRAIN_WINDOW", 10.0),
+        grace_period=_number(env, "CHANNELWORKS_INTERFACE_GRACE_PERIOD", 30.0, 4.0),
+        log_level=_choice(
+            env, "CHANNELWORKS_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
+        ).upper(),
+        log_format=_choice(env, "CHANNELWORKS_LOG_FORMAT", "json", LOG_FORMATS),
+        access_log=_flag(env, "CHANNELWORKS_INTERFACE_ACCESS_LOG", False),
+    )
+    latest = config.exit_deadline - LAST_WORDS_SECONDS
+    if config.drain_delay + config.drain_window > latest:
+        raise ConfigurationError(
+            "CHANNELWORKS_INTERFACE_DRAIN_DELAY + CHANNELWORKS_INTERFACE_DRAIN_WINDOW "
+            f"({config.drain_delay:g}s + {config.drain_window:g}s) must be at most "
+            f"CHANNELWORKS_INTERFACE_GRACE_PERIOD minus "
+            f"{GRACE_MARGIN_SECONDS + LAST_WORDS_SECONDS:g}s ({latest:g}s), so every socket is "
+            "closed before the process has to stop"
+        )
+    return config

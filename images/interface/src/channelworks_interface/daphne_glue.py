@@ -1,0 +1,70 @@
+"""Our two small changes to Daphne, kept apart because importing Daphne has side effects.
+
+``daphne.server`` installs Twisted's asyncio reactor when imported, so only
+:func:`channelworks_interface.server.InterfaceServer.run` imports this module.
+
+- WebSocket closes with any code a server may send (1001-1014, not only 1000 and 3000-4999 as
+  autobahn's ``sendClose`` allows), so the interface can say 1009, 1011, 1012 and 1013; and a
+  frame over the size limit is answered with a 1009 close frame rather than a dropped connection.
+- The server keeps the ports it listens on, so draining can stop listening, and reports when
+  it listens, for ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from daphne import server as daphne_server  # type: ignore[import-untyped, unused-ignore]
+from daphne import ws_protocol
+from twisted.internet import defer
+
+
+def _server_may_send(code: int) -> bool:
+    return code == 1000 or 3000 <= code <= 4999
+
+
+class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
+    """Daphne's protocol, closing with the reserved codes a server may use (RFC 6455 7.4)."""
+
+    def serverClose(self, code: int | None = None) -> None:
+        code = 1000 if code is None else int(code)
+        if _server_may_send(code):
+            self.sendClose(code=code)
+        else:
+            self.sendCloseFrame(code=code)
+
+
+class Server(daphne_server.Server):  # type: ignore[misc]
+    """Daphne's server, with our WebSocket protocol and a handle on its listening ports."""
+
+    def __init__(self, *args: Any, on_listening: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ports: list[Any] = []
+        self._on_listening = on_listening
+        self._ws_factory: Any = None
+
+    # Daphne's run() builds its WebSocket factory; give it our protocol as it is assigned.
+    @property
+    def ws_factory(self) -> Any:
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, factory: Any) -> None:
+        factory.protocol = WebSocketProtocol
+        # Fail a connection (oversized frame, protocol error) with a close frame carrying the
+        # code (1009, 1002...) instead of dropping TCP, autobahn's default.
+        factory.setProtocolOptions(failByDrop=False)
+        self._ws_factory = factory
+
+    def listen_success(self, port: Any) -> None:
+        self.ports.append(port)
+        super().listen_success(port)
+        self._on_listening()
+
+    async def stop_listening(self) -> None:
+        """Close the listening sockets; open connections stay."""
+        ports, self.ports = self.ports, []
+        for port in ports:
+            await defer.maybeDeferred(port.stopListening).asFuture(asyncio.get_running_loop())

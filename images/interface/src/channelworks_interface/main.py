@@ -1,0 +1,40 @@
+"""``channelworks-interface``: read the configuration once, build the layer, serve."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry
+
+from channelworks.exceptions import ConfigurationError
+from channelworks_interface import config as config_module
+from channelworks_interface import layer, logs, metrics, server
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the interface server until it is stopped; return the process exit code."""
+    try:
+        config = config_module.load(os.environ, sys.argv[1:] if argv is None else argv)
+        logs.configure(config.log_level, config.log_format)
+        channel_layer = layer.build_layer(config)
+    except ConfigurationError as error:
+        print(f"channelworks-interface: {error}", file=sys.stderr)
+        return 2
+    if config.redis_mode == "memory":
+        logger.warning(
+            "using the in-memory channel layer: only workers in this process can answer; set "
+            "CHANNELWORKS_REDIS_URL (and CHANNELWORKS_REDIS_MODE) to reach other processes"
+        )
+    registry = CollectorRegistry()
+    return server.InterfaceServer(
+        config, channel_layer, metrics.Metrics(registry, process_collectors=True)
+    ).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

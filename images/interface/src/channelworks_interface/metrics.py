@@ -1,0 +1,83 @@
+"""The interface server's Prometheus metrics, all registered on a registry the caller gives."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+# Labels never carry per-connection, per-user or per-path values.
+DIRECTION_IN = "in"  # from clients onto the layer
+DIRECTION_OUT = "out"  # from the layer (workers) to clients
+PROTOCOL_WEBSOCKET = "websocket"
+PROTOCOL_HTTP = "http"
+HANDSHAKE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def version() -> str:
+    try:
+        return metadata.version("channelworks-interface")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class Metrics:
+    """Every metric of the interface; build one per registry (tests use a fresh one each)."""
+
+    def __init__(self, registry: CollectorRegistry, *, process_collectors: bool = False) -> None:
+        self.registry = registry
+        if process_collectors:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
+        self.connections = Gauge(
+            "channelworks_interface_connections",
+            "WebSocket connections currently open (accepted and not yet closed).",
+            registry=registry,
+        )
+        self.messages = Counter(
+            "channelworks_interface_messages",
+            "Messages relayed: direction=in from clients onto the layer, out from workers to "
+            "clients.",
+            ["direction", "protocol"],
+            registry=registry,
+        )
+        self.http_requests = Counter(
+            "channelworks_interface_http_requests",
+            "HTTP requests answered, by status code (including the interface's own 4xx/5xx).",
+            ["code"],
+            registry=registry,
+        )
+        self.handshake_duration = Histogram(
+            "channelworks_interface_handshake_duration_seconds",
+            "Time from a WebSocket upgrade request to its accept or refusal.",
+            buckets=HANDSHAKE_BUCKETS,
+            registry=registry,
+        )
+        self.refusals = Counter(
+            "channelworks_interface_refusals",
+            "Requests and sockets the interface answered itself, by reason (origin, timeout, "
+            "channel_full, too_large, draining, worker_error, layer_error).",
+            ["protocol", "reason"],
+            registry=registry,
+        )
+        self.build_info = Gauge(
+            "channelworks_build_info",
+            "Build of this Channelworks component (always 1).",
+            ["component", "version", "python"],
+            registry=registry,
+        )
+        self.build_info.labels("interface", version(), platform.python_version()).set(1)
+
+    def message_in(self, protocol: str) -> None:
+        self.messages.labels(DIRECTION_IN, protocol).inc()
+
+    def message_out(self, protocol: str) -> None:
+        self.messages.labels(DIRECTION_OUT, protocol).inc()
+
+    def refused(self, protocol: str, reason: str) -> None:
+        self.refusals.labels(protocol, reason).inc()

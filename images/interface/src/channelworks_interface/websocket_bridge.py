@@ -1,0 +1,238 @@
+"""One WebSocket, bridged: client frames onto the layer, the worker's replies back to the client.
+
+Lifecycle: Daphne's ``websocket.connect`` → our own checks (draining, Origin) → a reply channel
+from ``new_channel()`` → ``websocket.connect`` message (order 0) → wait for the worker's accept
+(or refusal, or content, which implies accept) → frames as ``websocket.receive`` (order 1, 2...)
+and replies relayed as they come → ``websocket.disconnect`` (order n+1) when the socket closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from typing import Any
+
+from channelworks.exceptions import ChannelFull, MessageTooLarge
+from channelworks_interface import limits, messages
+from channelworks_interface.bridging import Bridge, Receive, ReplyReader, Scope, Send
+from channelworks_interface.limits import CloseCode
+from channelworks_interface.metrics import PROTOCOL_WEBSOCKET
+
+logger = logging.getLogger(__name__)
+CONNECT_CHANNEL = "websocket.connect"
+RECEIVE_CHANNEL = "websocket.receive"
+DISCONNECT_CHANNEL = "websocket.disconnect"
+
+
+class _State(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSING = "closing"  # we sent a close (or refusal); waiting for Daphne's disconnect
+
+
+class WebSocketSession:
+    """The bridge for one WebSocket connection; :meth:`run` is the ASGI application instance."""
+
+    def __init__(self, bridge: Bridge, scope: Scope, receive: Receive, send: Send) -> None:
+        self._bridge = bridge
+        self._scope = scope
+        self._receive = receive
+        self._send = send
+        self._state = _State.CONNECTING
+        self._accepted = False
+        self._started = time.monotonic()
+        self._handshake_done = False
+        self._order = 0  # the order of the last message sent for this socket
+        self._reply_channel = ""
+        self._offered: list[str] = list(scope.get("subprotocols") or [])
+
+    # Entry point -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        event = await self._receive()
+        if event.get("type") != "websocket.connect":
+            return
+        self._started = time.monotonic()
+        try:
+            await self._serve()
+        finally:
+            self._bridge.connections.remove_socket(self)
+            if self._accepted:
+                self._bridge.metrics.connections.dec()
+
+    async def _serve(self) -> None:
+        config = self._bridge.config
+        if self._bridge.connections.draining:
+            await self._close(CloseCode.SERVICE_RESTART, "draining")
+            return
+        headers = self._scope.get("headers", [])
+        if not limits.origin_allowed(
+            headers,
+            config.allowed_origins,
+            require_origin=config.require_origin,
+            trust_forwarded_host=config.proxy_headers,
+        ):
+            origin = limits.header(headers, b"origin")
+            logger.info("refused a WebSocket from origin %r (403)", origin)
+            self._bridge.metrics.refused(PROTOCOL_WEBSOCKET, "origin")
+            await self._refuse()
+            return
+        self._reply_channel = await self._bridge.layer.new_channel()
+        self._bridge.connections.add_socket(self)
+        scheme = limits.websocket_scheme(headers, config.proxy_headers)
+        connect = messages.websocket_connect(self._scope, self._reply_channel, scheme)
+        if await self._forward(CONNECT_CHANNEL, connect):
+            await self._relay()
+
+    async def close_for_drain(self, code: int) -> None:
+        """Close this socket because the process is draining (called by the drain sequence)."""
+        await self._close(code, "draining")
+
+    # Relaying ----------------------------------------------------------------------------------
+
+    async def _relay(self) -> None:
+        """Run until Daphne reports the socket closed and the disconnect message is sent."""
+        replies = ReplyReader(self._bridge.layer, self._reply_channel)
+        client = asyncio.ensure_future(self._client_events())
+        try:
+            while not client.done():
+                pending: set[asyncio.Future[Any]] = {client}
+                if self._state is not _State.CLOSING:
+                    pending.add(replies.pending())
+                timeout = None
+                if self._state is _State.CONNECTING:
+                    timeout = max(
+                        0.0, self._started + self._bridge.config.connect_timeout - time.monotonic()
+                    )
+                done, _ = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done and self._state is _State.CONNECTING:
+                    logger.warning(
+                        "no worker answered websocket.connect for %s within %gs; closing %d",
+                        self._scope.get("path"),
+                        self._bridge.config.connect_timeout,
+                        CloseCode.TRY_AGAIN_LATER,
+                    )
+                    await self._close(CloseCode.TRY_AGAIN_LATER, "timeout")
+                elif self._state is not _State.CLOSING and replies.pending().done():
+                    await self._reply_arrived(replies)
+            await client  # re-raise what went wrong in it, if anything
+        finally:
+            client.cancel()
+            await replies.close()
+
+    async def _reply_arrived(self, replies: ReplyReader) -> None:
+        try:
+            reply = replies.take()
+        except Exception:
+            logger.exception("reading reply channel %s failed; closing", self._reply_channel)
+            await self._close(CloseCode.INTERNAL_ERROR, "layer_error")
+            return
+        self._bridge.metrics.message_out(PROTOCOL_WEBSOCKET)
+        await self._apply(reply)
+
+    async def _client_events(self) -> None:
+        """Forward what Daphne reports of the client until it reports the socket closed."""
+        while True:
+            event = await self._receive()
+            kind = event.get("type")
+            if kind == "websocket.receive":
+                if self._state is not _State.OPEN:
+                    continue  # frames racing our own close are dropped
+                self._order += 1
+                message = messages.websocket_receive(
+                    self._scope, self._reply_channel, self._order, event
+                )
+                await self._forward(RECEIVE_CHANNEL, message)
+            elif kind == "websocket.disconnect":
+                self._order += 1
+                code = int(event.get("code") or 1005)
+                message = messages.websocket_disconnect(
+                    self._scope, self._reply_channel, self._order, code
+                )
+                await self._forward(DISCONNECT_CHANNEL, message, closing=True)
+                return
+
+    # Applying replies --------------------------------------------------------------------------
+
+    async def _apply(self, reply: dict[str, Any]) -> None:
+        try:
+            wanted = messages.websocket_reply(reply, self._offered)
+        except messages.InvalidReply as error:
+            logger.warning("invalid reply on %s: %s; closing", self._reply_channel, error)
+            await self._close(CloseCode.INTERNAL_ERROR, "worker_error")
+            return
+        if self._state is _State.CONNECTING:
+            refuses = wanted.accept is False or (
+                wanted.accept is None and not wanted.frames and wanted.close is not None
+            )
+            if refuses:
+                await self._refuse()
+                return
+            if not (wanted.accept or wanted.frames):
+                return  # nothing that concerns a socket still connecting
+            await self._accept(wanted.subprotocol)
+        for frame in wanted.frames:
+            await self._send(frame)
+        if wanted.close is not None:
+            self._state = _State.CLOSING
+            await self._send({"type": "websocket.close", "code": wanted.close})
+        elif self._state is _State.OPEN and self._bridge.connections.closing_sockets:
+            # Accepted after the drain began: this process will not keep it.
+            await self._close(CloseCode.SERVICE_RESTART, "draining")
+
+    async def _accept(self, subprotocol: str | None) -> None:
+        await self._send({"type": "websocket.accept", "subprotocol": subprotocol})
+        self._state = _State.OPEN
+        self._accepted = True
+        self._bridge.metrics.connections.inc()
+        self._handshake_finished()
+
+    async def _refuse(self) -> None:
+        """Refuse the handshake: Daphne answers HTTP 403."""
+        self._state = _State.CLOSING
+        self._handshake_finished()
+        await self._send({"type": "websocket.close"})
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Close with ``code``; a socket not accepted yet is accepted first, so the client sees
+        the code (browsers hide the HTTP status of a refused handshake)."""
+        if self._state is _State.CLOSING:
+            return
+        self._bridge.metrics.refused(PROTOCOL_WEBSOCKET, reason)
+        if self._state is _State.CONNECTING:
+            await self._accept(None)
+        self._state = _State.CLOSING
+        await self._send({"type": "websocket.close", "code": int(code)})
+
+    def _handshake_finished(self) -> None:
+        if not self._handshake_done:
+            self._handshake_done = True
+            self._bridge.metrics.handshake_duration.observe(time.monotonic() - self._started)
+
+    # Forwarding to the layer -------------------------------------------------------------------
+
+    async def _forward(self, channel: str, message: dict[str, Any], closing: bool = False) -> bool:
+        """Send one message onto the layer; on failure close the socket with the matching code."""
+        try:
+            await self._bridge.layer.send(channel, message)
+        except ChannelFull:
+            logger.warning("channel %s is full; closing %s", channel, self._reply_channel)
+            if not closing:
+                await self._close(CloseCode.TRY_AGAIN_LATER, "channel_full")
+            return False
+        except MessageTooLarge as error:
+            logger.info("message for %s too large (%s); closing", channel, error)
+            if not closing:
+                await self._close(CloseCode.MESSAGE_TOO_BIG, "too_large")
+            return False
+        except Exception:
+            logger.exception("sending to %s failed; closing %s", channel, self._reply_channel)
+            if not closing:
+                await self._close(CloseCode.INTERNAL_ERROR, "layer_error")
+            return False
+        self._bridge.metrics.message_in(PROTOCOL_WEBSOCKET)
+        return True
