@@ -1,3 +1,3 @@
-"""Fixtures shared by every test folder: real Redis servers (and, where built, Kubernetes)."""
+"""Fixtures shared by every test folder: real Redis servers and a real Kubernetes control plane."""
 
-pytest_plugins = ["tests.support.redis_fixtures"]
+pytest_plugins = ["tests.support.redis_fixtures", "tests.support.kube_fixtures"]

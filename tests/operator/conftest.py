@@ -21,14 +21,7 @@ from tests.operator.operator_process import OperatorProcess, describe
 from tests.support.control_plane import ControlPlane, kubeconfig
 from tests.support.eventually import eventually
 
-KUBE_PLUGIN = "tests.support.kube_fixtures"
 ESTABLISH_TIMEOUT = 60.0
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # The control-plane fixtures, unless the top-level conftest already loads them.
-    if not config.pluginmanager.has_plugin(KUBE_PLUGIN):
-        config.pluginmanager.import_plugin(KUBE_PLUGIN)
 
 
 @pytest.hookimpl(wrapper=True)
