@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import kubernetes
-import psutil  # type: ignore[import-untyped]
+import psutil
 import pytest
 
 from tests.support import control_plane as cp

@@ -21,6 +21,7 @@ async def test_metrics_count_connections_messages_requests_and_handshakes(
     before = interface.metrics()
     assert metric(before, "channelworks_interface_connections") == 0
     assert metric(before, "channelworks_build_info", {"component": "interface"}) == 1
+    assert "channelworks_layer_channel_full_total 0.0" in before
     async with FakeWorker(worker_layer) as worker:
         async with connect(interface.ws_url("/")) as ws:
             await ws.send("one")

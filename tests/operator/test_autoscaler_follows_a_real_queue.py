@@ -68,6 +68,9 @@ def test_workers_follow_the_queue(
     assert (
         operator.metric("channelworks_operator_autoscaler_desired_replicas", {"app": prefix}) == 4
     )
+    assert operator.metric("channelworks_operator_autoscaler_max_replicas", {"app": prefix}) == 6
+    queue = {"app": prefix, "channel": "websocket.receive"}
+    assert operator.metric("channelworks_layer_queue_depth", queue) == MESSAGES
     eventually(lambda: apps.events(kube, namespace, "ScaledUp"), timeout=10)
     # The new workers really start (kwok makes them Ready) and the status counts them.
     eventually(

@@ -77,7 +77,7 @@ async def _act(
     stop: asyncio.Event,
 ) -> None:
     """Run kopf and the resync loop until ``stop`` is set (or kopf stops by itself)."""
-    stats = queue_metrics.QueueStatsReader()
+    stats = queue_metrics.QueueStatsReader(observe=metrics.queues.observe)
     reconciler = Reconciler(config, client, stats, metrics)
     loop = Resync(config, reconciler, metrics)
     kopf_stop = asyncio.Event()

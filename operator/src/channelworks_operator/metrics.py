@@ -6,6 +6,7 @@ import contextlib
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from channelworks.layers import metrics as layer_metrics
 from channelworks_operator import __version__
 
 RESULTS = ("success", "blocked", "invalid", "error")
@@ -34,6 +35,15 @@ class Metrics:
             ["app"],
             registry=registry,
         )
+        self.max_replicas = Gauge(
+            "channelworks_operator_autoscaler_max_replicas",
+            "The most worker replicas the autoscaler may set, per app (<namespace>.<name>).",
+            ["app"],
+            registry=registry,
+        )
+        # channelworks_layer_queue_depth / _oldest_message_age_seconds{app,channel}, from the
+        # queue statistics the autoscaler reads.
+        self.queues = layer_metrics.QueueMetrics(registry)
         self.objects_applied = Counter(
             "channelworks_operator_objects_applied",
             "Child objects by what their apply did (created, updated, unchanged, synced, skipped).",
@@ -61,5 +71,9 @@ class Metrics:
         build.labels(component="operator", version=__version__).set(1)
 
     def forget_app(self, app: str) -> None:
+        """Drop the per-app series of an app that is gone or no longer autoscaled."""
         with contextlib.suppress(KeyError):
             self.desired_replicas.remove(app)
+        with contextlib.suppress(KeyError):
+            self.max_replicas.remove(app)
+        self.queues.forget(app)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from channelworks.layers.stats import QueueStats
 from channelworks_operator.autoscaler import QueueSnapshot
 from channelworks_operator.exceptions import QueueStatsUnavailable
 
@@ -40,8 +42,10 @@ class StatsSource(Protocol):
 class QueueStatsReader:
     """Keeps a layer client per app (``key``); a changed target replaces the client."""
 
-    def __init__(self) -> None:
+    def __init__(self, observe: Callable[[str, QueueStats], None] | None = None) -> None:
+        """``observe(app prefix, stats)`` is called with every statistics read (metrics)."""
         self._layers: dict[str, tuple[LayerTarget, Any]] = {}
+        self._observe = observe
 
     def _layer(self, key: str, target: LayerTarget, timeout: float) -> Any:
         known = self._layers.get(key)
@@ -79,6 +83,8 @@ class QueueStatsReader:
         except Exception as error:  # any client error means: no statistics this time
             await self.forget(key)
             raise QueueStatsUnavailable(f"failed to read queue statistics: {error}") from error
+        if self._observe is not None:
+            self._observe(target.prefix, stats)
         return QueueSnapshot(int(stats.total_depth), float(stats.oldest_age_seconds))
 
     async def forget(self, key: str) -> None:

@@ -177,6 +177,9 @@ class Reconciler:
         if scaling.decision is not None:
             memory.history = scaling.decision.history
             self.metrics.desired_replicas.labels(app=app.ref.prefix).set(scaling.decision.desired)
+            self.metrics.max_replicas.labels(app=app.ref.prefix).set(
+                app.worker.autoscaling.max_replicas
+            )
         else:
             self.metrics.forget_app(app.ref.prefix)
 

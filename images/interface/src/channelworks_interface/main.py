@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry
 
 from channelworks.exceptions import ConfigurationError
+from channelworks.layers import metrics as layer_metrics
 from channelworks_interface import config as config_module
 from channelworks_interface import layer, logs, metrics, server
 
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "CHANNELWORKS_REDIS_URL (and CHANNELWORKS_REDIS_MODE) to reach other processes"
         )
     registry = CollectorRegistry()
+    layer_metrics.ChannelFullCollector(channel_layer, registry)
     return server.InterfaceServer(
         config, channel_layer, metrics.Metrics(registry, process_collectors=True)
     ).run()

@@ -1,0 +1,69 @@
+"""The ``channelworks`` command: ``channelworks <subcommand> [options]``.
+
+Each subcommand is one module of this package, listed in :data:`SUBCOMMANDS`. A module provides
+
+- ``NAME`` (the word typed after ``channelworks``) and ``HELP`` (one line for ``--help``);
+- ``add_arguments(parser)``: its options, on an ``argparse`` sub-parser;
+- ``run(args) -> int``: does the work and returns the process exit code.
+
+Adding a subcommand is writing its module and adding one line to :data:`SUBCOMMANDS`. Modules are
+imported to build the parser, so they import nothing heavy (Django, Daphne) at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+
+SUBCOMMANDS: tuple[str, ...] = (
+    # One line per subcommand module, in the order ``channelworks --help`` lists them.
+    "channelworks.cli.dev",
+)
+
+EXIT_USAGE = 2
+
+Runner = Callable[[argparse.Namespace], int]
+
+
+def _load(module_name: str) -> ModuleType:
+    module = importlib.import_module(module_name)
+    for attribute in ("NAME", "HELP", "add_arguments", "run"):
+        if not hasattr(module, attribute):
+            raise TypeError(f"subcommand module {module_name} lacks {attribute!r}")
+    return module
+
+
+def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentParser:
+    """The parser of ``channelworks`` with every subcommand of ``subcommands`` (module paths)."""
+    parser = argparse.ArgumentParser(
+        prog="channelworks",
+        description="Channelworks: Django Channels-style real-time apps on a scalable layer.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    for module_name in subcommands:
+        module = _load(module_name)
+        sub = commands.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``channelworks`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    run: Runner | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

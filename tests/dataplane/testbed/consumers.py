@@ -1,0 +1,36 @@
+"""Consumers whose behaviour the data-plane tests measure."""
+
+import json
+import os
+import time
+from typing import Any
+
+from channelworks import Channel
+
+ECHO_SECONDS = 0.01  # long enough that a worker killed under load holds messages in flight
+
+
+def accept(message: Any, **kwargs: Any) -> None:
+    message.reply_channel.send({"accept": True})
+
+
+def echo(message: Any, **kwargs: Any) -> None:
+    """Answer ``{"n": ..., "pid": <worker pid>}`` for a frame ``{"n": ...}``."""
+    time.sleep(ECHO_SECONDS)
+    frame = json.loads(message["text"])
+    message.reply_channel.send({"text": json.dumps({"n": frame["n"], "pid": os.getpid()})})
+
+
+def explode(message: Any, **kwargs: Any) -> None:
+    """Raise on ``boom``; echo anything else."""
+    if message["text"] == "boom":
+        raise RuntimeError("this consumer fails on purpose")
+    message.reply_channel.send({"text": message["text"]})
+
+
+def explode_on_connect(message: Any, **kwargs: Any) -> None:
+    raise RuntimeError("this connect consumer fails on purpose")
+
+
+def job(message: Any, **kwargs: Any) -> None:
+    Channel(message["reply_to"]).send({"done": message["id"]})
