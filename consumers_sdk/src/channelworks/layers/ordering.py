@@ -67,6 +67,8 @@ class KeyedDispatcher:
     def __init__(self, hold_seconds: float = 2.0) -> None:
         self._hold_seconds = hold_seconds
         self._keys: dict[str | None, _KeyState] = {}
+        self._gapped: set[str | None] = set()  # keys whose next message awaits a predecessor
+        self._held = 0
         self._ready: dict[str, deque[Delivery]] = {}  # per channel, served round-robin
         self._changed = asyncio.Event()
         self._arrival = itertools.count()
@@ -75,7 +77,7 @@ class KeyedDispatcher:
     def __len__(self) -> int:
         """Deliveries waiting here (ready or held), not counting those handed out."""
         ready = sum(len(queue) for queue in self._ready.values())
-        return ready + sum(len(state.held) for state in self._keys.values())
+        return ready + self._held
 
     def offer(self, delivery: Delivery) -> None:
         """Accept a message taken from the layer."""
@@ -86,6 +88,7 @@ class KeyedDispatcher:
         order = message_order(delivery.message)
         sort_order = order if order is not None else -1
         heapq.heappush(state.held, (sort_order, next(self._arrival), time.monotonic(), delivery))
+        self._held += 1
         self._release(delivery.key, state)
 
     def done(self, delivery: Delivery) -> None:
@@ -124,8 +127,8 @@ class KeyedDispatcher:
 
     def release_overdue(self) -> None:
         """Release held messages whose predecessor did not arrive within ``hold_seconds``."""
-        for key, state in list(self._keys.items()):
-            self._release(key, state)
+        for key in list(self._gapped):
+            self._release(key, self._keys[key])
 
     def _release(self, key: str | None, state: _KeyState) -> None:
         if state.busy or not state.held:
@@ -138,8 +141,11 @@ class KeyedDispatcher:
             or time.monotonic() - held_since >= self._hold_seconds
         )
         if not in_sequence:
+            self._gapped.add(key)
             return
+        self._gapped.discard(key)
         heapq.heappop(state.held)
+        self._held -= 1
         state.busy = True
         state.touched = time.monotonic()
         if order >= 0:
