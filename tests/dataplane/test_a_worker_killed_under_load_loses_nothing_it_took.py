@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.dataplane import processes
 from tests.support.redis_servers import RedisClusterNodes
@@ -53,19 +53,24 @@ def stack(
 async def test_sigkill_of_a_worker_under_load_loses_no_frame(stack: processes.Stack) -> None:
     answers: dict[int, list[tuple[int, int]]] = {n: [] for n in range(SOCKETS)}  # (frame, pid)
     pids = {worker.pid: worker for worker in stack.workers}
-    victim = stack.workers[0]
+    killed: list[processes.Worker] = []
+    answered_before_kill: list[int] = []
     finished: dict[int, float] = {}
     started = time.monotonic()
+
+    async def send_frames(ws: ClientConnection) -> None:
+        for frame in range(FRAMES):
+            await ws.send(json.dumps({"n": frame}))
+            await asyncio.sleep(0.02)
 
     async def client(index: int) -> None:
         interface = stack.interfaces[index % 2]
         async with connect(interface.ws_url("/echo/")) as ws:
-            for frame in range(FRAMES):
-                await ws.send(json.dumps({"n": frame}))
-                await asyncio.sleep(0.01)
+            sending = asyncio.create_task(send_frames(ws))
             while len({n for n, _ in answers[index]}) < FRAMES:
                 reply = json.loads(await asyncio.wait_for(ws.recv(), ANSWER_SECONDS))
                 answers[index].append((reply["n"], reply["pid"]))
+            await sending
             # Duplicates come right after the original; give them a moment to show up.
             try:
                 while True:
@@ -75,16 +80,22 @@ async def test_sigkill_of_a_worker_under_load_loses_no_frame(stack: processes.St
                 pass
         finished[index] = time.monotonic() - started
 
-    async def kill_when_busy() -> None:
-        # Kill once the victim has answered some frames: it is taking work, under load.
-        while sum(1 for a in answers.values() for _, pid in a if pid == victim.pid) < 10:
+    async def kill_the_busiest_worker() -> None:
+        # Once a fifth of the frames are answered, kill the worker that answered most so far:
+        # it is certainly holding work, and most frames are still to come.
+        while sum(len(got) for got in answers.values()) < SOCKETS * FRAMES // 5:
             await asyncio.sleep(0.01)
+        by_pid = Counter(pid for got in answers.values() for _, pid in got)
+        victim = pids[by_pid.most_common(1)[0][0]]
         victim.kill()
+        killed.append(victim)
+        answered_before_kill.append(sum(len(got) for got in answers.values()))
 
     async with asyncio.timeout(180):
-        killer = asyncio.create_task(kill_when_busy())
+        killer = asyncio.create_task(kill_the_busiest_worker())
         await asyncio.gather(*(client(n) for n in range(SOCKETS)))
         await killer
+    victim = killed[0]
 
     handled = Counter((index, n) for index, got in answers.items() for n, _ in got)
     lost = SOCKETS * FRAMES - len(handled)
@@ -98,6 +109,7 @@ async def test_sigkill_of_a_worker_under_load_loses_no_frame(stack: processes.St
     assert lost == 0
     assert duplicated <= CONCURRENCY
     assert by_worker[victim.name] >= 10  # it really was working when it died
+    assert answered_before_kill[0] < SOCKETS * FRAMES * 0.9  # with most of the load still to come
     assert len(finished) == SOCKETS  # no socket hung
     # Each socket's frames were answered in the order sent (a redelivered frame comes again
     # before the next one: the order holds across the worker's death).

@@ -41,6 +41,11 @@ return #KEYS
 """
 
 
+def _stream_or_group_gone(error: redis_errors.ResponseError) -> bool:
+    """NOGROUP: the stream came back without our group; UNBLOCKED: it expired under our read."""
+    return str(error).startswith(("NOGROUP", "UNBLOCKED"))
+
+
 class PlainReceiver:
     """Reads a set of normal channels on every shard and queues what arrives, round-robin."""
 
@@ -127,9 +132,12 @@ class PlainReceiver:
             except asyncio.CancelledError:
                 raise
             except redis_errors.ResponseError as error:
-                if "NOGROUP" not in str(error):
-                    raise
-                needs_groups = True  # the stream expired and came back without our group
+                if not _stream_or_group_gone(error):
+                    logger.error("reading shard %d of %s failed: %s", shard, self._channels, error)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                # An idle stream expired (with our group) while we waited on it: make it again.
+                needs_groups = True
                 continue
             except Exception as error:
                 if not is_retryable(error):
