@@ -1,0 +1,37 @@
+"""docs/first-app.md shows the manifest exactly as `channelworks manifest` prints it for a project
+made by `channelworks init` (real commands, in processes of their own)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools.docs.markdown import ROOT
+
+PAGE = ROOT / "docs" / "first-app.md"
+COMMAND = shutil.which("channelworks", path=str(Path(sys.executable).parent))
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    assert COMMAND is not None
+    done = subprocess.run(
+        [COMMAND, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.skipif(COMMAND is None, reason="the channelworks command is not installed")
+def test_the_manifest_on_the_page_is_the_one_the_command_prints(tmp_path: Path) -> None:
+    _run(["init", "my_chat"], tmp_path)
+    printed = _run(
+        ["manifest", "--image", "registry.example.com/my-chat-worker:1.0", "-n", "demo"],
+        tmp_path / "my_chat",
+    )
+    blocks = re.findall(r"```yaml\n(.*?)```", PAGE.read_text(), re.S)
+    assert printed in blocks, f"first-app.md should show this manifest:\n{printed}"
