@@ -105,3 +105,22 @@ class SyncCallInEventLoop(ChannelworksError, RuntimeError):
     """A synchronous layer call (``Group.add``, ``Channel.send(immediately=True)``...) was made
     from a thread that runs an event loop; it would block the loop. Await the ``a``-prefixed
     variant instead (``await Group(name).aadd(channel)``)."""
+
+
+# --- The ``channelworks`` command: init, build, manifest, status (appended by the CLI owner) ------
+
+__all__ += ["BuildError", "ClusterError", "ProjectError"]
+
+
+class ProjectError(ChannelworksError, ValueError):
+    """A Django project cannot be packaged as it is: its settings or routing do not import, a file
+    it needs is missing, or a template would overwrite something. The message says what to fix."""
+
+
+class BuildError(ChannelworksError, RuntimeError):
+    """No container engine could build (or push) the worker image, or the engine failed."""
+
+
+class ClusterError(ChannelworksError, RuntimeError):
+    """The cluster could not answer a question about a RealtimeApp: unreachable, no kubeconfig,
+    the CRD not installed, the app missing, or the access refused."""

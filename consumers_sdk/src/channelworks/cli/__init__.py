@@ -8,6 +8,10 @@ Each subcommand is one module of this package, listed in :data:`SUBCOMMANDS`. A 
 
 Adding a subcommand is writing its module and adding one line to :data:`SUBCOMMANDS`. Modules are
 imported to build the parser, so they import nothing heavy (Django, Daphne) at module level.
+
+A subcommand reports bad input or a failure by raising one of the package's errors
+(``channelworks.exceptions``): :func:`main` prints ``channelworks <command>: <message>`` and exits
+with 2 for wrong input (``ProjectError``, ``ConfigurationError``) and 1 for anything else.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
+from channelworks import exceptions
+
 SUBCOMMANDS: tuple[str, ...] = (
     # One line per subcommand module, in the order ``channelworks --help`` lists them.
     "channelworks.cli.dev",
+    "channelworks.cli.init",
+    "channelworks.cli.build",
+    "channelworks.cli.manifest",
+    "channelworks.cli.status",
 )
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -63,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt:
         return 130
+    except exceptions.ChannelworksError as error:
+        print(f"channelworks {args.command}: {error}", file=sys.stderr)
+        wrong_input = (exceptions.ProjectError, exceptions.ConfigurationError)
+        return EXIT_USAGE if isinstance(error, wrong_input) else EXIT_FAILED
 
 
 if __name__ == "__main__":
