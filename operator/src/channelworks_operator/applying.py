@@ -27,6 +27,7 @@ UPDATED = "updated"
 UNCHANGED = "unchanged"
 SYNCED = "synced"  # applied, but nothing remembered to compare with (first pass after a start)
 SKIPPED = "skipped"
+UNSERVED = "unserved"  # its kind went away (a CRD removed since discovery last looked)
 
 
 @dataclass
@@ -93,6 +94,10 @@ def apply_all(
         try:
             applied = kube.apply(manifest)
         except ApiError as error:
+            if error.not_found:  # apply makes what is missing: it is the kind that is gone
+                logger.info("[%s] %s is no longer served: not applied", app, _short(key))
+                report.outcomes[key] = UNSERVED
+                continue
             if _refused(error):
                 logger.warning("[%s] %s", app, error)
                 report.rejected.append((_short(key), str(error)))

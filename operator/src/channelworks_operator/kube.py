@@ -26,7 +26,9 @@ from channelworks_operator.exceptions import ApiError, ConfigurationError
 logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "channelworks-operator"
-DISCOVERY_TTL_SECONDS = 60.0
+# How long an answer of discovery is kept: a CRD installed (or removed) after the operator
+# started is noticed that much later at most. A few cheap GETs per period, for all apps.
+DISCOVERY_TTL_SECONDS = 15.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 
 Json = dict[str, Any]
@@ -169,8 +171,11 @@ class Kube:
 
     # --- objects ---------------------------------------------------------------------------
 
-    def apply(self, manifest: Json, *, subresource: str | None = None) -> Applied:
-        """Server-side apply with our field manager, taking over fields others changed."""
+    def apply(
+        self, manifest: Json, *, subresource: str | None = None, field_manager: str | None = None
+    ) -> Applied:
+        """Server-side apply with our field manager (or ``field_manager``), taking over fields
+        others changed."""
         meta = manifest["metadata"]
         path = object_path(
             manifest["apiVersion"],
@@ -179,14 +184,19 @@ class Kube:
             meta["name"],
             subresource,
         )
-        status, obj = self.request(
-            "PATCH",
-            path,
-            query={"fieldManager": self.field_manager, "force": "true"},
-            body=manifest,
-            content_type="application/apply-patch+yaml",
-            what=f"apply {describe(manifest)}",
-        )
+        try:
+            status, obj = self.request(
+                "PATCH",
+                path,
+                query={"fieldManager": field_manager or self.field_manager, "force": "true"},
+                body=manifest,
+                content_type="application/apply-patch+yaml",
+                what=f"apply {describe(manifest)}",
+            )
+        except ApiError as error:
+            if error.not_found:  # apply makes what is missing: the kind is no longer served
+                self.forget_discovery(manifest["apiVersion"])
+            raise
         return Applied(obj, created=status == 201)
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Json | None:
@@ -278,6 +288,11 @@ class Kube:
         with self._discovery_lock:
             self._discovery[api_version] = (now, kinds)
         return kinds
+
+    def forget_discovery(self, api_version: str) -> None:
+        """Ask discovery again about ``api_version`` next time (its CRD may have gone)."""
+        with self._discovery_lock:
+            self._discovery.pop(api_version, None)
 
     def serves(self, api_version: str, kind: str) -> bool:
         kinds = self.served_kinds(api_version)

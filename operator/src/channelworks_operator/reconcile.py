@@ -183,6 +183,9 @@ class Reconciler:
         else:
             self.metrics.forget_app(app.ref.prefix)
 
+        if scaling.build_replicas is None and worker is not None:
+            await self._hand_over_replicas(worker, log)
+
         ctx = builders.BuildContext(
             interface_image=self.config.interface_image,
             redis_image=self.config.redis_image,
@@ -278,6 +281,17 @@ class Reconciler:
         external = self.kube.served_kinds(scaling_module.EXTERNAL_METRICS) is not None
         served[scaling_module.EXTERNAL_METRICS_API] = external
         return served
+
+    async def _hand_over_replicas(self, worker: Mapping[str, Any], log: AppLogger) -> None:
+        """KEDA or an HPA takes the worker count over: keep the current count (see
+        ``scaling.holds_replicas``) before this run's apply leaves ``replicas`` out."""
+        if not scaling_module.holds_replicas(worker, self.kube.field_manager):
+            return  # handed over already, or never written by the operator
+        handover = scaling_module.handover(worker)
+        manager = scaling_module.HANDOVER_MANAGER
+        await self._call(self.kube.apply, handover, field_manager=manager)
+        count = handover["spec"]["replicas"]
+        log.info("handed the worker count (%s) over to the autoscaler", count)
 
     async def _form_cluster(
         self,

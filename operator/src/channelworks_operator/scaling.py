@@ -15,6 +15,10 @@ from channelworks_operator.builders import meta
 KEDA = ("keda.sh/v1alpha1", "ScaledObject")
 EXTERNAL_METRICS = "external.metrics.k8s.io/v1beta1"
 EXTERNAL_METRICS_API = (EXTERNAL_METRICS, "*")
+# The longest label value Kubernetes accepts (the HPA's metric selector is one).
+LABEL_VALUE_MAX = 63
+# The field manager that keeps the worker count while KEDA or an HPA takes it over.
+HANDOVER_MANAGER = "channelworks-operator-handover"
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,16 @@ def decide(
             f"{scaling.max_replicas} on the queue depth in Prometheus"
         )
         return Scaling(None, live or fallback, conditions.true(kind, "ScaledObject", message))
+    selected_by = app.ref.prefix
+    if len(selected_by) > LABEL_VALUE_MAX:
+        message = (
+            f"HorizontalPodAutoscaler {name} selects its external metric by the label "
+            f"app={selected_by}, {len(selected_by)} characters, but a label value has at most "
+            f"{LABEL_VALUE_MAX}: shorten the namespace or the app's name, or use mode builtin "
+            "or keda"
+        )
+        condition = conditions.false(kind, "MetricSelectorTooLong", message)
+        return Scaling(None, live or fallback, condition)
     if not served.get(EXTERNAL_METRICS_API):
         message = (
             f"HorizontalPodAutoscaler {name} needs the external metrics API ({EXTERNAL_METRICS}) "
@@ -89,6 +103,31 @@ def decide(
     return Scaling(
         None, live or fallback, conditions.true(kind, "HorizontalPodAutoscaler", message)
     )
+
+
+def holds_replicas(worker: Mapping[str, Any] | None, manager: str) -> bool:
+    """Whether ``manager``'s server-side apply owns the worker Deployment's ``spec.replicas``.
+
+    Leaving out a field that only the applier owns removes it: the Deployment would fall back
+    to one replica. So before KEDA or an HPA takes the count over, a second field manager
+    (``HANDOVER_MANAGER``) applies the current count and keeps it until the autoscaler sets it.
+    """
+    for entry in (worker or {}).get("metadata", {}).get("managedFields") or []:
+        ours = entry.get("manager") == manager and entry.get("operation") == "Apply"
+        if ours and not entry.get("subresource"):
+            return "f:replicas" in (entry.get("fieldsV1") or {}).get("f:spec", {})
+    return False
+
+
+def handover(worker: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``HANDOVER_MANAGER`` applies: the worker Deployment's current count, nothing else."""
+    metadata = worker["metadata"]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+        "spec": {"replicas": live_replicas(worker)},
+    }
 
 
 def status_block(
