@@ -6,6 +6,7 @@ HPA) when the mode changes."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from channelworks_operator.kube import Kube
 from tests.operator import apps, optional_apis
+from tests.operator import test_autoscaler_follows_a_real_queue as real_queue
 from tests.operator.conftest import OperatorFactory
 from tests.operator.operator_process import TEST_TIMINGS, OperatorProcess
 from tests.support.eventually import eventually
@@ -153,7 +155,7 @@ def test_keda_mode_says_keda_is_missing_then_writes_a_scaled_object_once_it_is_i
     (trigger,) = spec["triggers"]
     assert trigger["type"] == "prometheus"
     assert trigger["metadata"]["serverAddress"] == PROMETHEUS
-    query = f'sum(channelworks_queue_depth{{app="{namespace}.chat"}})'
+    query = f'sum(channelworks_layer_queue_depth{{app="{namespace}.chat"}})'
     assert trigger["metadata"]["query"] == query
     assert trigger["metadata"]["threshold"] == "50"
     app = apps.wait_condition(kube, namespace, "Autoscaling", "True", reason="ScaledObject")
@@ -166,6 +168,15 @@ def test_keda_mode_says_keda_is_missing_then_writes_a_scaled_object_once_it_is_i
     full_passes(operator, 2)
     assert worker(kube, namespace)["spec"]["replicas"] == 5
     no_failed_runs(operator)
+
+    # What KEDA's query sums: the operator keeps exporting the app's queue from the real Redis.
+    asyncio.run(real_queue.fill(redis_url, f"{namespace}.chat"))
+    queue = {"app": f"{namespace}.chat", "channel": "websocket.receive"}
+    eventually(
+        lambda: operator.metric("channelworks_layer_queue_depth", queue) == real_queue.MESSAGES,
+        timeout=apps.WAIT,
+        interval=1,
+    )
 
     # Back to the built-in autoscaler: the ScaledObject goes, the operator sets the count again.
     apps.apply(kube, apps.manifest(namespace, **apps.external(redis_url, **autoscaling("builtin"))))

@@ -251,7 +251,7 @@ def test_keda_mode_makes_a_scaled_object_only_when_keda_is_installed() -> None:
     }
     scaled = build(fields, worker_replicas=None)["ScaledObject/chat-worker"]["spec"]
     (trigger,) = scaled["triggers"]
-    assert trigger["metadata"]["query"] == 'sum(channelworks_queue_depth{app="demo.chat"})'
+    assert trigger["metadata"]["query"] == 'sum(channelworks_layer_queue_depth{app="demo.chat"})'
     assert trigger["metadata"]["threshold"] == "100"
     assert "ScaledObject/chat-worker" not in build(fields, keda_available=False)
 

@@ -46,7 +46,8 @@ class Metrics:
         self.queues = layer_metrics.QueueMetrics(registry)
         self.objects_applied = Counter(
             "channelworks_operator_objects_applied",
-            "Child objects by what their apply did (created, updated, unchanged, synced, skipped).",
+            "Child objects by what their apply did "
+            "(created, updated, unchanged, synced, skipped, unserved).",
             ["kind", "outcome"],
             registry=registry,
         )
@@ -70,10 +71,15 @@ class Metrics:
         )
         build.labels(component="operator", version=__version__).set(1)
 
-    def forget_app(self, app: str) -> None:
-        """Drop the per-app series of an app that is gone or no longer autoscaled."""
+    def forget_autoscaler(self, app: str) -> None:
+        """Drop the built-in autoscaler's series of an app it no longer scales; its queue series
+        stay (KEDA, an HPA and the alerts read them)."""
         with contextlib.suppress(KeyError):
             self.desired_replicas.remove(app)
         with contextlib.suppress(KeyError):
             self.max_replicas.remove(app)
+
+    def forget_app(self, app: str) -> None:
+        """Drop every per-app series of an app that is gone."""
+        self.forget_autoscaler(app)
         self.queues.forget(app)

@@ -181,7 +181,7 @@ class Reconciler:
                 app.worker.autoscaling.max_replicas
             )
         else:
-            self.metrics.forget_app(app.ref.prefix)
+            self.metrics.forget_autoscaler(app.ref.prefix)
 
         if scaling.build_replicas is None and worker is not None:
             await self._hand_over_replicas(worker, log)

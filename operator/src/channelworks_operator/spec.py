@@ -26,6 +26,9 @@ REDIS_MODES = ("cluster", "standalone", "external")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 MONITOR_KINDS = ("PodMonitor", "ServiceMonitor")
 RETENTION = ("Retain", "Delete")
+# The queue-depth series the operator exports per app and channel (channelworks.layers.metrics):
+# what KEDA's default query and the HPA's default external metric read.
+QUEUE_DEPTH_METRIC = "channelworks_layer_queue_depth"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 RESERVED_ENV = frozenset(
     {
@@ -313,8 +316,7 @@ def _autoscaling(fields: _Fields) -> AutoscalingSpec:
             "scaleDownStabilizationSeconds", 120, 0, 3600
         ),
         poll_interval_seconds=fields.integer("pollIntervalSeconds", 15, 2, 300),
-        metric_name=fields.text("metricName", "channelworks_queue_depth")
-        or "channelworks_queue_depth",
+        metric_name=fields.text("metricName", QUEUE_DEPTH_METRIC) or QUEUE_DEPTH_METRIC,
         prometheus_address=prometheus.text("serverAddress"),
         prometheus_query=prometheus.text("query"),
     )

@@ -13,7 +13,7 @@ KEDA_API_VERSION = "keda.sh/v1alpha1"
 
 
 def default_query(app: spec.App) -> str:
-    return f'sum(channelworks_queue_depth{{app="{app.ref.prefix}"}})'
+    return f'sum({spec.QUEUE_DEPTH_METRIC}{{app="{app.ref.prefix}"}})'
 
 
 def _scale_target(app: spec.App) -> Manifest:
