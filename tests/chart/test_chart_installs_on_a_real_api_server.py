@@ -9,6 +9,7 @@ what the operator's tests see (the operator makes ServiceMonitors when their CRD
 
 from __future__ import annotations
 
+import re
 import secrets
 import subprocess
 import tempfile
@@ -24,7 +25,7 @@ import yaml
 from channelworks_operator import rbac
 from tests.chart import prometheus_operator
 from tests.chart.conftest import values_file
-from tests.chart.helm import CHART, CRD_FILE, Helm, values_files
+from tests.chart.helm import CHART, CRD_FILE, Helm, one, values_files
 from tests.support.control_plane import ControlPlane
 from tests.support.eventually import eventually
 
@@ -288,3 +289,69 @@ def test_the_first_app_in_the_notes_is_accepted_by_the_api_server(
         applied = cluster.kubectl("apply", "--dry-run=server", "-f", manifest.name)
     assert "realtimeapp.channelworks.dev/chat created (server dry run)" in applied.stdout
     assert f"kubectl -n {watched} get rtapp chat" in done.stdout
+
+
+_POD_SELECTOR = re.compile(r"get pods -l (\S+)")
+_MONITORING_LINE = re.compile(
+    r"^\s+- (?P<kind>ServiceMonitor|PrometheusRule|ConfigMap) (?P<name>\S+) "
+)
+
+
+def _notes(output: str) -> str:
+    assert "NOTES:" in output, "helm prints the NOTES after an install"
+    return output.split("NOTES:", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "values", [None, *values_files()], ids=["defaults", *(p.stem for p in values_files())]
+)
+def test_the_notes_name_what_this_install_made(
+    helm: Helm,
+    cluster: ControlPlane,
+    api: kubernetes.client.ApiClient,
+    crds: None,
+    values: Path | None,
+) -> None:
+    """Every command and object the NOTES mention matches the objects of this install: the
+    release and namespace, the watched namespace, the replica count, a pod selector that
+    selects the operator's pods, and each monitoring object by kind and name."""
+    namespace = _namespace(api, "chart-notes")
+    _ensure_namespace(api, "demo")
+    files = [values] if values is not None else []
+    release = _release()
+    done = helm.run(
+        "install", release, str(CHART), "--namespace", namespace, "--dry-run=server",
+        *(arg for path in files for arg in ("--values", str(path))), env=cluster.environ(),
+    )  # fmt: skip
+    notes = _notes(done.stdout)
+    rendered = helm.template(files, release=release, namespace=namespace)
+    deployment = one(rendered, "Deployment")
+    settings = yaml.safe_load(values.read_text()) if values is not None else {}
+
+    assert f"installed as release {release} in namespace {namespace}." in notes
+    watched = settings.get("watchNamespace")
+    if watched:
+        assert f"reconciles RealtimeApps in namespace {watched} only" in notes
+        assert f"kubectl -n {watched} get rtapp chat -w" in notes
+    else:
+        assert "reconciles RealtimeApps in every namespace" in notes
+    assert f"({deployment['spec']['replicas']} replica(s);" in notes
+    assert f"helm test {release} -n {namespace}" in notes
+
+    (selector,) = _POD_SELECTOR.findall(notes)
+    wanted = dict(item.split("=", 1) for item in selector.split(","))
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert wanted.items() <= pod_labels.items(), (selector, pod_labels)
+
+    mentioned = {
+        (match["kind"], match["name"])
+        for line in notes.splitlines()
+        if (match := _MONITORING_LINE.match(line))
+    }
+    monitoring = {
+        (m["kind"], m["metadata"]["name"])
+        for m in rendered
+        if m["kind"] in {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+    }
+    assert mentioned == monitoring, "the NOTES list exactly the monitoring objects installed"
+    assert ("Monitoring:" in notes) == bool(monitoring)
