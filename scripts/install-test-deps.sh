@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the checks and tests need, and only what is missing, so a second run is quick:
 #   1. Debian packages: redis-server, redis-tools (real Redis and cluster tests), chromium (the
-#      browser test of the chat example); `apt-get update` runs once, and only when one is missing.
+#      browser test of the chat example), podman, buildah, runc, debootstrap (the image tests
+#      build and run the images: scripts/build-images.sh); `apt-get update` runs once, and only
+#      when one is missing.
 #   2. uv (pinned), when no `uv` is on PATH.
 #   3. The workspace venv (.venv) from uv.lock: `uv sync --frozen`.
 #   4. The Kubernetes test binaries, when tools/kube/build-binaries.sh exists (see below).
@@ -10,7 +12,7 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-apt_packages=(redis-server redis-tools chromium)
+apt_packages=(redis-server redis-tools chromium podman buildah runc debootstrap)
 uv_version="0.13.9"
 
 log() { printf '[install-test-deps] %s\n' "$*"; }
