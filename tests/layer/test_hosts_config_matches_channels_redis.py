@@ -132,6 +132,11 @@ def test_bad_hosts_are_rejected_with_what_is_allowed(hosts: list[object], proble
         ({"expiry": -1}, "expiry must be a positive number"),
         ({"shards": 0}, "shards must be an integer from 1 to 1024"),
         ({"prefix": "a b"}, "prefix must be a non-empty string"),
+        ({"capacty": 5}, r"unknown channel layer option\(s\) 'capacty'; allowed: prefix, expiry"),
+        (
+            {"symmetric_encryption_keys": ["secret"]},
+            "'symmetric_encryption_keys' is not supported: encrypt at the transport instead",
+        ),
     ],
 )
 def test_bad_settings_are_rejected(config: dict[str, object], problem: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +62,33 @@ def compile_capacities(
     return tuple(compiled)
 
 
-def layer_config(
+# channels_redis keys this layer does not take, and why: a project switching its BACKEND line
+# learns what to do instead of meeting a bare TypeError.
+UNSUPPORTED_KEYS = {
+    "symmetric_encryption_keys": "encrypt at the transport instead: rediss:// URLs (TLS)",
+    "serializer_format": "messages are always msgpack",
+    "on_disconnect": "connection handling is internal; failed commands are retried",
+    "on_reconnect": "connection handling is internal; failed commands are retried",
+}
+
+
+def layer_config(**options: Any) -> LayerConfig:
+    """Validate the ``CONFIG`` keyword arguments a backend was given and freeze them."""
+    for key in sorted(options):
+        if key in UNSUPPORTED_KEYS:
+            raise ConfigurationError(
+                f"channel layer option {key!r} is not supported: {UNSUPPORTED_KEYS[key]}"
+            )
+    unknown = sorted(set(options) - set(LAYER_KEYS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown channel layer option(s) {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(LAYER_KEYS)} (and the backend's connection options, e.g. hosts)"
+        )
+    return _validated(**options)
+
+
+def _validated(
     *,
     prefix: str = DEFAULT_PREFIX,
     expiry: float = DEFAULT_EXPIRY,
@@ -73,7 +100,6 @@ def layer_config(
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     inbox_capacity: int = DEFAULT_INBOX_CAPACITY,
 ) -> LayerConfig:
-    """Validate the keyword arguments a backend was given and freeze them."""
     if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}\n "):
         raise ConfigurationError(
             f"prefix must be a non-empty string without braces or spaces, got {prefix!r}"
@@ -91,3 +117,6 @@ def layer_config(
         lease_seconds=_positive("lease_seconds", lease_seconds, float),
         inbox_capacity=_positive("inbox_capacity", inbox_capacity),
     )
+
+
+LAYER_KEYS = tuple(inspect.signature(_validated).parameters)

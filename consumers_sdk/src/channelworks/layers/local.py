@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 import logging
 import os
@@ -30,7 +29,7 @@ from typing import Any
 from channelworks.exceptions import ChannelFull, ConfigurationError, LayerConnectionError
 from channelworks.layers import codec, naming
 from channelworks.layers.base import ChannelworksLayer, WorkReceiver
-from channelworks.layers.config import layer_config
+from channelworks.layers.config import LAYER_KEYS, layer_config
 from channelworks.layers.local_client import (
     BrokerConnection,
     ConnectOptions,
@@ -45,7 +44,7 @@ from channelworks.layers.stats import ChannelStats, QueueStats
 logger = logging.getLogger(__name__)
 DEFAULT_BROKER_IDLE_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
-_LAYER_KEYS = frozenset(inspect.signature(layer_config).parameters)
+_LAYER_KEYS = frozenset(LAYER_KEYS)
 _OWN_KEYS = ("path", "autostart", "broker_idle_timeout", "connect_timeout")
 _OVERDUE_CHECK_SECONDS = 0.1  # how often held (out-of-order) messages are looked at
 _TICK_SECONDS = 0.5  # a waiting get() wakes at least this often to release overdue messages
