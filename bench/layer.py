@@ -30,17 +30,23 @@ benchmark itself crashed (a missed target is a result, not an error).
 
 from __future__ import annotations
 
+import os
+import sys
+
+# Python puts this script's folder first on sys.path, where a bench script named like a standard
+# module (bench/operator.py) would shadow it: look there only after the standard library.
+if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.append(sys.path.pop(0))
+
 import argparse
 import asyncio
 import contextlib
 import json
 import multiprocessing as mp
-import os
 import platform
 import queue
 import secrets
 import statistics
-import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -50,7 +56,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+    sys.path.append(str(HERE))
 
 import _servers  # noqa: E402
 
@@ -638,9 +644,12 @@ def group_member_process(
                 raise BenchError(f"{channel} got {message!r} in repetition {rep}")
             return perf()
 
+        armed_cpu = [0.0]
+
         async def receive_all(rep: int) -> None:
             times = await asyncio.gather(*(receive_one(c, rep) for c in channels))
-            results.put(("done", index, rep, max(times)))
+            # CPU this process spent from "armed" until its last member had the message
+            results.put(("done", index, rep, max(times), time.process_time() - armed_cpu[0]))
 
         while True:
             command = await next_command(commands)
@@ -662,6 +671,7 @@ def group_member_process(
                     waiting.result()
                 waiting = asyncio.get_running_loop().create_task(receive_all(rep))
                 await asyncio.sleep(0.05)  # every receive() is waiting
+                armed_cpu[0] = time.process_time()
                 results.put(("armed", index))
         await close_layer(kind, layer)
 
@@ -688,6 +698,12 @@ def group_sender(kind: str, hosts: list[str], prefix: str, commands: Any, result
 class Fanout:
     times: dict[int, list[float]]  # members -> seconds per repetition
     calls: dict[int, list[float]]  # members -> how long group_send() itself took
+    # members -> CPU seconds per member of the 4 receiving processes, per repetition
+    member_cpu: dict[int, list[float]] = field(default_factory=dict)
+
+    def cpu_per_member(self, size: int) -> float | None:
+        values = self.member_cpu.get(size)
+        return statistics.median(values) if values else None
 
     def median(self, size: int) -> float | None:
         return statistics.median(self.times[size]) if self.times.get(size) else None
@@ -723,6 +739,7 @@ class GroupTeam(Team):
         for _ in range(GROUP_PROCESSES):
             self.take(self.member_results, "ready")
         self.fanout.times[size], self.fanout.calls[size] = [], []
+        self.fanout.member_cpu[size] = []
 
     def _send(self, record: bool) -> None:
         self.rep += 1
@@ -735,11 +752,13 @@ class GroupTeam(Team):
         self.commands[-1].put(("send", f"bench.group{self.size}", self.rep))
         _, started, returned = self.take(self.sender_results, "sent", 60)
         done = [self.take(self.member_results, "done", 60) for _ in members]
+        cpu = sum(d[4] for d in done)
         if any(d[2] != self.rep for d in done):
             raise BenchError(f"answers of another repetition: {done}")
         if record:
             self.fanout.times[self.size].append(max(d[3] for d in done) - started)
             self.fanout.calls[self.size].append(returned - started)
+            self.fanout.member_cpu[self.size].append(cpu / self.size)
 
     def warm_up(self) -> None:
         self._send(record=False)
@@ -985,6 +1004,17 @@ def group_rows(fan: dict[str, Any], sizes: Sequence[int]) -> list[Row]:
             if isinstance(v, Fanout) and v.call(size) is not None
         ]
         row.notes.append("the group_send() call alone (ms): " + ", ".join(calls))
+        cpu = [
+            f"{k} {per_member * 1e6:.0f}"
+            for k, v in fan.items()
+            if isinstance(v, Fanout)
+            for per_member in [v.cpu_per_member(size)]
+            if per_member is not None
+        ]
+        row.notes.append(
+            "CPU of the 4 receiving processes per member, from the send until each had all "
+            "its messages (us): " + ", ".join(cpu)
+        )
         row.notes.extend(f"{k}: {v}" for k, v in fan.items() if not isinstance(v, Fanout))
         rows.append(row)
     return rows

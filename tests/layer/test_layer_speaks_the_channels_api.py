@@ -84,6 +84,32 @@ async def test_a_full_channel_raises_channel_full_naming_the_capacity(
         await layer.send("big.one", {})
 
 
+async def test_a_channel_emptied_by_receive_takes_its_full_capacity_again(
+    make_layer: LayerFactory,
+) -> None:
+    layer = make_layer(capacity=1)
+    await layer.send("refilled", {"n": 0})
+    for n in range(1, 8):
+        async with asyncio.timeout(5):
+            assert await layer.receive("refilled") == {"n": n - 1}
+        # sent the moment the previous message was received: it no longer counts as held
+        await layer.send("refilled", {"n": n})
+
+
+async def test_each_member_of_a_broadcast_gets_a_message_of_its_own(
+    make_layer: LayerFactory,
+) -> None:
+    layer = make_layer()
+    first, second = await layer.new_channel(), await layer.new_channel()
+    for channel in (first, second):
+        await layer.group_add("pair", channel)
+    await layer.group_send("pair", {"text": "hi", "tags": ["a"]})
+    got_first = await asyncio.wait_for(layer.receive(first), 5)
+    got_first["text"] = "changed by the first consumer"
+    got_first["tags"].append("b")
+    assert await asyncio.wait_for(layer.receive(second), 5) == {"text": "hi", "tags": ["a"]}
+
+
 async def test_messages_older_than_expiry_are_not_delivered(make_layer: LayerFactory) -> None:
     layer = make_layer(expiry=1)
     await layer.send("slow", {"n": 1})

@@ -1,8 +1,11 @@
 """Coalesces concurrent commands into pipelines, and same-slot script calls into one EVAL.
 
 Every non-blocking command of a layer goes through here, so a thousand concurrent operations
-become a handful of round trips on a handful of connections. Connection failures are retried
-with backoff for a bounded time, then surface as ``LayerConnectionError`` naming the address.
+become a handful of round trips on a handful of connections. A call that finds nothing in flight
+goes out at once from its caller's task; calls made meanwhile go out together next. On a
+standalone server the calls use a ``wire.Line`` of their own; on a cluster, redis-py pipelines.
+Connection failures are retried with backoff for a bounded time, then surface as
+``LayerConnectionError`` naming the address.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from channelworks.exceptions import LayerConnectionError
-from channelworks.layers.redis.connection import Client, Clients
+from channelworks.layers.redis.connection import BLOCK_SECONDS, Client, Clients
 from channelworks.layers.redis.scripts import BatchScript
+from channelworks.layers.redis.wire import Caller, Line, caller_for
 
 logger = logging.getLogger(__name__)
+CALL_TIMEOUT = BLOCK_SECONDS + 10.0  # as the clients' socket timeout
 
 RETRYABLE = (
     redis_errors.ConnectionError,
@@ -43,6 +48,10 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, redis_errors.ResponseError) and str(error).startswith(
         ("CLUSTERDOWN", "LOADING", "MASTERDOWN", "TRYAGAIN", "READONLY")
     )
+
+
+# The arguments of ``Batcher.script``: tag, script, shared keys, shared args, keys, args.
+ScriptCall = tuple[str, BatchScript, Sequence[str], Sequence[Any], Sequence[str], Sequence[Any]]
 
 
 @dataclass
@@ -76,12 +85,27 @@ class Batcher:
         self._pending: dict[int, tuple[Client, _Flush]] = {}
         self._wakeup = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._alone_busy = False
+        self._callers: dict[int, Caller] = {}
+        self._lines: list[Line] = []
+
+    async def close(self) -> None:
+        """Drop the connections of standalone servers (cluster ones belong to the client)."""
+        lines, self._lines, self._callers = self._lines, [], {}
+        for line in lines:
+            await line.close()
 
     async def command(self, tag: str, *args: Any) -> Any:
         """Run one command on the client holding ``tag``."""
+        if self._idle():
+            return await self._alone(self._clients.for_tag(tag), args, {})
+        return await self.enqueue(tag, *args)
+
+    def enqueue(self, tag: str, *args: Any) -> asyncio.Future[Any]:
+        """Queue one command now (no fast path), so it goes out before anything called later."""
         future = asyncio.get_running_loop().create_future()
         self._queue(tag).commands.append(_Command(args, future))
-        return await future
+        return future
 
     async def script(
         self,
@@ -93,6 +117,13 @@ class Batcher:
         args: Sequence[Any] = (),
     ) -> Any:
         """Run one item of a batch script; items with the same shared part share an EVAL."""
+        if self._idle():
+            all_keys = (*shared_keys, *keys)
+            call = ("EVALSHA", script.sha, len(all_keys), *all_keys, *shared_args, *args)
+            results = await self._alone(
+                self._clients.for_tag(tag), call, {script.sha: script.source}
+            )
+            return results[0]
         future = asyncio.get_running_loop().create_future()
         self._queue(tag).scripts.append(
             _ScriptItem(
@@ -101,30 +132,81 @@ class Batcher:
         )
         return await future
 
+    async def scripts(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Several ``script`` calls that go out together (no fast path for the first)."""
+        futures = []
+        for tag, script, shared_keys, shared_args, keys, args in calls:
+            future = asyncio.get_running_loop().create_future()
+            self._queue(tag).scripts.append(
+                _ScriptItem(
+                    script, tuple(shared_keys), tuple(shared_args), tuple(keys), tuple(args), future
+                )
+            )
+            futures.append(future)
+        return list(await asyncio.gather(*futures))
+
+    def _caller(self, client: Client) -> Caller:
+        caller = self._callers.get(id(client))
+        if caller is None:
+            caller, line = caller_for(client, CALL_TIMEOUT)
+            self._callers[id(client)] = caller
+            if line is not None:
+                self._lines.append(line)
+        return caller
+
+    def _idle(self) -> bool:
+        """Nothing in flight or waiting: a call can go out at once, from its caller's task."""
+        return not self._alone_busy and not self._pending and self._runner is None
+
+    async def _alone(self, client: Client, call: tuple[Any, ...], sources: dict[str, str]) -> Any:
+        """The fast path: one call with no batch to join skips the queue and the runner task.
+        Calls made meanwhile queue up and go out together once it is back."""
+        self._alone_busy = True
+        try:
+            (result,) = await self._execute(client, [call], sources)
+        finally:
+            self._alone_busy = False
+            if self._pending:
+                self._start_runner()
+        if isinstance(result, Exception):
+            raise result
+        return result
+
     def _queue(self, tag: str) -> _Flush:
         client = self._clients.for_tag(tag)
         entry = self._pending.get(id(client))
         if entry is None:
             entry = self._pending[id(client)] = (client, _Flush())
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(self._run())
-        self._wakeup.set()
+        if not self._alone_busy:
+            self._start_runner()
         return entry[1]
 
+    def _start_runner(self) -> None:
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run())
+        self._wakeup.set()
+
     async def _run(self) -> None:
-        while self._pending:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            pending, self._pending = self._pending, {}
-            await asyncio.gather(
-                *(self._flush(client, flush) for client, flush in pending.values())
-            )
+        try:
+            while self._pending:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                pending, self._pending = self._pending, {}
+                if len(pending) == 1:
+                    for client, flush in pending.values():
+                        await self._flush(client, flush)
+                else:
+                    await asyncio.gather(
+                        *(self._flush(client, flush) for client, flush in pending.values())
+                    )
+        finally:
+            self._runner = None
 
     async def _flush(self, client: Client, flush: _Flush) -> None:
         merged = _merge_scripts(flush.scripts)
         calls: list[tuple[Any, ...]] = [command.args for command in flush.commands]
         calls += [call for call, _ in merged]
-        sources = {item.script.sha: item.script.source for item in flush.scripts}
+        sources = {call[1]: items[0].script.source for call, items in merged}
         try:
             results = await self._execute(client, calls, sources)
         except BaseException as error:
@@ -159,10 +241,7 @@ class Batcher:
         delay = 0.05
         while True:
             try:
-                pipeline = client.pipeline(transaction=False)
-                for index in todo:
-                    pipeline.execute_command(*calls[index])
-                outcomes = list(await pipeline.execute(raise_on_error=False))
+                outcomes = await self._caller(client)([calls[index] for index in todo])
             except AttributeError as error:
                 # redis-py's cluster pipeline can trip over a connection torn down mid-failover
                 # ("'NoneType' object has no attribute 'writelines'"): a connection failure.
@@ -200,6 +279,11 @@ class Batcher:
 
 def _merge_scripts(items: list[_ScriptItem]) -> list[tuple[tuple[Any, ...], list[_ScriptItem]]]:
     """Items of the same script and shared part -> one EVALSHA call each."""
+    if len(items) == 1:
+        item = items[0]
+        all_keys = item.shared_keys + item.keys
+        call = ("EVALSHA", item.script.sha, len(all_keys), *all_keys, *item.shared_args, *item.args)
+        return [(call, items)]
     groups: dict[tuple[Any, ...], list[_ScriptItem]] = defaultdict(list)
     for item in items:
         groups[(item.script.name, item.shared_keys, item.shared_args)].append(item)

@@ -14,7 +14,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -22,21 +21,28 @@ import msgpack
 from channelworks.layers import codec
 from channelworks.layers.redis.batcher import is_retryable
 from channelworks.layers.redis.connection import BLOCK_SECONDS, Client
+from channelworks.layers.redis.wire import line_for
 
 logger = logging.getLogger(__name__)
 _BATCH = 1000
 
 
-def pack_entry(locals_: list[str], payload: bytes) -> bytes:
-    """An inbox entry: the local channel names it is for, when it was sent, the message."""
+def pack_entry(locals_: str, payload: bytes) -> bytes:
+    """An inbox entry: the local channel names it is for (comma-separated), when it was sent,
+    the encoded message."""
     packed: bytes = msgpack.packb([locals_, time.time(), payload], use_bin_type=True)
     return packed
 
 
-@dataclass
 class _LocalChannel:
-    messages: deque[tuple[float, dict[str, Any]]] = field(default_factory=deque)
-    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    """What one local channel holds: encoded messages with their send time, and its waiters."""
+
+    __slots__ = ("capacity", "messages", "waiters")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.messages: deque[tuple[float, bytes]] = deque()
+        self.waiters: deque[asyncio.Future[None]] = deque()
 
 
 class Inbox:
@@ -51,6 +57,7 @@ class Inbox:
         on_overflow: Callable[[str], None],
     ) -> None:
         self._client = client
+        self._line = line_for(client, BLOCK_SECONDS + 10.0)
         self._key = key
         self._expiry = expiry
         self._capacity_of = capacity_of
@@ -62,15 +69,15 @@ class Inbox:
     async def receive(self, local: str, full_name: str) -> dict[str, Any]:
         """The next message of one local channel (waits as long as it takes)."""
         self._ensure_reader()
-        channel = self._channels.setdefault(local, _LocalChannel())
+        channel = self._channel(local)
         while True:
             now = time.time()
             while channel.messages:
-                sent, message = channel.messages.popleft()
+                sent, payload = channel.messages.popleft()
                 if now - sent <= self._expiry:
                     if not channel.messages and not channel.waiters:
                         self._channels.pop(local, None)
-                    return message
+                    return codec.decode(payload)
             waiter = asyncio.get_running_loop().create_future()
             channel.waiters.append(waiter)
             try:
@@ -78,7 +85,13 @@ class Inbox:
             finally:
                 if waiter in channel.waiters:
                     channel.waiters.remove(waiter)
-            channel = self._channels.setdefault(local, _LocalChannel())
+            channel = self._channel(local)
+
+    def _channel(self, local: str) -> _LocalChannel:
+        channel = self._channels.get(local)
+        if channel is None:
+            channel = self._channels[local] = _LocalChannel(self._capacity_of(local))
+        return channel
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
@@ -92,9 +105,7 @@ class Inbox:
                 self._prune_expired()
                 pruned = time.monotonic()
             try:
-                popped = await self._client.blmpop(
-                    BLOCK_SECONDS, 1, self._key, direction="LEFT", count=_BATCH
-                )
+                popped = await self._pop()
                 delay = 0.05
             except asyncio.CancelledError:
                 raise
@@ -108,23 +119,41 @@ class Inbox:
                 continue
             if popped:
                 for entry in popped[1]:
-                    self._deliver(entry)  # type: ignore[arg-type]  # BLMPOP gives bytes
+                    self._deliver(entry)
+                # Let the receivers just woken run first (a reply they send goes out before
+                # the next read is written: that read is off the round trip's critical path).
+                await asyncio.sleep(0)
+
+    async def _pop(self) -> Any:
+        if self._line is not None:
+            return await self._line.one(
+                "BLMPOP", BLOCK_SECONDS, 1, self._key, "LEFT", "COUNT", _BATCH
+            )
+        return await self._client.blmpop(
+            BLOCK_SECONDS, 1, self._key, direction="LEFT", count=_BATCH
+        )
 
     def _deliver(self, entry: bytes) -> None:
         """Queue one inbox entry for each local channel it names.
 
-        The message is decoded once and the same dict goes to every local channel of a
-        broadcast (as channels_redis' pub/sub layer does): consumers must not mutate it."""
+        The encoded message is queued, and each ``receive`` decodes its own copy (as
+        channels_redis' pub/sub layer does): the members of a broadcast never share a dict,
+        and a message that expires unread is never decoded."""
         locals_, sent, payload = msgpack.unpackb(entry, raw=False)
-        message = codec.decode(payload)
+        if isinstance(locals_, str):
+            locals_ = locals_.split(",")
+        channels = self._channels
+        item = (sent, payload)
         for local in locals_:
-            channel = self._channels.setdefault(local, _LocalChannel())
-            if len(channel.messages) >= self._capacity_of(local):
-                channel.messages.popleft()
+            channel = channels.get(local) or self._channel(local)
+            messages = channel.messages
+            if len(messages) >= channel.capacity:
+                messages.popleft()
                 self._on_overflow(local)
-            channel.messages.append((sent, message))
-            while channel.waiters:
-                waiter = channel.waiters.popleft()
+            messages.append(item)
+            waiters = channel.waiters
+            while waiters:
+                waiter = waiters.popleft()
                 if not waiter.done():
                     waiter.set_result(None)
                     break
@@ -147,3 +176,5 @@ class Inbox:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
             self._reader = None
+        if self._line is not None:
+            await self._line.close()

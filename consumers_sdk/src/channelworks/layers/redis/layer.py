@@ -8,7 +8,6 @@ import logging
 import secrets
 import time
 import weakref
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ from channelworks.layers.base import ChannelworksLayer, WorkReceiver
 from channelworks.layers.config import layer_config
 from channelworks.layers.ordering import ordering_key
 from channelworks.layers.redis import connection, scripts
-from channelworks.layers.redis.batcher import Batcher
+from channelworks.layers.redis.batcher import Batcher, ScriptCall
 from channelworks.layers.redis.inbox import Inbox, pack_entry
 from channelworks.layers.redis.keys import KeyLayout
 from channelworks.layers.redis.plain import PlainReceiver
@@ -47,6 +46,7 @@ class _LoopState:
         self.plain_receivers.clear()
         if self.inbox is not None:
             await self.inbox.close()
+        await self.batcher.close()
         await self.clients.close()
 
 
@@ -102,7 +102,7 @@ class RedisChannelLayer(ChannelworksLayer):
     async def _send_payload(self, channel: str, payload: bytes, key: str | None) -> bool:
         if naming.is_process_specific(channel):
             head, local = naming.split_process_specific(channel)
-            return await self._push_to_inbox(head, [local], payload)
+            return await self._push_to_inbox(head, local, payload)
         shard = self.layout.shard_for(channel, key)
         sent = await self._state().batcher.script(
             self.layout.shard_tags[shard],
@@ -216,44 +216,42 @@ class RedisChannelLayer(ChannelworksLayer):
         naming.require_valid_group_name(group)
         payload = codec.encode(message, self.config.max_message_size)
         key = self.layout.group(group)
-        members = await self._state().batcher.command(
+        batcher = self._state().batcher
+        grouped, normal = await batcher.script(
             KeyLayout.tag_of(key),
-            "ZRANGE",
-            key,
-            f"({time.time() - self.group_expiry}",
-            "+inf",
-            "BYSCORE",
+            scripts.GROUP_BY_PROCESS,
+            [key],
+            [f"({time.time() - self.group_expiry}"],
+            args=[1],
         )
-        by_process: dict[str, list[str]] = defaultdict(list)
-        normal: list[str] = []
-        for member in members:
-            channel = member.decode()
-            if naming.is_process_specific(channel):
-                head, local = naming.split_process_specific(channel)
-                by_process[head].append(local)
-            else:
-                normal.append(channel)
-        sends = [
-            self._push_to_inbox(head, locals_, payload) for head, locals_ in by_process.items()
+        pushes = [
+            self._inbox_push(head.decode(), locals_.decode(), payload)
+            for head, locals_ in zip(grouped[::2], grouped[1::2], strict=True)
         ]
-        sends += [self._send_payload(channel, payload, None) for channel in normal]
-        results = await asyncio.gather(*sends)
-        self.channel_full_count += results.count(False)
+        sent = await batcher.scripts(pushes) if pushes else []
+        sent += await asyncio.gather(
+            *(self._send_payload(channel.decode(), payload, None) for channel in normal)
+        )
+        self.channel_full_count += sum(1 for result in sent if not result)
 
-    async def _push_to_inbox(self, head: str, locals_: list[str], payload: bytes) -> bool:
+    async def _push_to_inbox(self, head: str, locals_: str, payload: bytes) -> bool:
         """One inbox entry for ``locals_`` of the process ``head``; False if its inbox is full.
 
         The inbox holds what the process has not drained yet, so its limit (``inbox_capacity``)
         is the process's, not a channel's: a process that stopped reading fills it up."""
+        return bool(await self._state().batcher.script(*self._inbox_push(head, locals_, payload)))
+
+    def _inbox_push(self, head: str, locals_: str, payload: bytes) -> ScriptCall:
+        """The script call that pushes one entry for ``locals_`` (comma-separated local names)."""
         inbox = self.layout.inbox(naming.process_of(head))
-        sent = await self._state().batcher.script(
+        return (
             KeyLayout.tag_of(inbox),
             scripts.PUSH_TO_INBOX,
             [inbox],
             [int(self.config.expiry * 1000)],
-            args=[self.config.inbox_capacity, pack_entry(locals_, payload)],
+            (),
+            [self.config.inbox_capacity, pack_entry(locals_, payload)],
         )
-        return bool(sent)
 
     # Housekeeping ----------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Every reader of a channel joins one Redis consumer group (``plain``) on each of 
 shard streams and reads with ``XREADGROUP ... NOACK``: Redis hands each entry to exactly one
 reader, so several processes share a busy channel, and a channel with a single reader gets its
 messages first-in first-out. Taken entries are deleted right away (at-most-once, as in
-channels_redis); the delete is not waited for, as the group never hands an entry out twice.
+channels_redis): on a standalone server the ``XDEL`` goes out in the same write as the next
+blocking read, so it costs no round trip of its own; the delete is not waited for, as the group
+never hands an entry out twice.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from redis import exceptions as redis_errors
 from channelworks.layers import codec
 from channelworks.layers.ordering import Delivery, KeyedDispatcher
 from channelworks.layers.redis.batcher import Batcher, is_retryable
-from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
+from channelworks.layers.redis.connection import BLOCK_SECONDS, Client, Clients
 from channelworks.layers.redis.keys import KeyLayout
+from channelworks.layers.redis.wire import Line, line_for
 
 logger = logging.getLogger(__name__)
 GROUP = "plain"
@@ -109,9 +112,29 @@ class PlainReceiver:
     async def _read(self, shard: int) -> None:
         keys = [self._layout.stream(shard, channel) for channel in self._channels]
         client = self._clients.for_tag(self._layout.shard_tags[shard])
+        line = line_for(client, BLOCK_SECONDS + 10.0)
+        try:
+            await self._read_with(shard, keys, client, line)
+        finally:
+            if line is not None:
+                await line.close()
+
+    async def _read_with(
+        self, shard: int, keys: list[str], client: Client, line: Line | None
+    ) -> None:
+        block = int(BLOCK_SECONDS * 1000)
+        read: tuple[Any, ...] = (
+            "XREADGROUP", "GROUP", GROUP, self._consumer, "COUNT", READ_AHEAD, "BLOCK", block,
+            "NOACK", "STREAMS", *keys, *(">" for _ in keys),
+        )  # fmt: skip
+        read_packed = line.pack([read]) if line is not None else []
+        taken: list[tuple[bytes, list[bytes]]] = []  # to delete (with the next read, if a line)
         delay = 0.05
         needs_groups = True
         while not self._closed:  # a flag, as a cancelled read may surface as an error
+            if taken and (line is None or len(self._dispatcher) >= READ_AHEAD):
+                self._spawn_delete(taken)
+                taken = []
             if len(self._dispatcher) >= READ_AHEAD:
                 self._room.clear()
                 await self._room.wait()
@@ -120,14 +143,16 @@ class PlainReceiver:
                 if needs_groups:
                     await self._ensure_groups(shard, keys)
                     needs_groups = False
-                response = await client.xreadgroup(
-                    GROUP,
-                    self._consumer,
-                    dict.fromkeys(keys, ">"),
-                    count=READ_AHEAD,
-                    block=int(BLOCK_SECONDS * 1000),
-                    noack=True,
-                )
+                if line is not None:
+                    # The deletes of what was taken ride in the same write as the next read.
+                    deletes = [("XDEL", key, *ids) for key, ids in taken]
+                    taken = []
+                    replies = await line.call([*deletes, read], line.pack(deletes) + read_packed)
+                    response = replies[-1]
+                    if isinstance(response, redis_errors.ResponseError):
+                        raise response
+                else:
+                    response = await client.execute_command(*read)
                 delay = 0.05
             except asyncio.CancelledError:
                 raise
@@ -149,9 +174,14 @@ class PlainReceiver:
                 continue
             if not self._closed:
                 rows = response.items() if isinstance(response, dict) else response or []
-                self._take(list(rows))
+                # No yield to the woken receiver here: the deletes must reach Redis before
+                # anything it sends, or a channel just emptied could still count as full.
+                taken = self._take(list(rows))
+        if taken:
+            self._spawn_delete(taken)
 
-    def _take(self, rows: list[Any]) -> None:
+    def _take(self, rows: list[Any]) -> list[tuple[bytes, list[bytes]]]:
+        """Queue the live messages of a read; returns the ids read, per stream, to delete."""
         oldest_alive = (time.time() - self._expiry) * 1000
         taken: list[tuple[bytes, list[bytes]]] = []
         for key, items in rows:
@@ -170,16 +200,16 @@ class PlainReceiver:
                 self._dispatcher.offer(Delivery(channel, message))
             if ids:
                 taken.append((key, ids))
-        if taken:
-            asyncio.get_running_loop().create_task(self._delete(taken))
+        return taken
 
-    async def _delete(self, taken: list[tuple[bytes, list[bytes]]]) -> None:
-        try:
-            await asyncio.gather(
-                *(
-                    self._batcher.command(KeyLayout.tag_of(key.decode()), "XDEL", key, *ids)
-                    for key, ids in taken
-                )
-            )
-        except Exception as error:  # the entries expire with their stream anyway
-            logger.info("could not delete taken entries (%s)", error)
+    def _spawn_delete(self, taken: list[tuple[bytes, list[bytes]]]) -> None:
+        """Queue the deletes now, so they go out before anything the woken receiver sends."""
+        for key, ids in taken:
+            deleted = self._batcher.enqueue(KeyLayout.tag_of(key.decode()), "XDEL", key, *ids)
+            deleted.add_done_callback(_log_failed_delete)
+
+
+def _log_failed_delete(deleted: asyncio.Future[Any]) -> None:
+    if not deleted.cancelled() and deleted.exception() is not None:
+        # the entries expire with their stream anyway
+        logger.info("could not delete taken entries (%s)", deleted.exception())

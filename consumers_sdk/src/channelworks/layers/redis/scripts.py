@@ -77,6 +77,47 @@ return results
 """,
 )
 
+# KEYS: a group.  ARGV: lowest live score (exclusive, "(<time>"), then one placeholder per item.
+# Returns, per item, the live members grouped on the server, so a group send carries one short
+# string per process to the client instead of every member:
+# {{head, "local1,local2,...", head, ...}, {normal channel, ...}}.  Local names hold no commas.
+GROUP_BY_PROCESS = BatchScript(
+    name="group_by_process",
+    shared_keys=1,
+    shared_args=1,
+    source="""
+local members = redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE')
+local locals_of = {}
+local heads = {}
+local normal = {}
+for _, member in ipairs(members) do
+  local bang = string.find(member, '!', 1, true)
+  if bang then
+    local head = string.sub(member, 1, bang)
+    local locals = locals_of[head]
+    if not locals then
+      locals = {}
+      locals_of[head] = locals
+      heads[#heads + 1] = head
+    end
+    locals[#locals + 1] = string.sub(member, bang + 1)
+  else
+    normal[#normal + 1] = member
+  end
+end
+local grouped = {}
+for _, head in ipairs(heads) do
+  grouped[#grouped + 1] = head
+  grouped[#grouped + 1] = table.concat(locals_of[head], ',')
+end
+local results = {}
+for i = 2, #ARGV do
+  results[i - 1] = {grouped, normal}
+end
+return results
+""",
+)
+
 # KEYS: a lease.  ARGV: owner, ttl (ms).  Keeps the lease if still ours: 1, else 0.
 RENEW_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
