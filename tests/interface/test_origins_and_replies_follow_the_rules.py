@@ -82,6 +82,30 @@ def test_websocket_replies_read_as_channels_1_did(
 
 
 @pytest.mark.parametrize(
+    ("reply", "shortcut"),
+    [
+        ({"text": "hi"}, True),
+        ({"bytes": b"\x00\x01"}, True),
+        ({"text": ""}, True),
+        ({"text": b"not text"}, False),
+        ({"bytes": "not bytes"}, False),
+        ({"text": "hi", "close": True}, False),
+        ({"accept": True, "text": "hi"}, False),
+        ({"text": None}, False),
+    ],
+)
+def test_the_content_only_shortcut_gives_what_the_full_reading_gives(
+    reply: dict[str, object], shortcut: bool
+) -> None:
+    """An open socket's content-only reply skips the full reading; it must not change a thing."""
+    frame = messages.content_only_frame(reply)
+    assert (frame is not None) == shortcut
+    if frame is not None:
+        wanted = messages.websocket_reply(reply, [])
+        assert (wanted.accept, wanted.close, wanted.frames) == (None, None, [frame])
+
+
+@pytest.mark.parametrize(
     "reply",
     [
         {"text": b"not text"},

@@ -1,7 +1,8 @@
 """Running one message through the routing: what a worker (and the testing kit) does per message.
 
 1. Route: find the consumer for the channel and the message's fields (none: ``unrouted``).
-2. Call it: a plain function in a thread of the given executor (or in the calling thread for
+2. Call it: a plain function in a thread of the given executor, or of the given threads (an
+   object with ``async def run(function, *args)``, as the worker's), or in the calling thread for
    :meth:`Runner.dispatch_sync`), with Django's database connections closed before and after
    when they are stale, as Django does per request; an ``async def`` consumer on the loop.
 3. Send what it held back (``Channel.send``/``Group.send`` without ``immediately``), in order,
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from asgiref.sync import async_to_sync
 from django.db import close_old_connections
@@ -44,6 +46,13 @@ class Outcome:
 
 
 Held = list[pending.PendingSend]
+T = TypeVar("T")
+
+
+class Threads(Protocol):
+    """Threads that run a sync call for the event loop awaiting it (the worker's)."""
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T: ...
 
 
 class Runner:
@@ -53,13 +62,23 @@ class Runner:
         self,
         router: routing.Router,
         layer: Any,
-        executor: Executor | None = None,
+        executor: Executor | Threads | None = None,
         close_connections: bool = True,
     ) -> None:
         self.router = router
         self.layer = asgi.wrap(layer)
         self._executor = executor
         self._close_connections = close_connections
+        # Whether each routed consumer is async, asked once per consumer rather than per message
+        # (inspect checks): by id, holding the consumer so its id is not reused.
+        self._async_consumers: dict[int, tuple[Any, bool]] = {}
+
+    def _is_async(self, consumer: Any) -> bool:
+        known = self._async_consumers.get(id(consumer))
+        if known is None or known[0] is not consumer:
+            known = (consumer, decorating.is_async(consumer))
+            self._async_consumers[id(consumer)] = known
+        return known[1]
 
     def resolve(
         self, channel: str, content: dict[str, Any]
@@ -72,14 +91,19 @@ class Runner:
         message, found = self.resolve(channel, content)
         if found is None:
             return Outcome(channel, "unrouted")
-        if decorating.is_async(found.consumer):
+        if self._is_async(found.consumer):
             held, error = await self._call_async(found, message)
         else:
             loop = asyncio.get_running_loop()
             context = contextvars.copy_context()
-            held, error = await loop.run_in_executor(
-                self._executor, context.run, self._call_sync, found, message, loop
-            )
+            if self._executor is None or isinstance(self._executor, Executor):
+                held, error = await loop.run_in_executor(
+                    self._executor, context.run, self._call_sync, found, message, loop
+                )
+            else:
+                held, error = await self._executor.run(
+                    context.run, self._call_sync, found, message, loop
+                )
         try:
             await pending.flush(held)
         except Exception as flush_error:
@@ -91,7 +115,7 @@ class Runner:
         message, found = self.resolve(channel, content)
         if found is None:
             return Outcome(channel, "unrouted")
-        if decorating.is_async(found.consumer):
+        if self._is_async(found.consumer):
             held, error = async_to_sync(self._call_async)(found, message)
         else:
             held, error = self._call_sync(found, message, None)

@@ -54,9 +54,16 @@ class ReplyReader:
     async def close(self) -> None:
         if self._task is not None:
             task, self._task = self._task, None
-            task.cancel()
-            # Bounded: a layer whose receive swallows a racing cancellation must not keep the
-            # connection's application instance alive.
-            await asyncio.wait({task}, timeout=_CLOSE_WAIT_SECONDS)
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved, so asyncio does not log it as never retrieved
+            await cancel_and_wait(task)
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait for it to end, for a second at most.
+
+    Bounded: a layer whose receive swallows a racing cancellation must not keep the connection's
+    application instance alive. What it raised is retrieved (and dropped), so asyncio does not log
+    it as never retrieved."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=_CLOSE_WAIT_SECONDS)
+    if task.done() and not task.cancelled():
+        task.exception()

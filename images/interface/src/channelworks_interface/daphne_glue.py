@@ -8,6 +8,8 @@
   frame over the size limit is answered with a 1009 close frame rather than a dropped connection.
 - The server keeps the ports it listens on, so draining can stop listening, and reports when
   it listens, for ``/readyz``.
+- autobahn's debug-line arguments are formatted only when a debug line is written
+  (:func:`defer_debug_formatting`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from autobahn.twisted import websocket as autobahn_twisted
+from autobahn.websocket import protocol as autobahn_protocol
 from daphne import server as daphne_server  # type: ignore[import-untyped, unused-ignore]
 from daphne import ws_protocol
 from twisted.internet import defer
+
+# autobahn.util's text highlighters, which autobahn's WebSocket modules pass to log.debug().
+_DEBUG_FORMATTERS = ("hltype", "hlval")
+_DEBUG_FORMATTING_MODULES = (autobahn_protocol, autobahn_twisted)
 
 
 def _server_may_send(code: int) -> bool:
@@ -68,3 +76,48 @@ class Server(daphne_server.Server):  # type: ignore[misc]
         ports, self.ports = self.ports, []
         for port in ports:
             await defer.maybeDeferred(port.stopListening).asFuture(asyncio.get_running_loop())
+
+
+class _FormattedOnDemand:
+    """A log argument that calls its formatter only when the log line is written."""
+
+    __slots__ = ("_args", "_formatter")
+
+    def __init__(self, formatter: Callable[..., str], args: tuple[Any, ...]) -> None:
+        self._formatter = formatter
+        self._args = args
+
+    def __str__(self) -> str:
+        return str(self._formatter(*self._args))
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+
+def _on_demand(formatter: Callable[..., str]) -> Callable[..., _FormattedOnDemand]:
+    def deferred(*args: Any) -> _FormattedOnDemand:
+        return _FormattedOnDemand(formatter, args)
+
+    deferred.on_demand = True  # type: ignore[attr-defined]
+    return deferred
+
+
+def defer_debug_formatting() -> None:
+    """Make the arguments of autobahn's debug lines cost nothing while debug logging is off.
+
+    autobahn writes ``log.debug("{func} received {data_len} bytes for peer {peer}",
+    func=hltype(self.dataReceived), peer=hlval(self.peer), ...)`` for every read from a socket and
+    the same for every frame it sends. Below debug level the call is a no-op, but its arguments
+    are built first: ``inspect`` checks and ANSI-coloured strings, about 3 µs each time, 2-3% of
+    the interface's CPU under echo load. In those two modules only (where the highlighters are
+    used for nothing but log arguments), they are replaced by ones that format when the line is
+    written, so debug output (``txaio`` at debug level) reads exactly as before. Idempotent.
+    """
+    for module in _DEBUG_FORMATTING_MODULES:
+        for name in _DEBUG_FORMATTERS:
+            formatter = getattr(module, name)
+            if not getattr(formatter, "on_demand", False):
+                setattr(module, name, _on_demand(formatter))

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     layer_metrics.ChannelFullCollector(channel_layer, registry)
     return server.InterfaceServer(
         config, channel_layer, metrics.Metrics(registry, process_collectors=True)
-    ).run()
+    ).run(tune_gc=True)
 
 
 if __name__ == "__main__":

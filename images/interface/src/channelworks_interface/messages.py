@@ -86,6 +86,21 @@ class WebSocketReply:
     close: int | None = None  # a close code, when the reply closes the socket
 
 
+def content_only_frame(reply: Mapping[str, Any]) -> Event | None:
+    """The ``websocket.send`` event of a reply that carries nothing but ``text`` (str) or
+    ``bytes`` (bytes), the common case; None for any other reply (read it with
+    :func:`websocket_reply`)."""
+    if len(reply) != 1:
+        return None
+    text = reply.get("text")
+    if type(text) is str:
+        return {"type": "websocket.send", "text": text}
+    data = reply.get("bytes")
+    if type(data) is bytes:
+        return {"type": "websocket.send", "bytes": data}
+    return None
+
+
 def websocket_reply(reply: Mapping[str, Any], offered: list[str]) -> WebSocketReply:
     """Read ``{accept?, subprotocol?, bytes?, text?, close?}``; raise InvalidReply if malformed.
 

@@ -72,12 +72,16 @@ class Metrics:
             registry=registry,
         )
         self.build_info.labels("interface", version(), platform.python_version()).set(1)
+        # Counted per message: the labelled children are looked up once, not on every message.
+        protocols = (PROTOCOL_WEBSOCKET, PROTOCOL_HTTP)
+        self._messages_in = {p: self.messages.labels(DIRECTION_IN, p) for p in protocols}
+        self._messages_out = {p: self.messages.labels(DIRECTION_OUT, p) for p in protocols}
 
     def message_in(self, protocol: str) -> None:
-        self.messages.labels(DIRECTION_IN, protocol).inc()
+        self._messages_in[protocol].inc()
 
     def message_out(self, protocol: str) -> None:
-        self.messages.labels(DIRECTION_OUT, protocol).inc()
+        self._messages_out[protocol].inc()
 
     def refused(self, protocol: str, reason: str) -> None:
         self.refusals.labels(protocol, reason).inc()

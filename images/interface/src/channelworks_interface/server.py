@@ -12,7 +12,7 @@ import signal
 from typing import Any
 
 from channelworks.layers import ChannelworksLayer
-from channelworks_interface import app, draining, health
+from channelworks_interface import app, draining, gc_tuning, health
 from channelworks_interface.bridging import Bridge
 from channelworks_interface.config import InterfaceConfig
 from channelworks_interface.connections import Connections
@@ -46,7 +46,9 @@ class InterfaceServer:
         self._failed = False
         self._reactor: Any = None
 
-    def run(self, install_signals: bool = True) -> int:
+    def run(self, install_signals: bool = True, tune_gc: bool = False) -> int:
+        """Serve until stopped. ``install_signals``: SIGTERM/SIGINT start the drain; ``tune_gc``:
+        the process is ours alone, set its garbage collector up for serving (gc_tuning)."""
         # Imported here, Daphne first: importing it installs the asyncio reactor (daphne_glue).
         from channelworks_interface import daphne_glue  # isort: skip
         from daphne.endpoints import (  # type: ignore[import-untyped, unused-ignore]  # isort: skip
@@ -54,6 +56,7 @@ class InterfaceServer:
         )
         from twisted.internet import reactor  # isort: skip
 
+        daphne_glue.defer_debug_formatting()
         self._reactor = reactor
         config = self.config
         proxy = config.proxy_headers
@@ -81,7 +84,9 @@ class InterfaceServer:
         self._drainer = draining.Drainer(
             config, self.connections, self._daphne.stop_listening, self._finish, self._stop
         )
-        reactor.callWhenRunning(lambda: asyncio.ensure_future(self._start(install_signals)))
+        reactor.callWhenRunning(
+            lambda: asyncio.ensure_future(self._start(install_signals, tune_gc))
+        )
         logger.info(
             "channelworks interface for app %r (%s layer) starting on %s:%s",
             config.app,
@@ -107,7 +112,7 @@ class InterfaceServer:
             self.http_port = int(addresses[0][1])
         self.connections.listening = True
 
-    async def _start(self, install_signals: bool) -> None:
+    async def _start(self, install_signals: bool, tune_gc: bool) -> None:
         try:
             self.metrics_port = await self.health.start(
                 self.config.metrics_host, self.config.metrics_port
@@ -126,6 +131,8 @@ class InterfaceServer:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._drainer.begin)
+        if tune_gc:
+            gc_tuning.tune_for_serving()
 
     async def _finish(self) -> None:
         await self.health.close()

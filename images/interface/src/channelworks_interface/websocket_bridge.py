@@ -16,7 +16,14 @@ from typing import Any
 
 from channelworks.exceptions import ChannelFull, MessageTooLarge
 from channelworks_interface import limits, messages
-from channelworks_interface.bridging import Bridge, Receive, ReplyReader, Scope, Send
+from channelworks_interface.bridging import (
+    Bridge,
+    Receive,
+    ReplyReader,
+    Scope,
+    Send,
+    cancel_and_wait,
+)
 from channelworks_interface.limits import CloseCode
 from channelworks_interface.metrics import PROTOCOL_WEBSOCKET
 
@@ -93,46 +100,73 @@ class WebSocketSession:
     # Relaying ----------------------------------------------------------------------------------
 
     async def _relay(self) -> None:
-        """Run until Daphne reports the socket closed and the disconnect message is sent."""
-        replies = ReplyReader(self._bridge.layer, self._reply_channel)
+        """Run until Daphne reports the socket closed and the disconnect message is sent.
+
+        Two tasks, each a plain loop: client frames onto the layer, replies onto the socket. They
+        only meet here, once per connection, not once per message."""
         client = asyncio.ensure_future(self._client_events())
+        replies = asyncio.ensure_future(self._replies())
         try:
-            while not client.done():
-                pending: set[asyncio.Future[Any]] = {client}
-                if self._state is not _State.CLOSING:
-                    pending.add(replies.pending())
-                timeout = None
-                if self._state is _State.CONNECTING:
-                    timeout = max(
-                        0.0, self._started + self._bridge.config.connect_timeout - time.monotonic()
-                    )
-                done, _ = await asyncio.wait(
-                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done and self._state is _State.CONNECTING:
-                    logger.warning(
-                        "no worker answered websocket.connect for %s within %gs; closing %d",
-                        self._scope.get("path"),
-                        self._bridge.config.connect_timeout,
-                        CloseCode.TRY_AGAIN_LATER,
-                    )
-                    await self._close(CloseCode.TRY_AGAIN_LATER, "timeout")
-                elif self._state is not _State.CLOSING and replies.pending().done():
-                    await self._reply_arrived(replies)
+            await asyncio.wait({client, replies}, return_when=asyncio.FIRST_COMPLETED)
+            if replies.done():
+                replies.result()  # re-raise what went wrong in it, if anything
             await client  # re-raise what went wrong in it, if anything
         finally:
             client.cancel()
-            await replies.close()
+            await cancel_and_wait(replies)
 
-    async def _reply_arrived(self, replies: ReplyReader) -> None:
-        try:
-            reply = replies.take()
-        except Exception:
-            logger.exception("reading reply channel %s failed; closing", self._reply_channel)
-            await self._close(CloseCode.INTERNAL_ERROR, "layer_error")
+    async def _replies(self) -> None:
+        """Apply the worker's replies until this side closes the socket (or the task is
+        cancelled because the client went away)."""
+        if not await self._await_accept():
             return
-        self._bridge.metrics.message_out(PROTOCOL_WEBSOCKET)
-        await self._apply(reply)
+        layer, channel = self._bridge.layer, self._reply_channel
+        while not self._closing():
+            try:
+                reply = await layer.receive(channel)
+            except Exception:
+                await self._reply_failed()
+                return
+            if self._closing():
+                return  # we closed while it was on its way: nobody reads it any more
+            self._bridge.metrics.message_out(PROTOCOL_WEBSOCKET)
+            await self._apply(reply)
+
+    async def _await_accept(self) -> bool:
+        """Apply replies while the socket is connecting, for ``connect_timeout`` at most; True
+        once it is open. A reply that arrives as the time runs out is not lost (ReplyReader)."""
+        replies = ReplyReader(self._bridge.layer, self._reply_channel)
+        connect_timeout = self._bridge.config.connect_timeout
+        try:
+            while self._state is _State.CONNECTING:
+                left = max(0.0, self._started + connect_timeout - time.monotonic())
+                done, _ = await asyncio.wait({replies.pending()}, timeout=left)
+                if not done:
+                    logger.warning(
+                        "no worker answered websocket.connect for %s within %gs; closing %d",
+                        self._scope.get("path"),
+                        connect_timeout,
+                        CloseCode.TRY_AGAIN_LATER,
+                    )
+                    await self._close(CloseCode.TRY_AGAIN_LATER, "timeout")
+                    return False
+                try:
+                    reply = replies.take()
+                except Exception:
+                    await self._reply_failed()
+                    return False
+                self._bridge.metrics.message_out(PROTOCOL_WEBSOCKET)
+                await self._apply(reply)
+        finally:
+            await replies.close()
+        return self._state is _State.OPEN
+
+    def _closing(self) -> bool:
+        return self._state is _State.CLOSING
+
+    async def _reply_failed(self) -> None:
+        logger.exception("reading reply channel %s failed; closing", self._reply_channel)
+        await self._close(CloseCode.INTERNAL_ERROR, "layer_error")
 
     async def _client_events(self) -> None:
         """Forward what Daphne reports of the client until it reports the socket closed."""
@@ -159,6 +193,11 @@ class WebSocketSession:
     # Applying replies --------------------------------------------------------------------------
 
     async def _apply(self, reply: dict[str, Any]) -> None:
+        if self._state is _State.OPEN and not self._bridge.connections.closing_sockets:
+            frame = messages.content_only_frame(reply)
+            if frame is not None:  # the common case, a frame for an open socket: send it
+                await self._send(frame)
+                return
         try:
             wanted = messages.websocket_reply(reply, self._offered)
         except messages.InvalidReply as error:

@@ -20,7 +20,7 @@ from channelworks import asgi, conf, exceptions, routing
 from channelworks.layers import base
 from channelworks.layers import metrics as layer_metrics
 from channelworks_worker import config as config_module
-from channelworks_worker import logs, metrics, probes, runtime
+from channelworks_worker import gc_tuning, logs, metrics, probes, runtime
 
 logger = logging.getLogger("channelworks_worker")
 EXIT_CONFIG = 2
@@ -100,6 +100,7 @@ def main() -> int:
         logger.error("cannot start the worker: %s", error)
         return EXIT_CONFIG
     logger.info("worker for %s starting (layer mode %s)", config.app, config.redis_mode)
+    gc_tuning.tune_for_serving()
     try:
         return asyncio.run(serve(config, layer, router, prometheus_client.REGISTRY))
     except exceptions.ConfigurationError as error:

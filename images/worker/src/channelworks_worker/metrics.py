@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -55,7 +56,18 @@ class WorkerMetrics:
             registry=registry,
         )
         self.build_info.labels(component="worker", version=_version()).set(1)
+        # Observed per message: each labelled child is looked up once (channels are the routed
+        # ones and outcomes three, so these stay small).
+        self._counted: dict[tuple[str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
 
     def observe(self, channel: str, outcome: str, seconds: float) -> None:
-        self.messages.labels(channel=channel, outcome=outcome).inc()
-        self.duration.labels(channel=channel).observe(seconds)
+        counted = self._counted.get((channel, outcome))
+        if counted is None:
+            counted = self.messages.labels(channel=channel, outcome=outcome)
+            self._counted[(channel, outcome)] = counted
+        counted.inc()
+        timed = self._timed.get(channel)
+        if timed is None:
+            timed = self._timed[channel] = self.duration.labels(channel=channel)
+        timed.observe(seconds)

@@ -4,7 +4,7 @@
   message is handed out only after the previous one is acknowledged, so the events of one
   connection run one at a time and in order; different connections run in parallel.
 - At most ``concurrency`` messages are in flight: a message is only taken when a slot is free.
-  Sync consumers run in a thread pool of that size, ``async def`` consumers on the loop.
+  Sync consumers run in that many threads (consumer_threads), ``async def`` ones on the loop.
 - A consumer that raises is logged (channel, route, traceback) and counted as ``error``; a message
   no route matches is logged once and counted as ``unrouted``. Both are acknowledged (dropped):
   redelivering them would fail the same way. The worker carries on.
@@ -20,11 +20,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channelworks import dispatch, exceptions, routing
 from channelworks.layers import base, ordering
+from channelworks_worker import consumer_threads
 from channelworks_worker import metrics as metrics_module
 
 logger = logging.getLogger(__name__)
@@ -99,8 +99,10 @@ class Worker:
 
     async def run(self) -> None:
         """Take and handle messages until :meth:`stop`; then drain and return."""
-        executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="channelworks-consumer")
-        runner = dispatch.Runner(self._router, self._layer, executor=executor)
+        threads = consumer_threads.ConsumerThreads(
+            asyncio.get_running_loop(), self._concurrency, "channelworks-consumer"
+        )
+        runner = dispatch.Runner(self._router, self._layer, executor=threads)
         slots = asyncio.Semaphore(self._concurrency)
         self._metrics.concurrency.set(self._concurrency)
         receiver = self._layer.work_receiver(self._channels)
@@ -119,7 +121,7 @@ class Worker:
                 await asyncio.wait_for(stopping, RECEIVER_STOP_SECONDS)
             except TimeoutError:
                 logger.warning("the layer's receiver did not stop in time; its leases will expire")
-            executor.shutdown(wait=False, cancel_futures=True)
+            threads.shutdown()
             logger.info("worker stopped")
 
     async def _take(self, receiver: Any, runner: dispatch.Runner, slots: asyncio.Semaphore) -> None:
