@@ -30,23 +30,17 @@ benchmark itself crashed (a missed target is a result, not an error).
 
 from __future__ import annotations
 
-import os
-import sys
-
-# Python puts this script's folder first on sys.path, where a bench script named like a standard
-# module (bench/operator.py) would shadow it: look there only after the standard library.
-if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.append(sys.path.pop(0))
-
 import argparse
 import asyncio
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import platform
 import queue
 import secrets
 import statistics
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence

@@ -33,16 +33,6 @@ benchmark itself crashed (a missed target is a result, not an error). See bench/
 
 from __future__ import annotations
 
-import os
-import sys
-
-# Run as a script, this file's folder (bench/) comes first on sys.path, and it holds other
-# benchmarks: one named like a standard-library module (operator.py) would replace that module
-# for every import below. bench/ is put back after them, for _servers only. Hence, for this file:
-# ruff: noqa: E402
-_BENCH = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _BENCH]
-
 import argparse
 import array
 import asyncio
@@ -74,7 +64,7 @@ REPO = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import _servers
+import _servers  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CTX = mp.get_context("forkserver")
@@ -294,25 +284,9 @@ class System:
         return [s.pid for s in self.servers]
 
 
-APP_LINK = "pythonpath"  # under the log directory: a directory holding only a ws_app link
-
-
-def app_path(logdir: Path) -> Path:
-    """A directory with only ``ws_app`` in it (a symlink), for the servers' ``PYTHONPATH``.
-
-    Not bench/ itself: it holds other scripts, and one named like a standard-library module
-    (``operator.py``) would replace that module in every server process."""
-    path = logdir / APP_LINK
-    if not path.exists():
-        path.mkdir()
-        (path / "ws_app").symlink_to(HERE / "ws_app", target_is_directory=True)
-    return path
-
-
 def base_env(logdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHANNELWORKS_", "DJANGO_"))}
-    paths = (str(app_path(logdir)), env.get("PYTHONPATH", ""))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -1486,9 +1460,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.keep_logs and not interrupted:
             for path in logdir.glob("*.log"):
                 path.unlink()
-            with contextlib.suppress(OSError):
-                (logdir / APP_LINK / "ws_app").unlink()
-                (logdir / APP_LINK).rmdir()
             with contextlib.suppress(OSError):
                 logdir.rmdir()
     if interrupted:

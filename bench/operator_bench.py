@@ -41,32 +41,26 @@ Prints a table; exit code 0 unless the benchmark itself crashed (slow numbers ar
 
 from __future__ import annotations
 
+import argparse
 import os
+import platform
+import secrets
+import shutil
+import statistics
 import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-# This file is called operator.py: with bench/ first on sys.path, the standard library's own
-# ``import operator`` would import it. Keep bench/ on the path for the helpers, but last.
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE] + [HERE]
+import _operator_cluster as cluster
+import _servers
+from _operator_watch import FirstSeen
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import secrets  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import dataclass, field, replace  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import _operator_cluster as cluster  # noqa: E402
-import _servers  # noqa: E402
-from _operator_watch import FirstSeen  # noqa: E402
-
-from channelworks_operator import spec  # noqa: E402
-from channelworks_operator.kube import Kube, object_path  # noqa: E402
+from channelworks_operator import spec
+from channelworks_operator.kube import Kube, object_path
 
 NAMESPACE = "bench"
 SECRET = "redis-password"
