@@ -11,8 +11,9 @@ import logging
 import signal
 from typing import Any
 
+from channelworks import gc_tuning
 from channelworks.layers import ChannelworksLayer
-from channelworks_interface import app, draining, gc_tuning, health
+from channelworks_interface import app, draining, health
 from channelworks_interface.bridging import Bridge
 from channelworks_interface.config import InterfaceConfig
 from channelworks_interface.connections import Connections

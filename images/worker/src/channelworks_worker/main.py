@@ -16,11 +16,11 @@ import sys
 import prometheus_client
 from django.core.exceptions import ImproperlyConfigured
 
-from channelworks import asgi, conf, exceptions, routing
+from channelworks import asgi, conf, exceptions, gc_tuning, routing
 from channelworks.layers import base
 from channelworks.layers import metrics as layer_metrics
 from channelworks_worker import config as config_module
-from channelworks_worker import gc_tuning, logs, metrics, probes, runtime
+from channelworks_worker import logs, metrics, probes, runtime
 
 logger = logging.getLogger("channelworks_worker")
 EXIT_CONFIG = 2

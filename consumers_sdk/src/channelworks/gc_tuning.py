@@ -1,17 +1,20 @@
-"""Garbage-collector settings for the long-running interface process.
+"""Garbage-collector settings for the long-running interface and worker processes.
 
 CPython's cyclic collector makes a young-generation pass every 700 allocations of container
 objects, and now and then a full pass over every object alive. Under load that is a real cost:
 profiled under echo load with 1,000 sockets, the interface spent 18-20% of its CPU in the
 collector, a full pass took about 90 ms (a pause for every socket), and nearly all it scanned was
-the start-up heap or per-message objects that reference counting frees anyway. So, once the
-process is set up:
+the start-up heap (modules, Daphne or Django, the routing, the layer) or per-message objects that
+reference counting frees anyway; a worker allocates a few hundred such objects per message. So,
+once the process is set up:
 
-- ``gc.freeze()``: what is alive after start-up (modules, classes, Daphne, the layer) moves to the
-  permanent generation and is never scanned again;
+- ``gc.freeze()``: what is alive after start-up moves to the permanent generation and is never
+  scanned again;
 - a young pass every 20,000 allocations instead of 700: per-message objects are long freed by
   then, so fewer in-flight objects are promoted, and the older generations fill (and are
   collected) far less often. Garbage in reference cycles is still collected, in bigger batches.
+
+Only the images' ``main()`` calls this: a process that is not theirs alone keeps its settings.
 """
 
 from __future__ import annotations
