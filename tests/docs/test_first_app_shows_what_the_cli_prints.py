@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.cli import clean_env
 from tools.docs.markdown import ROOT
 
 PAGE = ROOT / "docs" / "first-app.md"
@@ -20,7 +21,13 @@ COMMAND = shutil.which("channelworks", path=str(Path(sys.executable).parent))
 def _run(args: list[str], cwd: Path) -> str:
     assert COMMAND is not None
     done = subprocess.run(
-        [COMMAND, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+        [COMMAND, *args],
+        cwd=cwd,
+        env=clean_env(),  # not a DJANGO_SETTINGS_MODULE an earlier test left in os.environ
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

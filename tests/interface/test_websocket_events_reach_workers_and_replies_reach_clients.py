@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 from typing import Any
 
 import pytest
@@ -164,3 +166,43 @@ async def test_one_group_send_reaches_sockets_on_two_interface_processes(
     connects = worker.messages("websocket.connect")
     heads = {m["reply_channel"].split("!")[0] for m in connects if m["path"].startswith("/two/")}
     assert len(heads) == 2  # each process has its own inbox
+
+
+async def _open_raw_socket(
+    interface: InterfaceProcess, path: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A hand-made WebSocket client, so that it can leave a close frame unanswered: it opens
+    ``path`` and sends one masked text frame, ``bye``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", interface.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{interface.port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    writer.write(request.encode())
+    status = await reader.readuntil(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 101"), status
+    mask, payload = os.urandom(4), b"bye"
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    return reader, writer
+
+
+async def test_a_client_that_drops_instead_of_answering_our_close_is_reported_with_our_code(
+    interface: InterfaceProcess, worker_layer: RedisChannelLayer
+) -> None:
+    async def close_on_bye(worker: FakeWorker, channel: str, message: dict[str, Any]) -> None:
+        if channel == "websocket.receive":
+            await worker.reply(message, {"close": 4002})
+        else:
+            await echo(worker, channel, message)
+
+    async with FakeWorker(worker_layer, close_on_bye) as worker:
+        reader, writer = await _open_raw_socket(interface, "/dropper/")
+        header = await asyncio.wait_for(reader.readexactly(2), 10)
+        assert header[0] == 0x88  # a close frame, from the interface
+        body = await reader.readexactly(header[1] & 0x7F)
+        assert int.from_bytes(body[:2], "big") == 4002
+        writer.transport.abort()  # no close frame back: the connection just ends
+        (disconnected,) = await worker.wait_for("websocket.disconnect", path="/dropper/")
+    assert disconnected["code"] == 4002

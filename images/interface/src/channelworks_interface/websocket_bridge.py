@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 CONNECT_CHANNEL = "websocket.connect"
 RECEIVE_CHANNEL = "websocket.receive"
 DISCONNECT_CHANNEL = "websocket.disconnect"
+# RFC 6455 7.4.1: reported for a close, never sent. No code in the close frame; no close frame.
+NO_STATUS_RECEIVED = 1005
+ABNORMAL_CLOSURE = 1006
 
 
 class _State(enum.Enum):
@@ -52,6 +55,7 @@ class WebSocketSession:
         self._started = time.monotonic()
         self._handshake_done = False
         self._order = 0  # the order of the last message sent for this socket
+        self._sent_close: int | None = None  # the code of the close frame we sent, if any
         self._reply_channel = ""
         self._offered: list[str] = list(scope.get("subprotocols") or [])
 
@@ -183,7 +187,11 @@ class WebSocketSession:
                 await self._forward(RECEIVE_CHANNEL, message)
             elif kind == "websocket.disconnect":
                 self._order += 1
-                code = int(event.get("code") or 1005)
+                code = int(event.get("code") or NO_STATUS_RECEIVED)
+                if code == ABNORMAL_CLOSURE and self._sent_close is not None:
+                    # We closed, and the client dropped the connection instead of answering
+                    # our close frame: the consumer learns why we closed, not that it was lost.
+                    code = self._sent_close
                 message = messages.websocket_disconnect(
                     self._scope, self._reply_channel, self._order, code
                 )
@@ -217,8 +225,7 @@ class WebSocketSession:
         for frame in wanted.frames:
             await self._send(frame)
         if wanted.close is not None:
-            self._state = _State.CLOSING
-            await self._send({"type": "websocket.close", "code": wanted.close})
+            await self._send_close(wanted.close)
         elif self._state is _State.OPEN and self._bridge.connections.closing_sockets:
             # Accepted after the drain began: this process will not keep it.
             await self._close(CloseCode.SERVICE_RESTART, "draining")
@@ -244,8 +251,12 @@ class WebSocketSession:
         self._bridge.metrics.refused(PROTOCOL_WEBSOCKET, reason)
         if self._state is _State.CONNECTING:
             await self._accept(None)
+        await self._send_close(int(code))
+
+    async def _send_close(self, code: int) -> None:
         self._state = _State.CLOSING
-        await self._send({"type": "websocket.close", "code": int(code)})
+        self._sent_close = code
+        await self._send({"type": "websocket.close", "code": code})
 
     def _handshake_finished(self) -> None:
         if not self._handshake_done:
