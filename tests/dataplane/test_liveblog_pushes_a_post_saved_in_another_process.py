@@ -4,7 +4,10 @@ page watching, through the layer (Redis Cluster), whichever interface process ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.dataplane import processes
+from tests.support.eventually import eventually
 from tests.support.redis_servers import RedisClusterNodes
 
 
@@ -72,3 +76,88 @@ async def test_the_page_lists_posts_and_an_unknown_liveblog_is_refused(
         async with asyncio.timeout(30):
             await connect(interface.ws_url("/liveblog/nothing-here/stream/"))
     assert refused.value.response.status_code == 403
+
+
+@contextlib.contextmanager
+def gunicorn_serving(stack: processes.Stack, log: Path) -> Iterator[str]:
+    """The liveblog's HTTP side on a plain WSGI server, as in a mixed deployment: two gunicorn
+    workers with the project's own settings and layer, no Channelworks process involved."""
+    port = processes.free_port()
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [
+                str(processes.BIN / "gunicorn"),
+                "liveblog.wsgi:application",
+                *("--workers", "2", "--bind", f"127.0.0.1:{port}", "--access-logfile", "-"),
+            ],
+            cwd=processes.LIVEBLOG.folder,
+            env=stack.env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: _answers(f"{base_url}/"), timeout=30, interval=0.2)
+        yield base_url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _csrf_token(page: httpx.Response) -> str:
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+async def test_a_post_saved_in_the_admin_on_gunicorn_reaches_the_page(
+    stack: processes.Stack, tmp_path: Path
+) -> None:
+    stack.manage(
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "wsgi-editor",
+        "--email",
+        "editor@example.com",
+        DJANGO_SUPERUSER_PASSWORD="a-long-editor-password",
+    )
+    with (
+        gunicorn_serving(stack, tmp_path / "gunicorn.log") as base_url,
+        httpx.Client(base_url=base_url) as admin,
+    ):
+        login = admin.get("/admin/login/")
+        logged_in = admin.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "username": "wsgi-editor",
+                "password": "a-long-editor-password",
+                "csrfmiddlewaretoken": _csrf_token(login),
+            },
+        )
+        assert logged_in.headers.get("location") == "/admin/", logged_in.text[:500]
+        form = admin.get("/admin/blog/post/add/")
+        form.raise_for_status()
+        launch = re.search(r'<option value="(\d+)">[^<]*</option>', form.text)
+        assert launch, form.text[:500]
+        async with asyncio.timeout(90):
+            async with connect(stack.interfaces[0].ws_url("/liveblog/launch/stream/")) as page:
+                saved = await asyncio.to_thread(
+                    admin.post,
+                    "/admin/blog/post/add/",
+                    data={
+                        "liveblog": launch.group(1),
+                        "body": "from the admin, on gunicorn",
+                        "csrfmiddlewaretoken": _csrf_token(form),
+                    },
+                )
+                assert saved.status_code == 302, saved.text[:500]  # back to the list: saved
+                pushed = json.loads(await page.recv())
+    assert pushed["body"] == "from the admin, on gunicorn"
