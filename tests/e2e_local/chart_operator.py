@@ -10,23 +10,15 @@ win, only what a local process needs: free ports on 127.0.0.1 for metrics and he
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.operator.operator_process import free_port
+from tests.operator.operator_process import HOST, OperatorProcess, free_port
 from tests.support import control_plane
-from tests.support.eventually import eventually
-
-HOST = "127.0.0.1"
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
 
 
 def container_environment(
@@ -55,10 +47,11 @@ def service_account_kubeconfig(
     return path
 
 
-class ChartOperator:
-    """``python -m channelworks_operator`` with the installed Deployment's args and env."""
+class ChartOperator(OperatorProcess):
+    """``python -m channelworks_operator`` with the installed Deployment's args and env; ready
+    once it leads."""
 
-    def __init__(
+    def __init__(  # the base's settings come from the Deployment here, not from the tests
         self,
         deployment: Mapping[str, Any],
         *,
@@ -68,7 +61,8 @@ class ChartOperator:
     ) -> None:
         pod = deployment["spec"]["template"]["spec"]
         (container,) = [c for c in pod["containers"] if c["name"] == "operator"]
-        namespace = deployment["metadata"]["namespace"]
+        self.identity = pod_name
+        self.namespace = deployment["metadata"]["namespace"]
         self.metrics_port = free_port()
         self.health_port = free_port()
         self.log_path = log_path
@@ -83,47 +77,10 @@ class ChartOperator:
         ]
         self.env = {
             **os.environ,
-            **container_environment(container, pod_name, namespace),
+            **container_environment(container, pod_name, self.namespace),
             "KUBECONFIG": str(kubeconfig),
         }
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process = None
 
-    def start(self) -> ChartOperator:
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        eventually(self._leading, timeout=START_TIMEOUT, interval=0.2, message="operator leads")
-        return self
-
-    def _leading(self) -> bool:
-        if self._process is not None and self._process.poll() is not None:
-            raise RuntimeError(f"the operator exited ({self._process.returncode}):\n{self.log()}")
-        return (self.get("/readyz", self.health_port) or "").strip() == "leader"
-
-    def get(self, path: str, port: int) -> str | None:
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=5) as response:
-                body: bytes = response.read()
-                return body.decode()
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return None
-
-    def stop(self) -> int | None:
-        if self._process is None:
-            return None
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(STOP_TIMEOUT)
-        return self._process.returncode
-
-    def log(self, lines: int = 80) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+    def _ready(self) -> bool:
+        return super()._ready() and self.role() == "leader"

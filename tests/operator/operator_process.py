@@ -69,12 +69,13 @@ class OperatorProcess:
             "CHANNELWORKS_OPERATOR_LOG_FORMAT": "text",
             **(env or {}),
         }
+        self.command = [sys.executable, "-m", "channelworks_operator"]
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OperatorProcess:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "channelworks_operator"],
+                self.command,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
