@@ -7,6 +7,9 @@
 #   2. uv (pinned), when no `uv` is on PATH.
 #   3. The workspace venv (.venv) from uv.lock: `uv sync --frozen`.
 #   4. The Kubernetes test binaries, when tools/kube/build-binaries.sh exists (see below).
+#   5. promtool from its Go module (tests/chart/build-promtool.sh, cached), for `promtool check
+#      rules` and the alert unit tests; if it cannot be built the chart tests fall back to a
+#      structural check of the rules and say so.
 # Non-interactive: works under CI=true with no terminal, from a fresh clone, with no shell state.
 set -euo pipefail
 
@@ -84,8 +87,16 @@ build_kube_binaries() {
   fi
 }
 
+build_promtool() {
+  log "building promtool: tests/chart/build-promtool.sh"
+  if ! bash "$repo_root/tests/chart/build-promtool.sh"; then
+    log "WARNING: promtool could not be built; the alert-rule tests use their structural check"
+  fi
+}
+
 install_apt_packages
 install_uv
 sync_venv
 build_kube_binaries
+build_promtool
 log "done"
