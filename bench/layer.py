@@ -53,6 +53,7 @@ if str(HERE) not in sys.path:
     sys.path.append(str(HERE))
 
 import _servers  # noqa: E402
+from _machine import load  # noqa: E402
 
 # Children fork from a server process that has imported both libraries once (spawning a fresh
 # interpreter per role costs seconds of CPU on a busy 2-core machine).
@@ -1031,10 +1032,6 @@ def versions() -> str:
         f"channelworks {v('channelworks')}, channels_redis {v('channels-redis')}, "
         f"redis-py {v('redis')}, {os.cpu_count()} CPUs"
     )
-
-
-def load() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,7 +49,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -57,6 +56,7 @@ from pathlib import Path
 
 import _operator_cluster as cluster
 import _servers
+from _machine import LoadSampler, load
 from _operator_watch import FirstSeen
 
 from channelworks_operator import spec
@@ -96,33 +96,6 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 def app_name(index: int) -> str:
     return f"app-{index:03d}"
-
-
-class LoadSampler:
-    """The 1-minute load average every 2 s while the benchmark runs (the machine is shared)."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(os.getloadavg()[0])
-            self._stop.wait(2.0)
-
-    def stop(self) -> str:
-        self._stop.set()
-        if not self.samples:
-            return "-"
-        return (
-            f"min {min(self.samples):.1f}, median {statistics.median(self.samples):.1f}, "
-            f"max {max(self.samples):.1f}"
-        )
-
-
-def load() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 # -- the apps ------------------------------------------------------------------------------------

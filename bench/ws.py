@@ -50,7 +50,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import urllib.request
@@ -65,6 +64,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import _servers  # noqa: E402
+from _machine import LoadSampler, load  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CTX = mp.get_context("forkserver")
@@ -1272,34 +1272,6 @@ def versions() -> str:
         f"channels_redis {v('channels-redis')}, websockets {v('websockets')}, "
         f"{os.cpu_count()} CPUs"
     )
-
-
-class LoadSampler:
-    """The 1-minute load average every 2 s while the benchmark runs (the machine is shared)."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(os.getloadavg()[0])
-            self._stop.wait(2.0)
-
-    def stop(self) -> str:
-        self._stop.set()
-        if not self.samples:
-            return "-"
-        return (
-            f"min {min(self.samples):.1f}, median {statistics.median(self.samples):.1f}, "
-            f"max {max(self.samples):.1f}"
-        )
-
-
-def load() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def diagnostics(ours: System | None) -> list[str]:
