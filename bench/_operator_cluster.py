@@ -49,7 +49,6 @@ __all__ = [
 ]
 
 FIELD_MANAGER = "channelworks-bench"
-ESTABLISH_TIMEOUT = 60.0
 # The operator's own defaults (config.py), written out so the tests' short timings are replaced.
 PRODUCTION_TIMINGS = {
     "CHANNELWORKS_OPERATOR_RESYNC_SECONDS": "60",
@@ -64,25 +63,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def install_crd(kube: Kube) -> None:
     """Apply the chart's CRD as it is and wait until it is Established."""
-    document = crd.load()
-    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-    name = document["metadata"]["name"]
-    kube.request(
-        "PATCH",
-        f"{path}/{name}",
-        query={"fieldManager": FIELD_MANAGER, "force": "true"},
-        body=document,
-        content_type="application/apply-patch+yaml",
-    )
-
-    def established() -> bool:
-        _, got = kube.request("GET", f"{path}/{name}")
-        return any(
-            c["type"] == "Established" and c["status"] == "True"
-            for c in (got.get("status") or {}).get("conditions") or []
-        )
-
-    eventually(established, timeout=ESTABLISH_TIMEOUT, interval=0.2, message="CRD Established")
+    crd.install(kube, FIELD_MANAGER)
 
 
 def make_namespace(api: kubernetes.client.ApiClient, name: str) -> None:

@@ -87,3 +87,36 @@ def children(kube: Kube, namespace: str, name: str = "chat") -> dict[str, dict[s
 
 def events(kube: Kube, namespace: str, reason: str) -> list[dict[str, Any]]:
     return [e for e in kube.list("v1", "Event", namespace) if e.get("reason") == reason]
+
+
+def owned_by_the_app(child: dict[str, Any], app: dict[str, Any]) -> None:
+    """``child`` is controlled by ``app``, so the garbage collector removes it with the app."""
+    assert child["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "channelworks.dev/v1alpha1",
+            "kind": "RealtimeApp",
+            "name": app["metadata"]["name"],
+            "uid": app["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+
+
+def wait_for(kube: Kube, api_version: str, kind: str, namespace: str, name: str) -> Any:
+    """The object, once it exists."""
+    return eventually(
+        lambda: kube.get(api_version, kind, namespace, name) or False,
+        timeout=WAIT,
+        interval=0.5,
+        message=f"{kind} {namespace}/{name}",
+    )
+
+
+def wait_gone(kube: Kube, api_version: str, kind: str, namespace: str, name: str) -> None:
+    eventually(
+        lambda: kube.get(api_version, kind, namespace, name) is None,
+        timeout=WAIT,
+        interval=0.5,
+        message=f"{kind} {namespace}/{name} removed",
+    )

@@ -16,12 +16,9 @@ import yaml
 
 from channelworks_operator import rbac
 from channelworks_operator.kube import Kube
-from tests.operator import crd
+from tests.operator import crd, optional_apis
 from tests.operator.operator_process import OperatorProcess, describe
 from tests.support.control_plane import ControlPlane, kubeconfig
-from tests.support.eventually import eventually
-
-ESTABLISH_TIMEOUT = 60.0
 
 
 @pytest.hookimpl(wrapper=True)
@@ -44,26 +41,7 @@ def kube(kube_api: kubernetes.client.ApiClient) -> Kube:
 @pytest.fixture(scope="session")
 def crd_installed(kube: Kube) -> dict[str, Any]:
     """The CRD from charts/channelworks/crds/, applied as it is and Established."""
-    document = crd.load()
-    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-    name = document["metadata"]["name"]
-    kube.request(
-        "PATCH",
-        f"{path}/{name}",
-        query={"fieldManager": "channelworks-tests", "force": "true"},
-        body=document,
-        content_type="application/apply-patch+yaml",
-    )
-
-    def established() -> bool:
-        _, got = kube.request("GET", f"{path}/{name}")
-        return any(
-            c["type"] == "Established" and c["status"] == "True"
-            for c in (got.get("status") or {}).get("conditions") or []
-        )
-
-    eventually(established, timeout=ESTABLISH_TIMEOUT, interval=0.2, message="CRD Established")
-    return document
+    return crd.install(kube, "channelworks-tests")
 
 
 @dataclass(frozen=True)
@@ -169,3 +147,10 @@ def operators(
         process.stop()
     if request.node.stash.get(FAILED, False):
         print(describe(started))
+
+
+@pytest.fixture
+def crds(kube: Kube) -> Iterator[optional_apis.Crds]:
+    """Set up before ``operators`` so the operator has stopped when its CRDs go away."""
+    with optional_apis.Crds(kube) as installed:
+        yield installed

@@ -8,6 +8,9 @@ from typing import Any
 
 import yaml
 
+from channelworks_operator.kube import Kube
+from tests.support.eventually import eventually
+
 CRD_PATH = (
     Path(__file__).resolve().parents[2]
     / "charts"
@@ -17,8 +20,35 @@ CRD_PATH = (
 )
 
 
+ESTABLISH_TIMEOUT = 60.0
+
+
 def load() -> dict[str, Any]:
     document: dict[str, Any] = yaml.safe_load(CRD_PATH.read_text())
+    return document
+
+
+def install(kube: Kube, field_manager: str) -> dict[str, Any]:
+    """Apply the CRD as it is (server-side, as ``field_manager``); return once Established."""
+    document = load()
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    name = document["metadata"]["name"]
+    kube.request(
+        "PATCH",
+        f"{path}/{name}",
+        query={"fieldManager": field_manager, "force": "true"},
+        body=document,
+        content_type="application/apply-patch+yaml",
+    )
+
+    def established() -> bool:
+        _, got = kube.request("GET", f"{path}/{name}")
+        return any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in (got.get("status") or {}).get("conditions") or []
+        )
+
+    eventually(established, timeout=ESTABLISH_TIMEOUT, interval=0.2, message="CRD Established")
     return document
 
 

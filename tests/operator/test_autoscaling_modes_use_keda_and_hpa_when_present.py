@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from channelworks_operator.kube import Kube
 from tests.operator import apps, optional_apis
@@ -27,50 +24,12 @@ LABEL_VALUE_MAX = 63
 RESYNC_SECONDS = float(TEST_TIMINGS["CHANNELWORKS_OPERATOR_RESYNC_SECONDS"])
 
 
-@pytest.fixture
-def crds(kube: Kube) -> Iterator[optional_apis.Crds]:
-    """Set up before ``operators`` so the operator has stopped when its CRDs go away."""
-    with optional_apis.Crds(kube) as installed:
-        yield installed
-
-
 def autoscaling(mode: str, **fields: Any) -> dict[str, Any]:
     return {"worker": {"autoscaling": {"mode": mode, **fields}}}
 
 
 def keda(**fields: Any) -> dict[str, Any]:
     return autoscaling("keda", prometheus={"serverAddress": PROMETHEUS}, **fields)
-
-
-def owned_by_the_app(child: dict[str, Any], app: dict[str, Any]) -> None:
-    assert child["metadata"]["ownerReferences"] == [
-        {
-            "apiVersion": "channelworks.dev/v1alpha1",
-            "kind": "RealtimeApp",
-            "name": "chat",
-            "uid": app["metadata"]["uid"],
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
-
-
-def wait_for(kube: Kube, api_version: str, kind: str, namespace: str) -> Any:
-    return eventually(
-        lambda: kube.get(api_version, kind, namespace, "chat-worker") or False,
-        timeout=apps.WAIT,
-        interval=0.5,
-        message=f"{kind} {namespace}/chat-worker",
-    )
-
-
-def wait_gone(kube: Kube, api_version: str, kind: str, namespace: str) -> None:
-    eventually(
-        lambda: kube.get(api_version, kind, namespace, "chat-worker") is None,
-        timeout=apps.WAIT,
-        interval=0.5,
-        message=f"{kind} {namespace}/chat-worker removed",
-    )
 
 
 def worker(kube: Kube, namespace: str) -> dict[str, Any]:
@@ -142,8 +101,8 @@ def test_keda_mode_says_keda_is_missing_then_writes_a_scaled_object_once_it_is_i
 
     # KEDA is installed while the operator runs: the ScaledObject follows.
     crds.install(optional_apis.KEDA)
-    scaled = wait_for(kube, KEDA, "ScaledObject", namespace)
-    owned_by_the_app(scaled, apps.get(kube, namespace))
+    scaled = apps.wait_for(kube, KEDA, "ScaledObject", namespace, "chat-worker")
+    apps.owned_by_the_app(scaled, apps.get(kube, namespace))
     spec = scaled["spec"]
     assert spec["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
@@ -180,7 +139,7 @@ def test_keda_mode_says_keda_is_missing_then_writes_a_scaled_object_once_it_is_i
 
     # Back to the built-in autoscaler: the ScaledObject goes, the operator sets the count again.
     apps.apply(kube, apps.manifest(namespace, **apps.external(redis_url, **autoscaling("builtin"))))
-    wait_gone(kube, KEDA, "ScaledObject", namespace)
+    apps.wait_gone(kube, KEDA, "ScaledObject", namespace, "chat-worker")
     apps.wait_condition(kube, namespace, "Autoscaling", "True")
     eventually(lambda: operator_owns_replicas(worker(kube, namespace)), timeout=apps.WAIT)
     eventually(lambda: apps.events(kube, namespace, "Deleted"), timeout=apps.WAIT)
@@ -206,8 +165,8 @@ def test_hpa_on_the_external_metric_then_keda(  # short: app=<namespace>.chat fi
     )
     apps.apply(kube, apps.manifest(namespace, **apps.external(redis_url, **fields)))
 
-    hpa = wait_for(kube, HPA, "HorizontalPodAutoscaler", namespace)
-    owned_by_the_app(hpa, apps.get(kube, namespace))
+    hpa = apps.wait_for(kube, HPA, "HorizontalPodAutoscaler", namespace, "chat-worker")
+    apps.owned_by_the_app(hpa, apps.get(kube, namespace))
     spec = hpa["spec"]
     assert spec["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
@@ -245,14 +204,14 @@ def test_hpa_on_the_external_metric_then_keda(  # short: app=<namespace>.chat fi
 
     # hpa -> keda: the HPA goes, the ScaledObject comes.
     apps.apply(kube, apps.manifest(namespace, **apps.external(redis_url, **keda(maxReplicas=6))))
-    wait_for(kube, KEDA, "ScaledObject", namespace)
-    wait_gone(kube, HPA, "HorizontalPodAutoscaler", namespace)
+    apps.wait_for(kube, KEDA, "ScaledObject", namespace, "chat-worker")
+    apps.wait_gone(kube, HPA, "HorizontalPodAutoscaler", namespace, "chat-worker")
     apps.wait_condition(kube, namespace, "Autoscaling", "True", reason="ScaledObject")
 
     # Autoscaling off: the ScaledObject goes and the operator sets spec.worker.replicas.
     fixed = {"worker": {"autoscaling": {"enabled": False}, "replicas": 3}}
     apps.apply(kube, apps.manifest(namespace, **apps.external(redis_url, **fixed)))
-    wait_gone(kube, KEDA, "ScaledObject", namespace)
+    apps.wait_gone(kube, KEDA, "ScaledObject", namespace, "chat-worker")
     eventually(lambda: worker(kube, namespace)["spec"]["replicas"] == 3, timeout=apps.WAIT)
     assert operator_owns_replicas(worker(kube, namespace))
     apps.wait_condition(kube, namespace, "Autoscaling", "False", reason="Disabled")

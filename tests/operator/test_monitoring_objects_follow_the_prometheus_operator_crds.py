@@ -6,10 +6,7 @@ reconcile and no retry storm; switching kinds or turning monitoring off removes 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from channelworks_operator.kube import Kube
 from tests.operator import apps, optional_apis
@@ -23,44 +20,6 @@ QUIET_WINDOW_SECONDS = 3 * RESYNC_SECONDS
 GARBAGE_COLLECTION_WAIT = 90.0
 # Reconciles allowed in the quiet window: one per resync, and a few for Deployment status events.
 QUIET_RECONCILES = 3 + 3
-
-
-@pytest.fixture
-def crds(kube: Kube) -> Iterator[optional_apis.Crds]:
-    """Set up before ``operators`` so the operator has stopped when its CRDs go away."""
-    with optional_apis.Crds(kube) as installed:
-        yield installed
-
-
-def owned_by_the_app(child: dict[str, Any], app: dict[str, Any]) -> None:
-    assert child["metadata"]["ownerReferences"] == [
-        {
-            "apiVersion": "channelworks.dev/v1alpha1",
-            "kind": "RealtimeApp",
-            "name": app["metadata"]["name"],
-            "uid": app["metadata"]["uid"],
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
-
-
-def wait_for(kube: Kube, api_version: str, kind: str, namespace: str, name: str) -> Any:
-    return eventually(
-        lambda: kube.get(api_version, kind, namespace, name) or False,
-        timeout=apps.WAIT,
-        interval=0.5,
-        message=f"{kind} {namespace}/{name}",
-    )
-
-
-def wait_gone(kube: Kube, api_version: str, kind: str, namespace: str, name: str) -> None:
-    eventually(
-        lambda: kube.get(api_version, kind, namespace, name) is None,
-        timeout=apps.WAIT,
-        interval=0.5,
-        message=f"{kind} {namespace}/{name} removed",
-    )
 
 
 def runs_quietly(operator: OperatorProcess) -> None:
@@ -108,8 +67,8 @@ def test_monitoring_waits_for_the_crds_then_a_pod_monitor_follows_their_install(
 
     # The Prometheus Operator is installed while the operator runs: the monitor follows.
     crds.install(optional_apis.PROMETHEUS_OPERATOR)
-    monitor = wait_for(kube, MONITORING, "PodMonitor", namespace, "chat")
-    owned_by_the_app(monitor, app)
+    monitor = apps.wait_for(kube, MONITORING, "PodMonitor", namespace, "chat")
+    apps.owned_by_the_app(monitor, app)
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["metadata"]["labels"]["app.kubernetes.io/component"] == "monitoring"
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
@@ -154,10 +113,10 @@ def test_a_service_monitor_scrapes_the_metrics_service_and_the_kind_can_change(
     apps.apply(kube, apps.manifest(namespace, **fields))
     app = apps.wait_condition(kube, namespace, "Ready", "True")
 
-    monitor = wait_for(kube, MONITORING, "ServiceMonitor", namespace, "chat")
-    service = wait_for(kube, "v1", "Service", namespace, "chat-metrics")
-    owned_by_the_app(monitor, app)
-    owned_by_the_app(service, app)
+    monitor = apps.wait_for(kube, MONITORING, "ServiceMonitor", namespace, "chat")
+    service = apps.wait_for(kube, "v1", "Service", namespace, "chat-metrics")
+    apps.owned_by_the_app(monitor, app)
+    apps.owned_by_the_app(service, app)
     # The monitor selects the metrics Service, and scrapes the port that Service has.
     assert selects(monitor["spec"]["selector"], service["metadata"]["labels"])
     (endpoint,) = monitor["spec"]["endpoints"]
@@ -177,14 +136,14 @@ def test_a_service_monitor_scrapes_the_metrics_service_and_the_kind_can_change(
     # ServiceMonitor -> PodMonitor: the ServiceMonitor and its Service go, a PodMonitor comes.
     fields = apps.external(redis_url, monitoring={"kind": "PodMonitor"})
     apps.apply(kube, apps.manifest(namespace, **fields))
-    wait_for(kube, MONITORING, "PodMonitor", namespace, "chat")
-    wait_gone(kube, MONITORING, "ServiceMonitor", namespace, "chat")
-    wait_gone(kube, "v1", "Service", namespace, "chat-metrics")
+    apps.wait_for(kube, MONITORING, "PodMonitor", namespace, "chat")
+    apps.wait_gone(kube, MONITORING, "ServiceMonitor", namespace, "chat")
+    apps.wait_gone(kube, "v1", "Service", namespace, "chat-metrics")
 
     # Monitoring off: no monitor at all, and an Event says what was removed.
     fields = apps.external(redis_url, monitoring={"enabled": False})
     apps.apply(kube, apps.manifest(namespace, **fields))
-    wait_gone(kube, MONITORING, "PodMonitor", namespace, "chat")
+    apps.wait_gone(kube, MONITORING, "PodMonitor", namespace, "chat")
 
     def removal_reported() -> None:
         messages = " ".join(e["message"] for e in apps.events(kube, namespace, "Deleted"))
@@ -205,7 +164,7 @@ def test_uninstalling_the_prometheus_operator_leaves_the_app_running(
     operator = operators()
     apps.apply(kube, apps.manifest(namespace, **apps.external(redis_url)))
     apps.wait_condition(kube, namespace, "Ready", "True")
-    wait_for(kube, MONITORING, "PodMonitor", namespace, "chat")
+    apps.wait_for(kube, MONITORING, "PodMonitor", namespace, "chat")
 
     crds.remove(optional_apis.PROMETHEUS_OPERATOR)  # its objects go with it
     removed_at = operator.reconciles()
