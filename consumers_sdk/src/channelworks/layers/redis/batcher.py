@@ -2,8 +2,9 @@
 
 Every non-blocking command of a layer goes through here, so a thousand concurrent operations
 become a handful of round trips on a handful of connections. A call that finds nothing in flight
-goes out at once from its caller's task; calls made meanwhile go out together next. On a
-standalone server the calls use a ``wire.Line`` of their own; on a cluster, redis-py pipelines.
+goes out at once from its caller's task; calls made meanwhile go out together next. The calls
+run on the layer's own connections (``Clients.caller``: a line per standalone server, one
+exchange per master on a cluster).
 Connection failures are retried with backoff for a bounded time, then surface as
 ``LayerConnectionError`` naming the address.
 """
@@ -14,19 +15,17 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis import exceptions as redis_errors
 
 from channelworks.exceptions import LayerConnectionError
-from channelworks.layers.redis.connection import BLOCK_SECONDS, Client, Clients
+from channelworks.layers.redis.connection import Client, Clients
 from channelworks.layers.redis.scripts import BatchScript
-from channelworks.layers.redis.wire import Caller, Line, caller_for
 
 logger = logging.getLogger(__name__)
-CALL_TIMEOUT = BLOCK_SECONDS + 10.0  # as the clients' socket timeout
 
 RETRYABLE = (
     redis_errors.ConnectionError,
@@ -35,6 +34,7 @@ RETRYABLE = (
     redis_errors.TryAgainError,
     redis_errors.MasterDownError,
     redis_errors.ReadOnlyError,
+    redis_errors.AskError,  # a slot on the move (MOVED is one too): soon served again
     OSError,
 )
 
@@ -82,18 +82,10 @@ class Batcher:
     def __init__(self, clients: Clients, retry_seconds: float) -> None:
         self._clients = clients
         self._retry_seconds = retry_seconds
-        self._pending: dict[int, tuple[Client, _Flush]] = {}
-        self._wakeup = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
+        # Per route (a server, or a cluster master): what waits, and the task sending it.
+        self._pending: dict[Hashable, tuple[Client, _Flush]] = {}
+        self._runners: dict[Hashable, asyncio.Task[None]] = {}
         self._alone_busy = False
-        self._callers: dict[int, Caller] = {}
-        self._lines: list[Line] = []
-
-    async def close(self) -> None:
-        """Drop the connections of standalone servers (cluster ones belong to the client)."""
-        lines, self._lines, self._callers = self._lines, [], {}
-        for line in lines:
-            await line.close()
 
     async def command(self, tag: str, *args: Any) -> Any:
         """Run one command on the client holding ``tag``."""
@@ -145,18 +137,9 @@ class Batcher:
             futures.append(future)
         return list(await asyncio.gather(*futures))
 
-    def _caller(self, client: Client) -> Caller:
-        caller = self._callers.get(id(client))
-        if caller is None:
-            caller, line = caller_for(client, CALL_TIMEOUT)
-            self._callers[id(client)] = caller
-            if line is not None:
-                self._lines.append(line)
-        return caller
-
     def _idle(self) -> bool:
         """Nothing in flight or waiting: a call can go out at once, from its caller's task."""
-        return not self._alone_busy and not self._pending and self._runner is None
+        return not self._alone_busy and not self._pending and not self._runners
 
     async def _alone(self, client: Client, call: tuple[Any, ...], sources: dict[str, str]) -> Any:
         """The fast path: one call with no batch to join skips the queue and the runner task.
@@ -166,41 +149,33 @@ class Batcher:
             (result,) = await self._execute(client, [call], sources)
         finally:
             self._alone_busy = False
-            if self._pending:
-                self._start_runner()
+            for route in list(self._pending):
+                self._start_runner(route)
         if isinstance(result, Exception):
             raise result
         return result
 
     def _queue(self, tag: str) -> _Flush:
-        client = self._clients.for_tag(tag)
-        entry = self._pending.get(id(client))
+        route = self._clients.route(tag)
+        entry = self._pending.get(route)
         if entry is None:
-            entry = self._pending[id(client)] = (client, _Flush())
+            entry = self._pending[route] = (self._clients.for_tag(tag), _Flush())
         if not self._alone_busy:
-            self._start_runner()
+            self._start_runner(route)
         return entry[1]
 
-    def _start_runner(self) -> None:
-        if self._runner is None:
-            self._runner = asyncio.get_running_loop().create_task(self._run())
-        self._wakeup.set()
+    def _start_runner(self, route: Hashable) -> None:
+        if route not in self._runners:
+            self._runners[route] = asyncio.get_running_loop().create_task(self._run(route))
 
-    async def _run(self) -> None:
+    async def _run(self, route: Hashable) -> None:
+        """Send what waits for one route, batch after batch, apart from the other routes (one
+        slow master does not hold the others up)."""
         try:
-            while self._pending:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                pending, self._pending = self._pending, {}
-                if len(pending) == 1:
-                    for client, flush in pending.values():
-                        await self._flush(client, flush)
-                else:
-                    await asyncio.gather(
-                        *(self._flush(client, flush) for client, flush in pending.values())
-                    )
+            while (entry := self._pending.pop(route, None)) is not None:
+                await self._flush(*entry)
         finally:
-            self._runner = None
+            del self._runners[route]
 
     async def _flush(self, client: Client, flush: _Flush) -> None:
         merged = _merge_scripts(flush.scripts)
@@ -241,11 +216,7 @@ class Batcher:
         delay = 0.05
         while True:
             try:
-                outcomes = await self._caller(client)([calls[index] for index in todo])
-            except AttributeError as error:
-                # redis-py's cluster pipeline can trip over a connection torn down mid-failover
-                # ("'NoneType' object has no attribute 'writelines'"): a connection failure.
-                outcomes = [redis_errors.ConnectionError(str(error))] * len(todo)
+                outcomes = await self._clients.caller(client)([calls[index] for index in todo])
             except Exception as error:
                 if not is_retryable(error):
                     raise

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import urllib.parse
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from channelworks.exceptions import ConfigurationError
+from channelworks.layers.redis.cluster import RoutedLine, SlotMap
+from channelworks.layers.redis.wire import Caller, Exchange, Line
 
 Client = aioredis.Redis | RedisCluster
-__all__ = ["BLOCK_SECONDS", "Client", "Clients", "ConnectionPlan", "RedisCluster"]
+__all__ = ["BLOCK_SECONDS", "LINE_TIMEOUT", "Client", "Clients", "ConnectionPlan", "RedisCluster"]
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 _SCHEMES = {"redis", "rediss", "unix"}
 BLOCK_SECONDS = 5.0
+LINE_TIMEOUT = BLOCK_SECONDS + 10.0  # a blocking read's longest wait, and time to answer
 
 
 @dataclass(frozen=True)
@@ -104,15 +107,45 @@ def _common_options(socket_timeout: float) -> dict[str, Any]:
 
 @dataclass
 class Clients:
-    """The clients of one event loop; ``for_tag`` picks the one that holds a hash tag."""
+    """The clients of one event loop; ``for_tag`` picks the one that holds a hash tag.
+
+    redis-py's clients serve the occasional call; the hot paths run on connections of the
+    layer's own: ``caller`` for batches (one ``Line`` per standalone server, or the cluster's
+    ``SlotMap``), ``line`` for a blocking reader's dedicated connection."""
 
     plan: ConnectionPlan
     clients: list[Client]
+    slots: SlotMap | None = None
+    _batch_lines: dict[int, Line] = field(default_factory=dict, init=False, repr=False)
 
     def for_tag(self, tag: str) -> Client:
         if len(self.clients) == 1:
             return self.clients[0]
         return self.clients[zlib.crc32(tag.encode()) % len(self.clients)]
+
+    def route(self, tag: str) -> Hashable:
+        """Which connection calls for ``tag`` go out on (its master's, as far as is known)."""
+        if self.slots is not None:
+            return self.slots.route(tag)
+        return id(self.for_tag(tag))
+
+    def caller(self, client: Client) -> Caller:
+        """How batches for ``client`` are run (one exchange at a time per connection)."""
+        if self.slots is not None:
+            return self.slots.call
+        line = self._batch_lines.get(id(client))
+        if line is None:
+            assert isinstance(client, aioredis.Redis)
+            line = self._batch_lines[id(client)] = Line(client, LINE_TIMEOUT)
+        return line.call
+
+    def line(self, tag: str) -> Exchange:
+        """A new dedicated connection to the server holding ``tag``; its user closes it."""
+        if self.slots is not None:
+            return RoutedLine(self.slots, tag, LINE_TIMEOUT)
+        client = self.for_tag(tag)
+        assert isinstance(client, aioredis.Redis)
+        return Line(client, LINE_TIMEOUT)
 
     def address_of(self, client: Client) -> str:
         if self.plan.cluster:
@@ -120,6 +153,11 @@ class Clients:
         return self.plan.hosts[self.clients.index(client)].address
 
     async def close(self) -> None:
+        lines, self._batch_lines = self._batch_lines, {}
+        for line in lines.values():
+            await line.close()
+        if self.slots is not None:
+            await self.slots.close()
         for client in self.clients:
             await client.aclose()
 
@@ -128,8 +166,8 @@ def open_clients(plan: ConnectionPlan) -> Clients:
     """Create (not yet connected) clients; connections are made on first use."""
     options = _common_options(socket_timeout=BLOCK_SECONDS + 10.0)
     if plan.cluster:
-        startup = [
-            aioredis.cluster.ClusterNode(
+        addresses = [
+            (
                 urllib.parse.urlsplit(host.url).hostname or "localhost",
                 urllib.parse.urlsplit(host.url).port or 6379,
             )
@@ -139,16 +177,19 @@ def open_clients(plan: ConnectionPlan) -> Clients:
         parts = urllib.parse.urlsplit(first.url)
         extra = dict(first.options)
         url_password = urllib.parse.unquote(parts.password) if parts.password else None
-        cluster = RedisCluster(
-            startup_nodes=startup,
-            password=extra.pop("password", url_password),
-            username=urllib.parse.unquote(parts.username) if parts.username else None,
-            ssl=parts.scheme == "rediss",
-            max_connections=2000,
+        node_options = {
+            "password": extra.pop("password", url_password),
+            "username": urllib.parse.unquote(parts.username) if parts.username else None,
+            "ssl": parts.scheme == "rediss",
             **options,
             **extra,
+        }
+        cluster = RedisCluster(
+            startup_nodes=[aioredis.cluster.ClusterNode(*address) for address in addresses],
+            max_connections=2000,
+            **node_options,
         )
-        return Clients(plan, [cluster])
+        return Clients(plan, [cluster], slots=SlotMap(addresses, node_options, LINE_TIMEOUT))
     return Clients(
         plan,
         [aioredis.Redis.from_url(host.url, **options, **dict(host.options)) for host in plan.hosts],

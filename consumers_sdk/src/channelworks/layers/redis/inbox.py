@@ -20,8 +20,8 @@ import msgpack
 
 from channelworks.layers import codec
 from channelworks.layers.redis.batcher import is_retryable
-from channelworks.layers.redis.connection import BLOCK_SECONDS, Client
-from channelworks.layers.redis.wire import line_for
+from channelworks.layers.redis.connection import BLOCK_SECONDS
+from channelworks.layers.redis.wire import Exchange
 
 logger = logging.getLogger(__name__)
 _BATCH = 1000
@@ -50,14 +50,13 @@ class Inbox:
 
     def __init__(
         self,
-        client: Client,
+        line: Exchange,
         key: str,
         expiry: float,
         capacity_of: Callable[[str], int],
         on_overflow: Callable[[str], None],
     ) -> None:
-        self._client = client
-        self._line = line_for(client, BLOCK_SECONDS + 10.0)
+        self._line = line
         self._key = key
         self._expiry = expiry
         self._capacity_of = capacity_of
@@ -125,13 +124,7 @@ class Inbox:
                 await asyncio.sleep(0)
 
     async def _pop(self) -> Any:
-        if self._line is not None:
-            return await self._line.one(
-                "BLMPOP", BLOCK_SECONDS, 1, self._key, "LEFT", "COUNT", _BATCH
-            )
-        return await self._client.blmpop(
-            BLOCK_SECONDS, 1, self._key, direction="LEFT", count=_BATCH
-        )
+        return await self._line.one("BLMPOP", BLOCK_SECONDS, 1, self._key, "LEFT", "COUNT", _BATCH)
 
     def _deliver(self, entry: bytes) -> None:
         """Queue one inbox entry for each local channel it names.
@@ -176,5 +169,4 @@ class Inbox:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
             self._reader = None
-        if self._line is not None:
-            await self._line.close()
+        await self._line.close()

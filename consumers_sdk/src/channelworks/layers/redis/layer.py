@@ -46,7 +46,6 @@ class _LoopState:
         self.plain_receivers.clear()
         if self.inbox is not None:
             await self.inbox.close()
-        await self.batcher.close()
         await self.clients.close()
 
 
@@ -136,7 +135,7 @@ class RedisChannelLayer(ChannelworksLayer):
         if state.inbox is None:
             key = self.layout.inbox(state.process)
             state.inbox = Inbox(
-                state.clients.for_tag(KeyLayout.tag_of(key)),
+                state.clients.line(KeyLayout.tag_of(key)),
                 key,
                 self.config.expiry,
                 self.get_capacity,

@@ -4,9 +4,9 @@ Every reader of a channel joins one Redis consumer group (``plain``) on each of 
 shard streams and reads with ``XREADGROUP ... NOACK``: Redis hands each entry to exactly one
 reader, so several processes share a busy channel, and a channel with a single reader gets its
 messages first-in first-out. Taken entries are deleted right away (at-most-once, as in
-channels_redis): on a standalone server the ``XDEL`` goes out in the same write as the next
-blocking read, so it costs no round trip of its own; the delete is not waited for, as the group
-never hands an entry out twice.
+channels_redis): the ``XDEL`` goes out in the same write as the next blocking read, so it costs
+no round trip of its own; the delete is not waited for, as the group never hands an entry out
+twice.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from redis import exceptions as redis_errors
 from channelworks.layers import codec
 from channelworks.layers.ordering import Delivery, KeyedDispatcher
 from channelworks.layers.redis.batcher import Batcher, is_retryable
-from channelworks.layers.redis.connection import BLOCK_SECONDS, Client, Clients
+from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
 from channelworks.layers.redis.keys import KeyLayout
-from channelworks.layers.redis.wire import Line, line_for
+from channelworks.layers.redis.wire import Exchange
 
 logger = logging.getLogger(__name__)
 GROUP = "plain"
@@ -111,28 +111,24 @@ class PlainReceiver:
 
     async def _read(self, shard: int) -> None:
         keys = [self._layout.stream(shard, channel) for channel in self._channels]
-        client = self._clients.for_tag(self._layout.shard_tags[shard])
-        line = line_for(client, BLOCK_SECONDS + 10.0)
+        line = self._clients.line(self._layout.shard_tags[shard])
         try:
-            await self._read_with(shard, keys, client, line)
+            await self._read_with(shard, keys, line)
         finally:
-            if line is not None:
-                await line.close()
+            await line.close()
 
-    async def _read_with(
-        self, shard: int, keys: list[str], client: Client, line: Line | None
-    ) -> None:
+    async def _read_with(self, shard: int, keys: list[str], line: Exchange) -> None:
         block = int(BLOCK_SECONDS * 1000)
         read: tuple[Any, ...] = (
             "XREADGROUP", "GROUP", GROUP, self._consumer, "COUNT", READ_AHEAD, "BLOCK", block,
             "NOACK", "STREAMS", *keys, *(">" for _ in keys),
         )  # fmt: skip
-        read_packed = line.pack([read]) if line is not None else []
-        taken: list[tuple[bytes, list[bytes]]] = []  # to delete (with the next read, if a line)
+        read_packed = line.pack([read])
+        taken: list[tuple[bytes, list[bytes]]] = []  # to delete with the next read
         delay = 0.05
         needs_groups = True
         while not self._closed:  # a flag, as a cancelled read may surface as an error
-            if taken and (line is None or len(self._dispatcher) >= READ_AHEAD):
+            if taken and len(self._dispatcher) >= READ_AHEAD:
                 self._spawn_delete(taken)
                 taken = []
             if len(self._dispatcher) >= READ_AHEAD:
@@ -143,16 +139,13 @@ class PlainReceiver:
                 if needs_groups:
                     await self._ensure_groups(shard, keys)
                     needs_groups = False
-                if line is not None:
-                    # The deletes of what was taken ride in the same write as the next read.
-                    deletes = [("XDEL", key, *ids) for key, ids in taken]
-                    taken = []
-                    replies = await line.call([*deletes, read], line.pack(deletes) + read_packed)
-                    response = replies[-1]
-                    if isinstance(response, redis_errors.ResponseError):
-                        raise response
-                else:
-                    response = await client.execute_command(*read)
+                # The deletes of what was taken ride in the same write as the next read.
+                deletes = [("XDEL", key, *ids) for key, ids in taken]
+                taken = []
+                replies = await line.call([*deletes, read], line.pack(deletes) + read_packed)
+                response = replies[-1]
+                if isinstance(response, redis_errors.ResponseError):
+                    raise response
                 delay = 0.05
             except asyncio.CancelledError:
                 raise

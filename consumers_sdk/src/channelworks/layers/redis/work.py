@@ -31,6 +31,7 @@ from channelworks.layers.redis import scripts
 from channelworks.layers.redis.batcher import Batcher, is_retryable
 from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
 from channelworks.layers.redis.keys import KeyLayout
+from channelworks.layers.redis.wire import Exchange
 
 logger = logging.getLogger(__name__)
 MAX_UNACKED_PER_SHARD = 512
@@ -259,8 +260,15 @@ class RedisWorkReceiver(WorkReceiver):
         streams: dict[Any, Any] = {
             self._layout.stream(shard.index, channel).encode(): b"0-0" for channel in self._channels
         }
-        client = self._clients.for_tag(self._layout.shard_tags[shard.index])
+        line = self._clients.line(self._layout.shard_tags[shard.index])
+        try:
+            await self._read_with(shard, streams, line)
+        finally:
+            await line.close()  # a cancelled read leaves its reply on the connection
+
+    async def _read_with(self, shard: _Shard, streams: dict[Any, Any], line: Exchange) -> None:
         delay = 0.05
+        block = int(BLOCK_SECONDS * 1000)
         # The flags, not only cancellation, end the loop: a client library may turn a
         # cancelled read into a connection error, which this loop would otherwise retry.
         while self._reading(shard):
@@ -270,9 +278,10 @@ class RedisWorkReceiver(WorkReceiver):
                 await shard.room.wait()
                 continue
             try:
-                response = await client.xread(
-                    streams=streams, count=min(room, 256), block=int(BLOCK_SECONDS * 1000)
-                )
+                response = await line.one(
+                    "XREAD", "COUNT", min(room, 256), "BLOCK", block,
+                    "STREAMS", *streams, *streams.values(),
+                )  # fmt: skip
                 delay = 0.05
             except asyncio.CancelledError:
                 raise
