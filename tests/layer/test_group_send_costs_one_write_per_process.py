@@ -33,6 +33,6 @@ async def test_group_send_to_1000_members_in_4_processes_is_a_handful_of_command
         for process in processes:
             await process.close()
     assert len(received) == 1000 and all(m == {"text": "to all"} for m in received)
-    # 1 read of the group + 4 inbox pushes + 4 inbox reads (+ a few blocked-read wakeups);
-    # one command per member would be > 1000.
+    # one script (the group read and 4 inbox pushes inside it) + 4 inbox reads (+ a few
+    # blocked-read wakeups); one command per member would be > 1000.
     assert spent < 40, spent

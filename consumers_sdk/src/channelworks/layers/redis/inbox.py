@@ -29,20 +29,32 @@ _BATCH = 1000
 
 def pack_entry(locals_: str, payload: bytes) -> bytes:
     """An inbox entry: the local channel names it is for (comma-separated), when it was sent,
-    the encoded message."""
-    packed: bytes = msgpack.packb([locals_, time.time(), payload], use_bin_type=True)
+    the encoded message (a msgpack array of the three)."""
+    names: bytes = msgpack.packb(locals_, use_bin_type=True)
+    return ENTRY_START + names + entry_tail(payload)
+
+
+ENTRY_START = b"\x93"  # msgpack: an array of three items follows
+
+
+def entry_tail(payload: bytes) -> bytes:
+    """The end of an inbox entry, after the local names: the same for every process a group
+    send writes to, so a script can put each process's names before it."""
+    packed: bytes = msgpack.packb(time.time()) + msgpack.packb(payload, use_bin_type=True)
     return packed
 
 
-class _LocalChannel:
-    """What one local channel holds: encoded messages with their send time, and its waiters."""
+_Item = tuple[float, bytes]  # when a message was sent, the message encoded
 
-    __slots__ = ("capacity", "messages", "waiters")
+
+class _Queue:
+    """Messages of one local channel that no receiver has taken yet."""
+
+    __slots__ = ("capacity", "items")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.messages: deque[tuple[float, bytes]] = deque()
-        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.items: deque[_Item] = deque()
 
 
 class Inbox:
@@ -61,36 +73,71 @@ class Inbox:
         self._expiry = expiry
         self._capacity_of = capacity_of
         self._on_overflow = on_overflow
-        self._channels: dict[str, _LocalChannel] = {}
+        # Per local channel, either queued messages or receivers waiting, never both: a message
+        # for a channel with a receiver waiting is handed to it (no queue, no lookup afterwards).
+        self._queues: dict[str, _Queue] = {}
+        self._waiters: dict[str, list[asyncio.Future[_Item]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
 
     async def receive(self, local: str, full_name: str) -> dict[str, Any]:
         """The next message of one local channel (waits as long as it takes)."""
         self._ensure_reader()
-        channel = self._channel(local)
         while True:
-            now = time.time()
-            while channel.messages:
-                sent, payload = channel.messages.popleft()
-                if now - sent <= self._expiry:
-                    if not channel.messages and not channel.waiters:
-                        self._channels.pop(local, None)
-                    return codec.decode(payload)
-            waiter = asyncio.get_running_loop().create_future()
-            channel.waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in channel.waiters:
-                    channel.waiters.remove(waiter)
-            channel = self._channel(local)
+            item = self._take(local)
+            if item is None:
+                waiter: asyncio.Future[_Item] = asyncio.get_running_loop().create_future()
+                waiting = self._waiters.get(local)
+                if waiting is None:
+                    self._waiters[local] = [waiter]
+                else:
+                    waiting.append(waiter)
+                try:
+                    item = await waiter
+                except BaseException:
+                    self._give_back(local, waiter)
+                    raise
+                if time.time() - item[0] > self._expiry:
+                    continue
+            return codec.decode(item[1])
 
-    def _channel(self, local: str) -> _LocalChannel:
-        channel = self._channels.get(local)
-        if channel is None:
-            channel = self._channels[local] = _LocalChannel(self._capacity_of(local))
-        return channel
+    def _take(self, local: str) -> _Item | None:
+        """The oldest queued message of a local channel that has not expired (expired ones are
+        dropped), or None."""
+        queue = self._queues.get(local)
+        if queue is None:
+            return None
+        oldest_alive = time.time() - self._expiry
+        items = queue.items
+        found = None
+        while items:
+            item = items.popleft()
+            if item[0] >= oldest_alive:
+                found = item
+                break
+        if not items:
+            del self._queues[local]
+        return found
+
+    def _give_back(self, local: str, waiter: asyncio.Future[_Item]) -> None:
+        """A receive that stopped waiting (cancelled): a message already handed to it goes to
+        the next receiver, or back to the front of the channel's queue."""
+        waiting = self._waiters.get(local)
+        if waiter.done() and not waiter.cancelled():
+            if waiting:
+                self._offer(local, waiter.result())
+            else:
+                self._queue(local).items.appendleft(waiter.result())
+        elif waiting is not None and waiter in waiting:
+            waiting.remove(waiter)
+            if not waiting:
+                del self._waiters[local]
+
+    def _queue(self, local: str) -> _Queue:
+        queue = self._queues.get(local)
+        if queue is None:
+            queue = self._queues[local] = _Queue(self._capacity_of(local))
+        return queue
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
@@ -127,40 +174,51 @@ class Inbox:
         return await self._line.one("BLMPOP", BLOCK_SECONDS, 1, self._key, "LEFT", "COUNT", _BATCH)
 
     def _deliver(self, entry: bytes) -> None:
-        """Queue one inbox entry for each local channel it names.
+        """Hand one inbox entry to each local channel it names.
 
-        The encoded message is queued, and each ``receive`` decodes its own copy (as
+        The encoded message is passed on, and each ``receive`` decodes its own copy (as
         channels_redis' pub/sub layer does): the members of a broadcast never share a dict,
         and a message that expires unread is never decoded."""
         locals_, sent, payload = msgpack.unpackb(entry, raw=False)
         if isinstance(locals_, str):
             locals_ = locals_.split(",")
-        channels = self._channels
+        waiters = self._waiters
         item = (sent, payload)
         for local in locals_:
-            channel = channels.get(local) or self._channel(local)
-            messages = channel.messages
-            if len(messages) >= channel.capacity:
-                messages.popleft()
-                self._on_overflow(local)
-            messages.append(item)
-            waiters = channel.waiters
-            while waiters:
-                waiter = waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    break
+            waiting = waiters.get(local)
+            if waiting is not None and len(waiting) == 1 and not waiting[0].done():
+                del waiters[local]  # the common case: one receiver waits on the channel
+                waiting[0].set_result(item)
+            else:
+                self._offer(local, item)
+
+    def _offer(self, local: str, item: _Item) -> None:
+        """Hand a message to the first receiver waiting on ``local``, else queue it; a full
+        queue drops its oldest message (counted)."""
+        waiting = self._waiters.get(local)
+        while waiting:
+            waiter = waiting.pop(0)
+            if not waiting:
+                del self._waiters[local]
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        queue = self._queue(local)
+        if len(queue.items) >= queue.capacity:
+            queue.items.popleft()
+            self._on_overflow(local)
+        queue.items.append(item)
 
     def _prune_expired(self) -> None:
-        """Forget local channels whose messages all expired and that nobody waits on."""
+        """Forget queues whose messages all expired."""
         oldest_alive = time.time() - self._expiry
-        for local, channel in list(self._channels.items()):
-            if not channel.waiters and all(sent < oldest_alive for sent, _ in channel.messages):
-                del self._channels[local]
+        for local, queue in list(self._queues.items()):
+            if all(sent < oldest_alive for sent, _ in queue.items):
+                del self._queues[local]
 
     def forget(self, local: str) -> None:
         """Drop what is buffered for a local channel nobody will read again."""
-        self._channels.pop(local, None)
+        self._queues.pop(local, None)
 
     async def close(self) -> None:
         self._closed = True

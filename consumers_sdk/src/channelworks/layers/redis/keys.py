@@ -10,6 +10,8 @@ in one cluster slot while the application as a whole spreads over every master:
 - worker leases on a shard: ``{<prefix>#<n>}:lease:<group>``;
 - one inbox list per process for all its process-specific channels: ``{<prefix>:<head>}:inbox``;
 - a group's members: ``{<prefix>:g:<group>}``;
+- what the last send to a group found out (its send plan; one server only):
+  ``{<prefix>:g:<group>}:plan``;
 - the live members of a worker group: ``{<prefix>}:workers:<group>``.
 """
 
@@ -68,11 +70,20 @@ class KeyLayout:
     def lease(self, shard: int, group: str) -> str:
         return f"{{{self.shard_tags[shard]}}}:lease:{group}"
 
-    def inbox(self, head: str) -> str:
-        return f"{{{self.prefix}:{head}}}:inbox"
+    def inbox(self, process: str) -> str:
+        before, after = self.inbox_affixes
+        return f"{before}{process}{after}"
+
+    @property
+    def inbox_affixes(self) -> tuple[str, str]:
+        """What comes before and after the process id in an inbox key (a script builds them)."""
+        return f"{{{self.prefix}:", "}:inbox"
 
     def group(self, group: str) -> str:
         return f"{{{self.prefix}:g:{group}}}"
+
+    def send_plan(self, group: str) -> str:
+        return f"{self.group(group)}:plan"
 
     def workers(self, group: str) -> str:
         return f"{{{self.prefix}}}:workers:{group}"

@@ -19,7 +19,7 @@ from channelworks.layers.config import layer_config
 from channelworks.layers.ordering import ordering_key
 from channelworks.layers.redis import connection, scripts
 from channelworks.layers.redis.batcher import Batcher, ScriptCall
-from channelworks.layers.redis.inbox import Inbox, pack_entry
+from channelworks.layers.redis.inbox import Inbox, entry_tail, pack_entry
 from channelworks.layers.redis.keys import KeyLayout
 from channelworks.layers.redis.plain import PlainReceiver
 from channelworks.layers.redis.stats import read_queue_stats
@@ -195,43 +195,68 @@ class RedisChannelLayer(ChannelworksLayer):
         naming.require_valid_group_name(group)
         naming.require_valid_channel_name(channel)
         key = self.layout.group(group)
-        batcher = self._state().batcher
-        tag = KeyLayout.tag_of(key)
         now = time.time()
-        await asyncio.gather(
-            batcher.command(tag, "ZADD", key, now, channel),
-            batcher.command(tag, "ZREMRANGEBYSCORE", key, "-inf", f"({now - self.group_expiry}"),
-            batcher.command(tag, "EXPIRE", key, self.group_expiry),
+        await self._state().batcher.script(
+            KeyLayout.tag_of(key),
+            scripts.GROUP_ADD,
+            [key, self.layout.send_plan(group)],
+            [self.group_expiry],
+            args=[now, channel, f"({now - self.group_expiry}"],
         )
 
     async def group_discard(self, group: str, channel: str) -> None:
         naming.require_valid_group_name(group)
         naming.require_valid_channel_name(channel)
         key = self.layout.group(group)
-        await self._state().batcher.command(KeyLayout.tag_of(key), "ZREM", key, channel)
+        batcher = self._state().batcher
+        tag = KeyLayout.tag_of(key)
+        await asyncio.gather(
+            batcher.command(tag, "ZREM", key, channel),
+            batcher.command(tag, "DEL", self.layout.send_plan(group)),
+        )
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """One inbox write per process holding members, one stream write per normal channel."""
         naming.require_valid_group_name(group)
         payload = codec.encode(message, self.config.max_message_size)
         key = self.layout.group(group)
+        lowest_live = f"({time.time() - self.group_expiry}"
+        if self.plan.cluster or len(self.plan.hosts) > 1:
+            full, normal = await self._group_send_in_two_steps(key, lowest_live, payload)
+        else:
+            full, normal = await self._state().batcher.script(
+                KeyLayout.tag_of(key),
+                scripts.GROUP_SEND_TO_INBOXES,
+                [key, self.layout.send_plan(group)],
+                [
+                    lowest_live,
+                    *self.layout.inbox_affixes,
+                    self.config.inbox_capacity,
+                    int(self.config.expiry * 1000),
+                    self.group_expiry * 1000,
+                ],
+                args=[entry_tail(payload)],
+            )
+        sent = await asyncio.gather(
+            *(self._send_payload(channel.decode(), payload, None) for channel in normal)
+        )
+        self.channel_full_count += full + sent.count(False)
+
+    async def _group_send_in_two_steps(
+        self, key: str, lowest_live: str, payload: bytes
+    ) -> tuple[int, list[bytes]]:
+        """Read the members grouped by process, then push to the inboxes: on a cluster or sharded
+        hosts the inboxes live elsewhere than the group.  Returns (full inboxes, normal members)."""
         batcher = self._state().batcher
         grouped, normal = await batcher.script(
-            KeyLayout.tag_of(key),
-            scripts.GROUP_BY_PROCESS,
-            [key],
-            [f"({time.time() - self.group_expiry}"],
-            args=[1],
+            KeyLayout.tag_of(key), scripts.GROUP_BY_PROCESS, [key], [lowest_live], args=[1]
         )
         pushes = [
             self._inbox_push(head.decode(), locals_.decode(), payload)
             for head, locals_ in zip(grouped[::2], grouped[1::2], strict=True)
         ]
         sent = await batcher.scripts(pushes) if pushes else []
-        sent += await asyncio.gather(
-            *(self._send_payload(channel.decode(), payload, None) for channel in normal)
-        )
-        self.channel_full_count += sum(1 for result in sent if not result)
+        return sent.count(0), normal
 
     async def _push_to_inbox(self, head: str, locals_: str, payload: bytes) -> bool:
         """One inbox entry for ``locals_`` of the process ``head``; False if its inbox is full.

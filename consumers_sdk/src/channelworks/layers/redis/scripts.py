@@ -118,6 +118,127 @@ return results
 """,
 )
 
+# KEYS: a group, its send plan.  ARGV: group expiry (s), then per item: time joined (the score),
+# channel, lowest live score (exclusive, "(<time>").  Joins or renews each member, sweeps out
+# lapsed ones and drops the send plan (see GROUP_SEND_TO_INBOXES), all at once.  Returns 1 per item.
+GROUP_ADD = BatchScript(
+    name="group_add",
+    shared_keys=2,
+    shared_args=1,
+    source="""
+local results = {}
+for i = 2, #ARGV, 3 do
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[i + 2])
+  results[#results + 1] = 1
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return results
+""",
+)
+
+# A whole group send for a layer on ONE server, where the inboxes are reachable from the group's
+# script (a cluster or sharded hosts use GROUP_BY_PROCESS and then PUSH_TO_INBOX instead).
+# KEYS: a group, its send plan.  ARGV: lowest live score (exclusive, "(<time>"), what comes
+# before and after the process id in an inbox key, inbox capacity, expiry (ms), group expiry
+# (ms), then per item: the inbox entry's tail (inbox.entry_tail: sent time and message).
+# Writes one entry per process, as pack_entry would: a msgpack array of the process's local
+# names (comma-separated) and the tail.  Returns, per item, {inboxes that were full, {normal
+# channel, ...}}: the client sends to normal channels.
+#
+# The send plan is a list: the lowest live score it was made for, the oldest live member's
+# score, how many members the group had (ZCARD), the number of processes k, then k times (inbox
+# key, entry start), then the normal channels.  It is reused while it still describes the
+# group's live members exactly: made for a bound no later than this one, no member lapsed since
+# (the oldest is still live), and as many members as then (group_add and group_discard delete
+# it too); otherwise it is made again from the members.  It expires after group_expiry, as the
+# group does, and is not kept for a group without members.
+GROUP_SEND_TO_INBOXES = BatchScript(
+    name="group_send_to_inboxes",
+    shared_keys=2,
+    shared_args=6,
+    source="""
+local lowest = tonumber(string.sub(ARGV[1], 2))
+local count = redis.call('ZCARD', KEYS[1])
+local plan = redis.call('LRANGE', KEYS[2], 0, -1)
+if not (#plan >= 4 and tonumber(plan[1]) <= lowest and lowest < tonumber(plan[2])
+        and tonumber(plan[3]) == count) then
+  local members = redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE')
+  local oldest = redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE', 'LIMIT', 0, 1,
+    'WITHSCORES')[2] or '1e300'
+  local process_id = '(' .. string.rep('[0-9a-f]', 12) .. ')!$'
+  local inbox_of = {}
+  local locals_of = {}
+  local inboxes = {}
+  local normal = {}
+  for _, member in ipairs(members) do
+    local bang = string.find(member, '!', 1, true)
+    if bang then
+      local head = string.sub(member, 1, bang)
+      local inbox = inbox_of[head]
+      if not inbox then
+        inbox = ARGV[2] .. (string.match(head, process_id) or head) .. ARGV[3]
+        inbox_of[head] = inbox
+        if not locals_of[inbox] then
+          locals_of[inbox] = {}
+          inboxes[#inboxes + 1] = inbox
+        end
+      end
+      local locals = locals_of[inbox]
+      locals[#locals + 1] = string.sub(member, bang + 1)
+    else
+      normal[#normal + 1] = member
+    end
+  end
+  local function str_header(n)
+    if n < 32 then return string.char(160 + n) end
+    if n < 256 then return string.char(217, n) end
+    if n < 65536 then return string.char(218, math.floor(n / 256), n % 256) end
+    return string.char(219, math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
+      math.floor(n / 256) % 256, n % 256)
+  end
+  plan = {string.sub(ARGV[1], 2), oldest, tostring(count), tostring(#inboxes)}
+  for _, inbox in ipairs(inboxes) do
+    local locals = table.concat(locals_of[inbox], ',')
+    plan[#plan + 1] = inbox
+    plan[#plan + 1] = '\\147' .. str_header(#locals) .. locals
+  end
+  for _, member in ipairs(normal) do
+    plan[#plan + 1] = member
+  end
+  redis.call('DEL', KEYS[2])
+  if count > 0 then  -- no plan is kept for a group that does not exist
+    for i = 1, #plan, 1000 do
+      redis.call('RPUSH', KEYS[2], unpack(plan, i, math.min(i + 999, #plan)))
+    end
+    redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  end
+end
+local processes = tonumber(plan[4])
+local normal = {}
+for i = 5 + 2 * processes, #plan do
+  normal[#normal + 1] = plan[i]
+end
+local capacity = tonumber(ARGV[4])
+local results = {}
+for item = 7, #ARGV do
+  local full = 0
+  for i = 5, 3 + 2 * processes, 2 do
+    local inbox = plan[i]
+    if redis.call('LLEN', inbox) >= capacity then
+      full = full + 1
+    else
+      redis.call('RPUSH', inbox, plan[i + 1] .. ARGV[item])
+      redis.call('PEXPIRE', inbox, ARGV[5])
+    end
+  end
+  results[#results + 1] = {full, normal}
+end
+return results
+""",
+)
+
 # KEYS: a lease.  ARGV: owner, ttl (ms).  Keeps the lease if still ours: 1, else 0.
 RENEW_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
