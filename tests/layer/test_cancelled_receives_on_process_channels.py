@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from channelworks.layers import codec
 from channelworks.layers.redis.inbox import Inbox, pack_entry
+from channelworks.layers.redis.wire import Line
 
 
 async def test_a_receive_cancelled_as_its_message_arrives_leaves_it_for_the_next(
@@ -17,7 +18,7 @@ async def test_a_receive_cancelled_as_its_message_arrives_leaves_it_for_the_next
 ) -> None:
     client = aioredis.Redis.from_url(redis_url)
     overflows: list[str] = []
-    inbox = Inbox(client, "{cancel:abc}:inbox", 60.0, lambda _: 10, overflows.append)
+    inbox = Inbox(Line(client, 15.0), "{cancel:abc}:inbox", 60.0, lambda _: 10, overflows.append)
     try:
         first = asyncio.create_task(inbox.receive("a", "specific.abc!a"))
         second = asyncio.create_task(inbox.receive("b", "specific.abc!b"))
