@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import pytest
 import redis
 from redis.crc import key_slot
 
@@ -67,53 +69,57 @@ async def _round_trip(
     assert (by_process["n"], normal["n"]) == (number, number)
 
 
-async def test_sends_and_receives_follow_slots_moved_to_another_master(
+Pair = tuple[RedisChannelLayer, RedisChannelLayer, str]
+
+
+@pytest.fixture
+async def pair(
     killable_redis_cluster: redis_servers.RedisClusterNodes,
-) -> None:
-    url = killable_redis_cluster.url
-    sender = RedisChannelLayer(hosts=[url], prefix="moving")
-    receiver = RedisChannelLayer(hosts=[url], prefix="moving")
+) -> AsyncIterator[Pair]:
+    """A sender and a receiver on a private cluster, with the receiver's process channel, after
+    a first round trip."""
+    sender = RedisChannelLayer(hosts=[killable_redis_cluster.url], prefix="moving")
+    receiver = RedisChannelLayer(hosts=[killable_redis_cluster.url], prefix="moving")
     try:
         process_channel = await receiver.new_channel()
         await _round_trip(sender, receiver, process_channel, 0)
-        for number, slot in enumerate(_slots_of(receiver, process_channel), start=1):
-            # The receiver's readers sit blocked on the old master while their slot moves away.
-            owner = _owner(killable_redis_cluster, slot)
-            target = next(m for m in killable_redis_cluster.masters() if m != owner)
-            target_id = await asyncio.to_thread(
-                _begin_moving_slot, killable_redis_cluster, slot, target
-            )
-            # Mid-migration the old master answers ASK for keys it no longer has.
-            await sender.send(process_channel, {"type": "x", "n": -number})
-            await sender.send(NORMAL_CHANNEL, {"type": "x", "n": -number})
-            await asyncio.to_thread(_finish_moving_slot, killable_redis_cluster, slot, target_id)
-            assert _owner(killable_redis_cluster, slot) == target
-            sent_mid_migration = [
-                (await asyncio.wait_for(receiver.receive(channel), 30))["n"]
-                for channel in (process_channel, NORMAL_CHANNEL)
-            ]
-            assert sent_mid_migration == [-number, -number]
-            await _round_trip(sender, receiver, process_channel, number)
+        yield sender, receiver, process_channel
     finally:
         await sender.close()
         await receiver.close()
+
+
+async def test_sends_and_receives_follow_slots_moved_to_another_master(
+    killable_redis_cluster: redis_servers.RedisClusterNodes, pair: Pair
+) -> None:
+    sender, receiver, process_channel = pair
+    for number, slot in enumerate(_slots_of(receiver, process_channel), start=1):
+        # The receiver's readers sit blocked on the old master while their slot moves away.
+        owner = _owner(killable_redis_cluster, slot)
+        target = next(m for m in killable_redis_cluster.masters() if m != owner)
+        target_id = await asyncio.to_thread(
+            _begin_moving_slot, killable_redis_cluster, slot, target
+        )
+        # Mid-migration the old master answers ASK for keys it no longer has.
+        await sender.send(process_channel, {"type": "x", "n": -number})
+        await sender.send(NORMAL_CHANNEL, {"type": "x", "n": -number})
+        await asyncio.to_thread(_finish_moving_slot, killable_redis_cluster, slot, target_id)
+        assert _owner(killable_redis_cluster, slot) == target
+        sent_mid_migration = [
+            (await asyncio.wait_for(receiver.receive(channel), 30))["n"]
+            for channel in (process_channel, NORMAL_CHANNEL)
+        ]
+        assert sent_mid_migration == [-number, -number]
+        await _round_trip(sender, receiver, process_channel, number)
 
 
 async def test_receives_resume_after_the_master_holding_them_is_killed(
-    killable_redis_cluster: redis_servers.RedisClusterNodes,
+    killable_redis_cluster: redis_servers.RedisClusterNodes, pair: Pair
 ) -> None:
-    url = killable_redis_cluster.url
-    sender = RedisChannelLayer(hosts=[url], prefix="failing")
-    receiver = RedisChannelLayer(hosts=[url], prefix="failing")
-    try:
-        process_channel = await receiver.new_channel()
-        await _round_trip(sender, receiver, process_channel, 0)
-        inbox_slot, _ = _slots_of(receiver, process_channel)
-        owner = _owner(killable_redis_cluster, inbox_slot)
-        await asyncio.to_thread(killable_redis_cluster.kill, owner)
-        await asyncio.to_thread(killable_redis_cluster.wait_for_failover, 30)
-        assert _owner(killable_redis_cluster, inbox_slot) != owner
-        await _round_trip(sender, receiver, process_channel, 1)
-    finally:
-        await sender.close()
-        await receiver.close()
+    sender, receiver, process_channel = pair
+    inbox_slot, _ = _slots_of(receiver, process_channel)
+    owner = _owner(killable_redis_cluster, inbox_slot)
+    await asyncio.to_thread(killable_redis_cluster.kill, owner)
+    await asyncio.to_thread(killable_redis_cluster.wait_for_failover, 30)
+    assert _owner(killable_redis_cluster, inbox_slot) != owner
+    await _round_trip(sender, receiver, process_channel, 1)

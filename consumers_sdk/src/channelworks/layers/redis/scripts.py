@@ -77,6 +77,30 @@ return results
 """,
 )
 
+# A Lua function for the group scripts: the members of a group, the process-specific ones
+# ("<head>!<local>") grouped by head in the order first seen, and the normal channels.
+_GROUP_BY_HEAD = """
+local function group_by_head(members)
+  local heads, locals_of, normal = {}, {}, {}
+  for _, member in ipairs(members) do
+    local bang = string.find(member, '!', 1, true)
+    if bang then
+      local head = string.sub(member, 1, bang)
+      local locals = locals_of[head]
+      if not locals then
+        locals = {}
+        locals_of[head] = locals
+        heads[#heads + 1] = head
+      end
+      locals[#locals + 1] = string.sub(member, bang + 1)
+    else
+      normal[#normal + 1] = member
+    end
+  end
+  return heads, locals_of, normal
+end
+"""
+
 # KEYS: a group.  ARGV: lowest live score (exclusive, "(<time>"), then one placeholder per item.
 # Returns, per item, the live members grouped on the server, so a group send carries one short
 # string per process to the client instead of every member:
@@ -85,26 +109,10 @@ GROUP_BY_PROCESS = BatchScript(
     name="group_by_process",
     shared_keys=1,
     shared_args=1,
-    source="""
-local members = redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE')
-local locals_of = {}
-local heads = {}
-local normal = {}
-for _, member in ipairs(members) do
-  local bang = string.find(member, '!', 1, true)
-  if bang then
-    local head = string.sub(member, 1, bang)
-    local locals = locals_of[head]
-    if not locals then
-      locals = {}
-      locals_of[head] = locals
-      heads[#heads + 1] = head
-    end
-    locals[#locals + 1] = string.sub(member, bang + 1)
-  else
-    normal[#normal + 1] = member
-  end
-end
+    source=_GROUP_BY_HEAD
+    + """
+local heads, locals_of, normal = group_by_head(
+  redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE'))
 local grouped = {}
 for _, head in ipairs(heads) do
   grouped[#grouped + 1] = head
@@ -143,12 +151,13 @@ return results
 # KEYS: a group, its send plan.  ARGV: lowest live score (exclusive, "(<time>"), what comes
 # before and after the process id in an inbox key, inbox capacity, expiry (ms), group expiry
 # (ms), then per item: the inbox entry's tail (inbox.entry_tail: sent time and message).
-# Writes one entry per process, as pack_entry would: a msgpack array of the process's local
-# names (comma-separated) and the tail.  Returns, per item, {inboxes that were full, {normal
+# Writes one entry per process (per channel-name head, which is one per process unless it
+# used several new_channel prefixes), as pack_entry would: a msgpack array of the local names
+# (comma-separated) and the tail.  Returns, per item, {inboxes that were full, {normal
 # channel, ...}}: the client sends to normal channels.
 #
 # The send plan is a list: the lowest live score it was made for, the oldest live member's
-# score, how many members the group had (ZCARD), the number of processes k, then k times (inbox
+# score, how many members the group had (ZCARD), the number of entries k, then k times (inbox
 # key, entry start), then the normal channels.  It is reused while it still describes the
 # group's live members exactly: made for a bound no later than this one, no member lapsed since
 # (the oldest is still live), and as many members as then (group_add and group_discard delete
@@ -158,39 +167,18 @@ GROUP_SEND_TO_INBOXES = BatchScript(
     name="group_send_to_inboxes",
     shared_keys=2,
     shared_args=6,
-    source="""
+    source=_GROUP_BY_HEAD
+    + """
 local lowest = tonumber(string.sub(ARGV[1], 2))
 local count = redis.call('ZCARD', KEYS[1])
 local plan = redis.call('LRANGE', KEYS[2], 0, -1)
 if not (#plan >= 4 and tonumber(plan[1]) <= lowest and lowest < tonumber(plan[2])
         and tonumber(plan[3]) == count) then
-  local members = redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE')
+  local heads, locals_of, normal = group_by_head(
+    redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE'))
   local oldest = redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE', 'LIMIT', 0, 1,
     'WITHSCORES')[2] or '1e300'
   local process_id = '(' .. string.rep('[0-9a-f]', 12) .. ')!$'
-  local inbox_of = {}
-  local locals_of = {}
-  local inboxes = {}
-  local normal = {}
-  for _, member in ipairs(members) do
-    local bang = string.find(member, '!', 1, true)
-    if bang then
-      local head = string.sub(member, 1, bang)
-      local inbox = inbox_of[head]
-      if not inbox then
-        inbox = ARGV[2] .. (string.match(head, process_id) or head) .. ARGV[3]
-        inbox_of[head] = inbox
-        if not locals_of[inbox] then
-          locals_of[inbox] = {}
-          inboxes[#inboxes + 1] = inbox
-        end
-      end
-      local locals = locals_of[inbox]
-      locals[#locals + 1] = string.sub(member, bang + 1)
-    else
-      normal[#normal + 1] = member
-    end
-  end
   local function str_header(n)
     if n < 32 then return string.char(160 + n) end
     if n < 256 then return string.char(217, n) end
@@ -198,10 +186,10 @@ if not (#plan >= 4 and tonumber(plan[1]) <= lowest and lowest < tonumber(plan[2]
     return string.char(219, math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
       math.floor(n / 256) % 256, n % 256)
   end
-  plan = {string.sub(ARGV[1], 2), oldest, tostring(count), tostring(#inboxes)}
-  for _, inbox in ipairs(inboxes) do
-    local locals = table.concat(locals_of[inbox], ',')
-    plan[#plan + 1] = inbox
+  plan = {string.sub(ARGV[1], 2), oldest, tostring(count), tostring(#heads)}
+  for _, head in ipairs(heads) do
+    local locals = table.concat(locals_of[head], ',')
+    plan[#plan + 1] = ARGV[2] .. (string.match(head, process_id) or head) .. ARGV[3]
     plan[#plan + 1] = '\\147' .. str_header(#locals) .. locals
   end
   for _, member in ipairs(normal) do
