@@ -2,9 +2,11 @@
 
 Every non-blocking command of a layer goes through here, so a thousand concurrent operations
 become a handful of round trips on a handful of connections. A call that finds nothing in flight
-goes out at once from its caller's task; calls made meanwhile go out together next. The calls
-run on the layer's own connections (``Clients.caller``: a line per standalone server, one
-exchange per master on a cluster).
+goes out at once from its caller's task; calls made meanwhile go out together next. A command
+that need not go out at once (the delete of what a reader took) can *ride* in front of the next
+call to its server, so it costs no write of its own. The calls run on the layer's own
+connections (``Clients.caller``: a line per standalone server, one exchange per master on a
+cluster).
 Connection failures are retried with backoff for a bounded time, then surface as
 ``LayerConnectionError`` naming the address.
 """
@@ -23,7 +25,7 @@ from redis import exceptions as redis_errors
 
 from channelworks.exceptions import LayerConnectionError
 from channelworks.layers.redis.connection import Client, Clients
-from channelworks.layers.redis.scripts import BatchScript
+from channelworks.layers.redis.scripts import Batch
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +52,8 @@ def is_retryable(error: BaseException) -> bool:
     )
 
 
-# The arguments of ``Batcher.script``: tag, script, shared keys, shared args, keys, args.
-ScriptCall = tuple[str, BatchScript, Sequence[str], Sequence[Any], Sequence[str], Sequence[Any]]
+# The arguments of ``Batcher.script``: tag, batch, shared keys, shared args, keys, args.
+BatchCall = tuple[str, Batch, Sequence[str], Sequence[Any], Sequence[str], Sequence[Any]]
 
 
 @dataclass
@@ -61,8 +63,8 @@ class _Command:
 
 
 @dataclass
-class _ScriptItem:
-    script: BatchScript
+class _BatchItem:
+    batch: Batch
     shared_keys: tuple[str, ...]
     shared_args: tuple[Any, ...]
     keys: tuple[str, ...]
@@ -73,7 +75,7 @@ class _ScriptItem:
 @dataclass
 class _Flush:
     commands: list[_Command] = field(default_factory=list)
-    scripts: list[_ScriptItem] = field(default_factory=list)
+    batches: list[_BatchItem] = field(default_factory=list)
 
 
 class Batcher:
@@ -85,12 +87,16 @@ class Batcher:
         # Per route (a server, or a cluster master): what waits, and the task sending it.
         self._pending: dict[Hashable, tuple[Client, _Flush]] = {}
         self._runners: dict[Hashable, asyncio.Task[None]] = {}
+        self._riders: dict[str, list[_Command]] = {}  # by hash tag, which never moves
         self._alone_busy = False
 
     async def command(self, tag: str, *args: Any) -> Any:
         """Run one command on the client holding ``tag``."""
         if self._idle():
-            return await self._alone(self._clients.for_tag(tag), args, {})
+            (result,) = await self._alone(tag, [args], {})
+            if isinstance(result, Exception):
+                raise result
+            return result
         return await self.enqueue(tag, *args)
 
     def enqueue(self, tag: str, *args: Any) -> asyncio.Future[Any]:
@@ -99,38 +105,58 @@ class Batcher:
         self._queue(tag).commands.append(_Command(args, future))
         return future
 
+    def ride(self, tag: str, *args: Any) -> asyncio.Future[Any]:
+        """Queue one command to ride in front of the next call to the server holding ``tag``
+        (the fast path's included), so it costs no write of its own and reaches Redis before
+        that call. What no call has carried yet, the caller takes back (``take_back``) and sends
+        itself."""
+        future = asyncio.get_running_loop().create_future()
+        self._riders.setdefault(tag, []).append(_Command(args, future))
+        return future
+
+    def take_back(self, tag: str) -> list[tuple[tuple[Any, ...], asyncio.Future[Any]]]:
+        """The commands ``ride`` queued for the server holding ``tag`` that no call carried,
+        with their futures, for the caller to send and settle."""
+        riders = self._riders_for(self._clients.route(tag))
+        return [(rider.args, rider.future) for rider in riders]
+
+    def _riders_for(self, route: Hashable) -> list[_Command]:
+        """Take the riders for the server (or master) of ``route``."""
+        if not self._riders:
+            return []
+        tags = [tag for tag in self._riders if self._clients.route(tag) == route]
+        return [rider for tag in tags for rider in self._riders.pop(tag)]
+
     async def script(
         self,
         tag: str,
-        script: BatchScript,
+        script: Batch,
         shared_keys: Sequence[str],
         shared_args: Sequence[Any],
         keys: Sequence[str] = (),
         args: Sequence[Any] = (),
     ) -> Any:
-        """Run one item of a batch script; items with the same shared part share an EVAL."""
+        """Run one item of a batch; items with the same shared part share their commands."""
         if self._idle():
-            all_keys = (*shared_keys, *keys)
-            call = ("EVALSHA", script.sha, len(all_keys), *all_keys, *shared_args, *args)
-            results = await self._alone(
-                self._clients.for_tag(tag), call, {script.sha: script.source}
-            )
-            return results[0]
+            all_args = [*shared_args, *args]
+            calls = script.calls([*shared_keys, *keys], all_args)
+            replies = await self._alone(tag, calls, script.sources)
+            return script.split(replies, all_args, 1)[0]
         future = asyncio.get_running_loop().create_future()
-        self._queue(tag).scripts.append(
-            _ScriptItem(
+        self._queue(tag).batches.append(
+            _BatchItem(
                 script, tuple(shared_keys), tuple(shared_args), tuple(keys), tuple(args), future
             )
         )
         return await future
 
-    async def scripts(self, calls: Sequence[ScriptCall]) -> list[Any]:
+    async def scripts(self, calls: Sequence[BatchCall]) -> list[Any]:
         """Several ``script`` calls that go out together (no fast path for the first)."""
         futures = []
         for tag, script, shared_keys, shared_args, keys, args in calls:
             future = asyncio.get_running_loop().create_future()
-            self._queue(tag).scripts.append(
-                _ScriptItem(
+            self._queue(tag).batches.append(
+                _BatchItem(
                     script, tuple(shared_keys), tuple(shared_args), tuple(keys), tuple(args), future
                 )
             )
@@ -141,19 +167,30 @@ class Batcher:
         """Nothing in flight or waiting: a call can go out at once, from its caller's task."""
         return not self._alone_busy and not self._pending and not self._runners
 
-    async def _alone(self, client: Client, call: tuple[Any, ...], sources: dict[str, str]) -> Any:
-        """The fast path: one call with no batch to join skips the queue and the runner task.
-        Calls made meanwhile queue up and go out together once it is back."""
+    async def _alone(
+        self, tag: str, calls: list[tuple[Any, ...]], sources: dict[str, str]
+    ) -> list[Any]:
+        """The fast path: calls with no batch to join skip the queue and the runner task (an
+        error reply comes back in place). Calls made meanwhile queue up and go out together
+        once it is back."""
         self._alone_busy = True
+        client = self._clients.for_tag(tag)
+        riders = self._riders_for(self._clients.route(tag))
         try:
-            (result,) = await self._execute(client, [call], sources)
+            results = await self._execute(
+                client, [*(rider.args for rider in riders), *calls], sources
+            )
+        except BaseException as error:
+            for rider in riders:
+                _fail(rider.future, error)
+            raise
         finally:
             self._alone_busy = False
             for route in list(self._pending):
                 self._start_runner(route)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        for rider, outcome in zip(riders, results, strict=False):
+            _settle(rider.future, outcome)
+        return results[len(riders) :]
 
     def _queue(self, tag: str) -> _Flush:
         route = self._clients.route(tag)
@@ -173,35 +210,44 @@ class Batcher:
         slow master does not hold the others up)."""
         try:
             while (entry := self._pending.pop(route, None)) is not None:
-                await self._flush(*entry)
+                client, flush = entry
+                flush.commands[:0] = self._riders_for(route)
+                await self._flush(client, flush)
         finally:
             del self._runners[route]
 
     async def _flush(self, client: Client, flush: _Flush) -> None:
-        merged = _merge_scripts(flush.scripts)
+        merged = _merge_batches(flush.batches)
         calls: list[tuple[Any, ...]] = [command.args for command in flush.commands]
-        calls += [call for call, _ in merged]
-        sources = {call[1]: items[0].script.source for call, items in merged}
+        sources: dict[str, str] = {}
+        for batch in merged:
+            calls += batch.calls
+            sources.update(batch.items[0].batch.sources)
         try:
             results = await self._execute(client, calls, sources)
         except BaseException as error:
             for command in flush.commands:
                 _fail(command.future, error)
-            for _, items in merged:
-                for item in items:
+            for batch in merged:
+                for item in batch.items:
                     _fail(item.future, error)
             if not isinstance(error, Exception):
                 raise
             return
         for command, result in zip(flush.commands, results, strict=False):
             _settle(command.future, result)
-        for (_, items), result in zip(merged, results[len(flush.commands) :], strict=True):
-            if isinstance(result, Exception):
-                for item in items:
-                    _fail(item.future, result)
-            else:
-                for item, item_result in zip(items, result, strict=True):
-                    _settle(item.future, item_result)
+        start = len(flush.commands)
+        for batch in merged:
+            replies = results[start : start + len(batch.calls)]
+            start += len(batch.calls)
+            try:
+                item_results = batch.items[0].batch.split(replies, batch.args, len(batch.items))
+            except Exception as error:
+                for item in batch.items:
+                    _fail(item.future, error)
+                continue
+            for item, item_result in zip(batch.items, item_results, strict=True):
+                _settle(item.future, item_result)
 
     async def _execute(
         self, client: Client, calls: list[tuple[Any, ...]], sources: dict[str, str]
@@ -248,23 +294,27 @@ class Batcher:
             todo = failed
 
 
-def _merge_scripts(items: list[_ScriptItem]) -> list[tuple[tuple[Any, ...], list[_ScriptItem]]]:
-    """Items of the same script and shared part -> one EVALSHA call each."""
-    if len(items) == 1:
-        item = items[0]
-        all_keys = item.shared_keys + item.keys
-        call = ("EVALSHA", item.script.sha, len(all_keys), *all_keys, *item.shared_args, *item.args)
-        return [(call, items)]
-    groups: dict[tuple[Any, ...], list[_ScriptItem]] = defaultdict(list)
+@dataclass
+class _Merged:
+    """Items of one batch and shared part, as the commands that carry them all."""
+
+    items: list[_BatchItem]
+    args: list[Any]
+    calls: list[tuple[Any, ...]]
+
+
+def _merge_batches(items: list[_BatchItem]) -> list[_Merged]:
+    """Items of the same batch and shared part -> one set of commands each."""
+    groups: dict[tuple[Any, ...], list[_BatchItem]] = defaultdict(list)
     for item in items:
-        groups[(item.script.name, item.shared_keys, item.shared_args)].append(item)
-    calls = []
+        groups[(item.batch.name, item.shared_keys, item.shared_args)].append(item)
+    merged = []
     for members in groups.values():
         first = members[0]
         keys = list(first.shared_keys) + [key for item in members for key in item.keys]
         args = list(first.shared_args) + [arg for item in members for arg in item.args]
-        calls.append((("EVALSHA", first.script.sha, len(keys), *keys, *args), members))
-    return calls
+        merged.append(_Merged(members, args, first.batch.calls(keys, args)))
+    return merged
 
 
 def _with_source(call: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, ...]:

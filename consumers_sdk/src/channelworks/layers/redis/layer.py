@@ -18,7 +18,7 @@ from channelworks.layers.base import ChannelworksLayer, WorkReceiver
 from channelworks.layers.config import layer_config
 from channelworks.layers.ordering import ordering_key
 from channelworks.layers.redis import connection, scripts
-from channelworks.layers.redis.batcher import Batcher, ScriptCall
+from channelworks.layers.redis.batcher import BatchCall, Batcher
 from channelworks.layers.redis.inbox import Inbox, entry_tail, pack_entry
 from channelworks.layers.redis.keys import KeyLayout
 from channelworks.layers.redis.plain import PlainReceiver
@@ -255,27 +255,38 @@ class RedisChannelLayer(ChannelworksLayer):
             self._inbox_push(head.decode(), locals_.decode(), payload)
             for head, locals_ in zip(grouped[::2], grouped[1::2], strict=True)
         ]
-        sent = await batcher.scripts(pushes) if pushes else []
-        return sent.count(0), normal
+        fits = await batcher.scripts(pushes) if pushes else []
+        sent = [fit or await self._kept(push, fit) for push, fit in zip(pushes, fits, strict=True)]
+        return sent.count(False), normal
 
     async def _push_to_inbox(self, head: str, locals_: str, payload: bytes) -> bool:
         """One inbox entry for ``locals_`` of the process ``head``; False if its inbox is full.
 
         The inbox holds what the process has not drained yet, so its limit (``inbox_capacity``)
         is the process's, not a channel's: a process that stopped reading fills it up."""
-        return bool(await self._state().batcher.script(*self._inbox_push(head, locals_, payload)))
+        push = self._inbox_push(head, locals_, payload)
+        return await self._kept(push, await self._state().batcher.script(*push))
 
-    def _inbox_push(self, head: str, locals_: str, payload: bytes) -> ScriptCall:
-        """The script call that pushes one entry for ``locals_`` (comma-separated local names)."""
+    def _inbox_push(self, head: str, locals_: str, payload: bytes) -> BatchCall:
+        """The batch call that pushes one entry for ``locals_`` (comma-separated local names)."""
         inbox = self.layout.inbox(naming.process_of(head))
         return (
             KeyLayout.tag_of(inbox),
             scripts.PUSH_TO_INBOX,
             [inbox],
-            [int(self.config.expiry * 1000)],
+            [int(self.config.expiry * 1000), self.config.inbox_capacity],
             (),
-            [self.config.inbox_capacity, pack_entry(locals_, payload)],
+            [pack_entry(locals_, payload)],
         )
+
+    async def _kept(self, push: BatchCall, fits: bool) -> bool:
+        """Whether a pushed entry stays sent: one that went past the inbox's capacity is taken
+        back (``LREM``), unless the reader has taken it already."""
+        if fits:
+            return True
+        tag, _, (inbox,), _, _, (entry,) = push
+        removed = await self._state().batcher.command(tag, "LREM", inbox, -1, entry)
+        return not removed
 
     # Housekeeping ----------------------------------------------------------------------------
 

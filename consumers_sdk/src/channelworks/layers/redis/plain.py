@@ -4,9 +4,10 @@ Every reader of a channel joins one Redis consumer group (``plain``) on each of 
 shard streams and reads with ``XREADGROUP ... NOACK``: Redis hands each entry to exactly one
 reader, so several processes share a busy channel, and a channel with a single reader gets its
 messages first-in first-out. Taken entries are deleted right away (at-most-once, as in
-channels_redis): the ``XDEL`` goes out in the same write as the next blocking read, so it costs
-no round trip of its own; the delete is not waited for, as the group never hands an entry out
-twice.
+channels_redis): the ``XDEL`` rides in front of whatever a woken receiver sends to the same server
+at once (``Batcher.ride``; a reply, typically), else in the same write as the shard's next
+blocking read, so it costs no write of its own either way. The delete is not waited for, as the
+group never hands an entry out twice.
 """
 
 from __future__ import annotations
@@ -31,16 +32,20 @@ logger = logging.getLogger(__name__)
 GROUP = "plain"
 READ_AHEAD = 256
 
-# KEYS: streams of one shard.  ARGV: group, ttl (ms).  Creates the group where it is missing
-# (from the start of the stream, so a backlog is read) and gives streams made here an expiry.
+# KEYS: the shard's channels-seen set, then streams of that shard.  ARGV: group, ttl (ms), then
+# the channel of each stream.  Creates the group where it is missing (from the start of the
+# stream, so a backlog is read), gives streams made here an expiry and records their channels
+# (senders record a channel only when they refresh its stream's expiry).
 ENSURE_GROUPS = """
-for i = 1, #KEYS do
+for i = 2, #KEYS do
   redis.pcall('XGROUP', 'CREATE', KEYS[i], ARGV[1], '0', 'MKSTREAM')
   if redis.call('PTTL', KEYS[i]) == -1 then
     redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    redis.call('SADD', KEYS[1], ARGV[i + 1])
+    redis.call('PEXPIRE', KEYS[1], math.max(86400000, 2 * ARGV[2]))
   end
 end
-return #KEYS
+return #KEYS - 1
 """
 
 
@@ -103,10 +108,12 @@ class PlainReceiver:
             self._layout.shard_tags[shard],
             "EVAL",
             ENSURE_GROUPS,
-            len(keys),
+            len(keys) + 1,
+            self._layout.channels_seen(shard),
             *keys,
             GROUP,
             int(max(self._expiry, 60) * 1000),
+            *self._channels,
         )
 
     async def _read(self, shard: int) -> None:
@@ -115,6 +122,7 @@ class PlainReceiver:
         try:
             await self._read_with(shard, keys, line)
         finally:
+            self._send_deletes(shard)
             await line.close()
 
     async def _read_with(self, shard: int, keys: list[str], line: Exchange) -> None:
@@ -124,14 +132,11 @@ class PlainReceiver:
             "NOACK", "STREAMS", *keys, *(">" for _ in keys),
         )  # fmt: skip
         read_packed = line.pack([read])
-        taken: list[tuple[bytes, list[bytes]]] = []  # to delete with the next read
         delay = 0.05
         needs_groups = True
         while not self._closed:  # a flag, as a cancelled read may surface as an error
-            if taken and len(self._dispatcher) >= READ_AHEAD:
-                self._spawn_delete(taken)
-                taken = []
             if len(self._dispatcher) >= READ_AHEAD:
+                self._send_deletes(shard)
                 self._room.clear()
                 await self._room.wait()
                 continue
@@ -139,13 +144,7 @@ class PlainReceiver:
                 if needs_groups:
                     await self._ensure_groups(shard, keys)
                     needs_groups = False
-                # The deletes of what was taken ride in the same write as the next read.
-                deletes = [("XDEL", key, *ids) for key, ids in taken]
-                taken = []
-                replies = await line.call([*deletes, read], line.pack(deletes) + read_packed)
-                response = replies[-1]
-                if isinstance(response, redis_errors.ResponseError):
-                    raise response
+                response = await self._read_once(shard, line, read, read_packed)
                 delay = 0.05
             except asyncio.CancelledError:
                 raise
@@ -167,11 +166,30 @@ class PlainReceiver:
                 continue
             if not self._closed:
                 rows = response.items() if isinstance(response, dict) else response or []
-                # No yield to the woken receiver here: the deletes must reach Redis before
-                # anything it sends, or a channel just emptied could still count as full.
-                taken = self._take(list(rows))
-        if taken:
-            self._spawn_delete(taken)
+                # The deletes ride in front of whatever the woken receivers send to this server
+                # at once (so a channel just emptied never counts as full), and they run before
+                # the next read is written, which carries the deletes no reply did.
+                self._delete(self._take(list(rows)))
+                await asyncio.sleep(0)
+
+    async def _read_once(
+        self, shard: int, line: Exchange, read: tuple[Any, ...], read_packed: list[bytes]
+    ) -> Any:
+        """One blocking read, after the deletes no reply has carried, in the same write."""
+        left = self._batcher.take_back(self._layout.shard_tags[shard])
+        if not left:
+            (response,) = await line.call([read], read_packed)
+        else:
+            deletes = [call for call, _ in left]
+            *deleted, response = await line.call([*deletes, read], line.pack(deletes) + read_packed)
+            for (_, carried), outcome in zip(left, deleted, strict=True):
+                if isinstance(outcome, Exception):
+                    carried.set_exception(outcome)
+                else:
+                    carried.set_result(outcome)
+        if isinstance(response, redis_errors.ResponseError):
+            raise response
+        return response
 
     def _take(self, rows: list[Any]) -> list[tuple[bytes, list[bytes]]]:
         """Queue the live messages of a read; returns the ids read, per stream, to delete."""
@@ -195,11 +213,18 @@ class PlainReceiver:
                 taken.append((key, ids))
         return taken
 
-    def _spawn_delete(self, taken: list[tuple[bytes, list[bytes]]]) -> None:
-        """Queue the deletes now, so they go out before anything the woken receiver sends."""
+    def _delete(self, taken: list[tuple[bytes, list[bytes]]]) -> None:
+        """Delete what was taken, in front of the next call to its server."""
         for key, ids in taken:
-            deleted = self._batcher.enqueue(KeyLayout.tag_of(key.decode()), "XDEL", key, *ids)
+            deleted = self._batcher.ride(KeyLayout.tag_of(key.decode()), "XDEL", key, *ids)
             deleted.add_done_callback(_log_failed_delete)
+
+    def _send_deletes(self, shard: int) -> None:
+        """Queue the deletes no call carried as commands of their own."""
+        tag = self._layout.shard_tags[shard]
+        for call, carried in self._batcher.take_back(tag):
+            carried.cancel()
+            self._batcher.enqueue(tag, *call).add_done_callback(_log_failed_delete)
 
 
 def _log_failed_delete(deleted: asyncio.Future[Any]) -> None:

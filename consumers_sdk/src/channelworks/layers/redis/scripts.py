@@ -1,19 +1,46 @@
-"""Lua scripts. Each touches keys of one hash tag only, so each runs on one cluster slot.
+"""Batched operations (Lua scripts, and one of plain commands). Each touches keys of one hash
+tag only, so each runs on one cluster slot.
 
-Batched scripts take shared KEYS/ARGV first, then the same layout repeated once per item, so the
-batcher can merge many sends into one call and hand back one result per item.
+A batch takes shared KEYS/ARGV first, then the same layout repeated once per item, so the batcher
+can merge many sends into one call and hand back one result per item.
 """
 
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
+
+Call = tuple[Any, ...]
+
+
+class Batch(ABC):
+    """Items that can be merged: ``name`` and the counts of shared KEYS/ARGV say how."""
+
+    name: str
+    shared_keys: int
+    shared_args: int
+
+    @abstractmethod
+    def calls(self, keys: list[Any], args: list[Any]) -> list[Call]:
+        """The commands for the shared part and all items' KEYS and ARGV, concatenated."""
+
+    @abstractmethod
+    def split(self, replies: list[Any], args: list[Any], count: int) -> list[Any]:
+        """One result per item from the replies to ``calls(keys, args)`` for ``count`` items;
+        an error reply is raised."""
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Script sources by SHA1, for a server that does not know a script yet."""
+        return {}
 
 
 @dataclass(frozen=True)
-class BatchScript:
-    """A script whose items can be merged into one EVAL."""
+class BatchScript(Batch):
+    """A script whose items are merged into one EVALSHA; it returns one result per item."""
 
     name: str
     source: str
@@ -24,17 +51,59 @@ class BatchScript:
     def sha(self) -> str:
         return hashlib.sha1(self.source.encode()).hexdigest()
 
+    @cached_property
+    def sources(self) -> dict[str, str]:
+        return {self.sha: self.source}
+
+    def calls(self, keys: list[Any], args: list[Any]) -> list[Call]:
+        return [("EVALSHA", self.sha, len(keys), *keys, *args)]
+
+    def split(self, replies: list[Any], args: list[Any], count: int) -> list[Any]:
+        (reply,) = replies
+        if isinstance(reply, Exception):
+            raise reply
+        return list(reply)
+
+
+@dataclass(frozen=True)
+class PushToInbox(Batch):
+    """Append entries to a process inbox with plain commands, no script: one ``RPUSH`` of every
+    item and a ``PEXPIRE`` (the inbox of a process that died goes away after ``expiry``).
+
+    KEYS: the inbox.  ARGV: expiry (ms), capacity, then per item: the entry.  Each item's result
+    is True (in the inbox, within capacity) or False: it went past the capacity, and the
+    sender takes it back (``LREM``; see ``RedisChannelLayer``). ``RPUSH`` returns the length it
+    made, so the position of each entry, and whether it fits, is exact without a script."""
+
+    name: str = "push_to_inbox"
+    shared_keys: int = 1
+    shared_args: int = 2
+
+    def calls(self, keys: list[Any], args: list[Any]) -> list[Call]:
+        inbox, (expiry, _, *entries) = keys[0], args
+        return [("RPUSH", inbox, *entries), ("PEXPIRE", inbox, expiry)]
+
+    def split(self, replies: list[Any], args: list[Any], count: int) -> list[Any]:
+        length = replies[0]  # the PEXPIRE's reply does not change what was sent
+        if isinstance(length, Exception):
+            raise length
+        capacity = int(args[1])
+        return [position <= capacity for position in range(length - count + 1, length + 1)]
+
 
 # KEYS: channels-seen set, then one stream per item.
 # ARGV: expiry (ms), then per item: capacity, channel name, payload.  Returns 1 (sent) or 0 (full).
+# A stream's expiry is refreshed only when less than ``expiry`` is left (to twice ``expiry``, and
+# the channel is recorded in channels-seen then): every message still outlives its own expiry,
+# and most sends cost XLEN + XADD + PTTL instead of five commands.
 SEND_TO_STREAMS = BatchScript(
     name="send_to_streams",
     shared_keys=1,
     shared_args=1,
     source="""
-local expiry = ARGV[1]
+local expiry = tonumber(ARGV[1])
 local results = {}
-local seen = {}
+local checked = {}
 for i = 2, #KEYS do
   local key = KEYS[i]
   local base = 2 + (i - 2) * 3
@@ -42,40 +111,22 @@ for i = 2, #KEYS do
     results[i - 1] = 0
   else
     redis.call('XADD', key, '*', 'm', ARGV[base + 2])
-    if not seen[key] then
-      redis.call('PEXPIRE', key, expiry)
-      redis.call('SADD', KEYS[1], ARGV[base + 1])
-      seen[key] = true
+    if not checked[key] then
+      checked[key] = true
+      if redis.call('PTTL', key) < expiry then
+        redis.call('PEXPIRE', key, 2 * expiry)
+        redis.call('SADD', KEYS[1], ARGV[base + 1])
+        redis.call('PEXPIRE', KEYS[1], math.max(86400000, 2 * expiry))
+      end
     end
     results[i - 1] = 1
   end
 end
-redis.call('PEXPIRE', KEYS[1], 86400000)
 return results
 """,
 )
 
-# KEYS: the process inbox.  ARGV: expiry (ms), then per item: capacity, payload.
-PUSH_TO_INBOX = BatchScript(
-    name="push_to_inbox",
-    shared_keys=1,
-    shared_args=1,
-    source="""
-local length = redis.call('LLEN', KEYS[1])
-local results = {}
-for i = 2, #ARGV, 2 do
-  if length >= tonumber(ARGV[i]) then
-    results[#results + 1] = 0
-  else
-    redis.call('RPUSH', KEYS[1], ARGV[i + 1])
-    length = length + 1
-    results[#results + 1] = 1
-  end
-end
-if length > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return results
-""",
-)
+PUSH_TO_INBOX = PushToInbox()
 
 # A Lua function for the group scripts: the members of a group, the process-specific ones
 # ("<head>!<local>") grouped by head in the order first seen, and the normal channels.
