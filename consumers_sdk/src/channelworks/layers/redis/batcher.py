@@ -115,10 +115,9 @@ class Batcher:
         return future
 
     def take_back(self, tag: str) -> list[tuple[tuple[Any, ...], asyncio.Future[Any]]]:
-        """The commands ``ride`` queued for the server holding ``tag`` that no call carried,
-        with their futures, for the caller to send and settle."""
-        riders = self._riders_for(self._clients.route(tag))
-        return [(rider.args, rider.future) for rider in riders]
+        """The commands ``ride`` queued for ``tag`` that no call carried, with their futures,
+        for the caller to send and settle."""
+        return [(rider.args, rider.future) for rider in self._riders.pop(tag, [])]
 
     def _riders_for(self, route: Hashable) -> list[_Command]:
         """Take the riders for the server (or master) of ``route``."""

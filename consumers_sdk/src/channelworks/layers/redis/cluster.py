@@ -212,8 +212,9 @@ class SlotMap:
 class RoutedLine(Exchange):
     """One dedicated connection to whichever master serves a hash tag; one exchange at a time.
 
-    A ``MOVED`` reply retargets it and the exchange goes again; a connection failure raises
-    (the map reloads before the next exchange)."""
+    Its calls are for one hash tag, so a slot that moved answers ``MOVED`` to all of them: it
+    retargets and the exchange goes again. A connection failure raises (the map reloads before
+    the next exchange)."""
 
     def __init__(self, slots: SlotMap, tag: str, timeout: float) -> None:
         super().__init__()
@@ -233,10 +234,9 @@ class RoutedLine(Exchange):
             except _CONNECTION_FAILURES:
                 self._slots.lost(address)
                 raise
-            moved = next((r for r in replies if isinstance(r, redis_errors.MovedError)), None)
-            if moved is None:
-                break
-            self._slots.moved(moved)
+            if not replies or not all(isinstance(r, redis_errors.MovedError) for r in replies):
+                break  # something ran there: it must not run twice
+            self._slots.moved(replies[0])
         return replies
 
     async def _line_to(self, address: Address) -> Line:
