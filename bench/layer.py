@@ -53,6 +53,7 @@ if str(HERE) not in sys.path:
     sys.path.append(str(HERE))
 
 import _servers  # noqa: E402
+from _floor_layer import FloorLayer  # noqa: E402
 from _machine import load  # noqa: E402
 
 # Children fork from a server process that has imported both libraries once (spawning a fresh
@@ -62,6 +63,7 @@ CTX.set_forkserver_preload(
     ["channelworks.layers.redis.layer", "channels_redis.core", "channels_redis.pubsub"]
 )
 LAYERS = ("ours", "core", "pubsub")
+FLOOR = "floor"  # figure 3 only: no layer, see _floor_layer.py
 BIG_CAPACITY = 10_000_000  # no ChannelFull anywhere
 EXPIRY = 300
 PAYLOAD = "x" * 100  # about the size of a small websocket text frame
@@ -134,12 +136,14 @@ def make_layer(kind: str, hosts: Sequence[str], prefix: str) -> Any:
         from channels_redis.pubsub import RedisPubSubChannelLayer
 
         return RedisPubSubChannelLayer(hosts=their_hosts, prefix=prefix)
+    if kind == FLOOR:
+        return FloorLayer(hosts[0], prefix)
     raise ValueError(kind)
 
 
 async def close_layer(kind: str, layer: Any) -> None:
     with contextlib.suppress(Exception):
-        if kind == "ours":
+        if kind in ("ours", FLOOR):
             await layer.close()
         elif kind == "core":
             await layer.close_pools()
@@ -763,7 +767,7 @@ class GroupTeam(Team):
 
 
 def run_group(errors: list[str], hosts: list[str], s: Settings) -> dict[str, Fanout | str]:
-    teams = {kind: GroupTeam(kind, hosts, s) for kind in LAYERS}
+    teams = {kind: GroupTeam(kind, hosts, s) for kind in (*LAYERS, FLOOR)}
     try:
         each(errors, "group send", teams, "start")
         for size in s.group_sizes:
@@ -1010,6 +1014,18 @@ def group_rows(fan: dict[str, Any], sizes: Sequence[int]) -> list[Row]:
             "CPU of the 4 receiving processes per member, from the send until each had all "
             "its messages (us): " + ", ".join(cpu)
         )
+        floor = values.get(FLOOR)
+        if floor is not None:
+            row.notes.append(
+                f"floor, no layer (one list entry per process wakes its waiting receive() tasks, "
+                f"_floor_layer.py): {floor * 1000:.2f} ms"
+                + "".join(
+                    f"; {target:g}x {k} needs <= {theirs * 1000 / target:.2f} ms"
+                    for k, target in targets.items()
+                    for theirs in [values.get(k)]
+                    if theirs
+                )
+            )
         row.notes.extend(f"{k}: {v}" for k, v in fan.items() if not isinstance(v, Fanout))
         rows.append(row)
     return rows
