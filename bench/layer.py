@@ -91,7 +91,6 @@ class Settings:
     group_sizes: tuple[int, ...]
     group_repeats: int
     bench_requests: int
-    serving_gc: bool = True  # every role process: the GC settings of our images (gc_tuning)
 
 
 FULL = Settings(
@@ -150,15 +149,6 @@ async def close_layer(kind: str, layer: Any) -> None:
             await layer.close_pools()
         else:
             await layer.flush()  # the pubsub layer's only way to close its connections
-
-
-def role(serving_gc: bool, target: Callable[..., None], *args: Any) -> None:
-    """A role process: the same garbage-collector settings for every layer, then its work."""
-    if serving_gc:
-        from channelworks.gc_tuning import tune_for_serving
-
-        tune_for_serving()
-    target(*args)
 
 
 def child(main: Callable[[], Any]) -> None:
@@ -321,10 +311,10 @@ class Team:
 
     def spawn(self, target: Callable[..., None], name: str, *args: Any) -> None:
         proc = CTX.Process(
-            target=role,
+            target=target,
             name=f"{self.kind}-{name}",
             daemon=True,
-            args=(self.s.serving_gc, target, self.kind, self.hosts, self.prefix, *args),
+            args=(self.kind, self.hosts, self.prefix, *args),
         )
         proc.start()
         self.procs.append(proc)
@@ -1073,18 +1063,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-cluster", action="store_true", help="skip the Redis Cluster figure")
     parser.add_argument("--json", type=Path, help="also write the raw numbers to this file")
-    parser.add_argument(
-        "--gc",
-        choices=("serving", "default"),
-        default="serving",
-        help="garbage-collector settings of every role process, whatever its layer: those of "
-        "Channelworks' images (channelworks.gc_tuning; default) or CPython's defaults",
-    )
     args = parser.parse_args(argv)
     s = QUICK if args.quick else FULL
     if args.repeat:
         s = Settings(**{**asdict(s), "repeats": args.repeat, "group_repeats": args.repeat})
-    s = Settings(**{**asdict(s), "serving_gc": args.gc == "serving"})
     only = set(args.only.split(","))
     if args.no_cluster:
         only.discard("cluster")
@@ -1184,7 +1166,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{s.group_repeats} for group send) -- {versions()}"
     )
     print(f"load average before/after (1/5/15 min): {load_before} -> {load()}")
-    print(f"garbage collector in every role process, all layers alike: {args.gc} settings")
     print(
         "msg/s: higher is better; ms: lower is better; ratios: ours' advantage (>1 = ours better)"
     )
