@@ -188,7 +188,7 @@ class Batcher:
             for route in list(self._pending):
                 self._start_runner(route)
         for rider, outcome in zip(riders, results, strict=False):
-            _settle(rider.future, outcome)
+            settle(rider.future, outcome)
         return results[len(riders) :]
 
     def _queue(self, tag: str) -> _Flush:
@@ -234,7 +234,7 @@ class Batcher:
                 raise
             return
         for command, result in zip(flush.commands, results, strict=False):
-            _settle(command.future, result)
+            settle(command.future, result)
         start = len(flush.commands)
         for batch in merged:
             replies = results[start : start + len(batch.calls)]
@@ -246,7 +246,7 @@ class Batcher:
                     _fail(item.future, error)
                 continue
             for item, item_result in zip(batch.items, item_results, strict=True):
-                _settle(item.future, item_result)
+                settle(item.future, item_result)
 
     async def _execute(
         self, client: Client, calls: list[tuple[Any, ...]], sources: dict[str, str]
@@ -321,7 +321,8 @@ def _with_source(call: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, .
     return ("EVAL", sources[call[1]], *call[2:])
 
 
-def _settle(future: asyncio.Future[Any], result: Any) -> None:
+def settle(future: asyncio.Future[Any], result: Any) -> None:
+    """Give ``future`` a reply, or raise the error reply through it (unless already settled)."""
     if future.done():
         return
     if isinstance(result, Exception):

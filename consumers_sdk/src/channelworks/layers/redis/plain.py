@@ -23,7 +23,7 @@ from redis import exceptions as redis_errors
 
 from channelworks.layers import codec
 from channelworks.layers.ordering import Delivery, KeyedDispatcher
-from channelworks.layers.redis.batcher import Batcher, is_retryable
+from channelworks.layers.redis.batcher import Batcher, is_retryable, settle
 from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
 from channelworks.layers.redis.keys import KeyLayout
 from channelworks.layers.redis.wire import Exchange
@@ -183,10 +183,7 @@ class PlainReceiver:
             deletes = [call for call, _ in left]
             *deleted, response = await line.call([*deletes, read], line.pack(deletes) + read_packed)
             for (_, carried), outcome in zip(left, deleted, strict=True):
-                if isinstance(outcome, Exception):
-                    carried.set_exception(outcome)
-                else:
-                    carried.set_result(outcome)
+                settle(carried, outcome)
         if isinstance(response, redis_errors.ResponseError):
             raise response
         return response
