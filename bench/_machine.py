@@ -1,4 +1,4 @@
-"""How busy the shared machine was while a benchmark ran: printed beside every table."""
+"""What a benchmark ran on: how busy the shared machine was, and the versions installed."""
 
 from __future__ import annotations
 
@@ -28,6 +28,16 @@ class LoadSampler:
             f"min {min(self.samples):.1f}, median {statistics.median(self.samples):.1f}, "
             f"max {max(self.samples):.1f}"
         )
+
+
+def package_version(name: str) -> str:
+    """The installed version of a distribution, or ``?``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
 
 
 def load() -> str:

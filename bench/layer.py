@@ -54,7 +54,7 @@ if str(HERE) not in sys.path:
 
 import _servers  # noqa: E402
 from _floor_layer import FloorLayer  # noqa: E402
-from _machine import load  # noqa: E402
+from _machine import load, package_version  # noqa: E402
 
 # Children fork from a server process that has imported both libraries once (spawning a fresh
 # interpreter per role costs seconds of CPU on a busy 2-core machine).
@@ -1035,14 +1035,7 @@ def group_rows(fan: dict[str, Any], sizes: Sequence[int]) -> list[Row]:
 
 
 def versions() -> str:
-    from importlib.metadata import version
-
-    def v(name: str) -> str:
-        try:
-            return version(name)
-        except Exception:
-            return "?"
-
+    v = package_version
     return (
         f"Python {platform.python_version()}, redis-server {_servers.redis_server_version()}, "
         f"channelworks {v('channelworks')}, channels_redis {v('channels-redis')}, "

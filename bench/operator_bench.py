@@ -56,7 +56,7 @@ from pathlib import Path
 
 import _operator_cluster as cluster
 import _servers
-from _machine import LoadSampler, load
+from _machine import LoadSampler, load, package_version
 from _operator_watch import FirstSeen
 
 from channelworks_operator import spec
@@ -417,14 +417,7 @@ def table(
 
 
 def versions(kube_dir: Path) -> str:
-    from importlib.metadata import version
-
-    def v(name: str) -> str:
-        try:
-            return version(name)
-        except Exception:
-            return "?"
-
+    v = package_version
     return (
         f"Python {platform.python_version()}, Kubernetes {kube_dir.name}, "
         f"channelworks-operator {v('channelworks-operator')}, kopf {v('kopf')}, "

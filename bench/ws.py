@@ -64,7 +64,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import _servers  # noqa: E402
-from _machine import LoadSampler, load  # noqa: E402
+from _machine import LoadSampler, load, package_version  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CTX = mp.get_context("forkserver")
@@ -1258,14 +1258,7 @@ def memory_row(mem: dict[str, MemoryResult]) -> Row:
 
 
 def versions() -> str:
-    from importlib.metadata import version
-
-    def v(name: str) -> str:
-        try:
-            return version(name)
-        except Exception:
-            return "?"
-
+    v = package_version
     return (
         f"Python {platform.python_version()}, redis-server {_servers.redis_server_version()}, "
         f"channelworks {v('channelworks')}, daphne {v('daphne')}, channels {v('channels')}, "
