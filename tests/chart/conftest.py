@@ -1,4 +1,4 @@
-"""Fixtures of the chart tests: the real helm binary, and the chart rendered with it."""
+"""Fixtures of the chart tests: the chart rendered with the real helm (``helm``: kube_fixtures)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,6 @@ from pathlib import Path
 import pytest
 
 from tests.chart.helm import Helm, Manifest, values_files
-from tests.support.control_plane import ControlPlaneError, helm_binary
-
-
-@pytest.fixture(scope="session")
-def helm() -> Helm:
-    """The pinned helm; the chart tests are skipped (and say why) when it is not built."""
-    try:
-        binary = helm_binary()
-    except ControlPlaneError as error:
-        pytest.skip(f"no helm binary, so the chart cannot be tested: {error}")
-    return Helm(binary)
 
 
 @pytest.fixture(scope="session")

@@ -34,22 +34,14 @@ INSTALL_TIMEOUT = "120s"
 client = kubernetes.client
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[ControlPlane]:
-    with ControlPlane() as plane:
-        yield plane
-
-
-@pytest.fixture(scope="module")
-def api(cluster: ControlPlane) -> Iterator[kubernetes.client.ApiClient]:
-    with cluster.api_client() as api_client:
-        yield api_client
-
-
-def _apply_crd(cluster: ControlPlane, api: kubernetes.client.ApiClient, path: Path) -> None:
-    cluster.kubectl("apply", "--server-side", "--field-manager=chart-tests", "-f", str(path))
+def _apply_crd(
+    own_control_plane: ControlPlane, own_kube_api: kubernetes.client.ApiClient, path: Path
+) -> None:
+    own_control_plane.kubectl(
+        "apply", "--server-side", "--field-manager=chart-tests", "-f", str(path)
+    )
     name = yaml.safe_load(path.read_text())["metadata"]["name"]
-    extensions = client.ApiextensionsV1Api(api)
+    extensions = client.ApiextensionsV1Api(own_kube_api)
 
     def established() -> bool:
         crd = extensions.read_custom_resource_definition(name)
@@ -61,12 +53,12 @@ def _apply_crd(cluster: ControlPlane, api: kubernetes.client.ApiClient, path: Pa
 
 @pytest.fixture(scope="module")
 def crds(
-    cluster: ControlPlane,
-    api: kubernetes.client.ApiClient,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """The RealtimeApp CRD (crds/ of the chart) and the Prometheus Operator's, Established."""
-    _apply_crd(cluster, api, CRD_FILE)
+    _apply_crd(own_control_plane, own_kube_api, CRD_FILE)
     try:
         monitoring = prometheus_operator.crds()
     except prometheus_operator.Unavailable as error:
@@ -75,18 +67,18 @@ def crds(
     for kind, document in monitoring.items():
         path = directory / f"{kind}.yaml"
         path.write_text(yaml.safe_dump(document))
-        _apply_crd(cluster, api, path)
+        _apply_crd(own_control_plane, own_kube_api, path)
 
 
-def _namespace(api: kubernetes.client.ApiClient, prefix: str) -> str:
+def _namespace(own_kube_api: kubernetes.client.ApiClient, prefix: str) -> str:
     name = f"{prefix}-{secrets.token_hex(3)}"
-    core = client.CoreV1Api(api)
+    core = client.CoreV1Api(own_kube_api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     return name
 
 
-def _ensure_namespace(api: kubernetes.client.ApiClient, name: str) -> None:
-    core = client.CoreV1Api(api)
+def _ensure_namespace(own_kube_api: kubernetes.client.ApiClient, name: str) -> None:
+    core = client.CoreV1Api(own_kube_api)
     try:
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     except client.ApiException as error:
@@ -103,18 +95,18 @@ def _release() -> str:
 )
 def test_server_side_dry_run_install_succeeds(
     helm: Helm,
-    cluster: ControlPlane,
-    api: kubernetes.client.ApiClient,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
     crds: None,
     values: Path | None,
 ) -> None:
-    namespace = _namespace(api, "chart-dry-run")
-    _ensure_namespace(api, "demo")  # watch-namespace.yaml watches it
+    namespace = _namespace(own_kube_api, "chart-dry-run")
+    _ensure_namespace(own_kube_api, "demo")  # watch-namespace.yaml watches it
     files = ["--values", str(values)] if values is not None else []
     release = _release()
     done = helm.run(
         "install", release, str(CHART), "--namespace", namespace, "--dry-run=server",
-        *files, env=cluster.environ(),
+        *files, env=own_control_plane.environ(),
     )  # fmt: skip
     assert "STATUS: pending-install" in done.stdout
     assert "Create your first app" in done.stdout, "NOTES.txt is shown"
@@ -126,7 +118,7 @@ def test_server_side_dry_run_install_succeeds(
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as manifest:
         manifest.write(rendered)
         manifest.flush()
-        applied = cluster.kubectl(
+        applied = own_control_plane.kubectl(
             # Every namespaced object names its namespace (the watched one may differ).
             "apply", "--server-side", "--dry-run=server", "--field-manager=helm",
             "-f", manifest.name,
@@ -134,7 +126,7 @@ def test_server_side_dry_run_install_succeeds(
     assert "serverside-applied (server dry run)" in applied.stdout, applied.stdout
 
 
-def _can(api: kubernetes.client.ApiClient, user: str, namespace: str | None, group: str,
+def _can(own_kube_api: kubernetes.client.ApiClient, user: str, namespace: str | None, group: str,
          resource: str, verb: str) -> bool:  # fmt: skip
     attributes = client.V1ResourceAttributes(
         group=group, resource=resource.split("/")[0], verb=verb, namespace=namespace,
@@ -143,7 +135,7 @@ def _can(api: kubernetes.client.ApiClient, user: str, namespace: str | None, gro
     review = client.V1SubjectAccessReview(
         spec=client.V1SubjectAccessReviewSpec(user=user, resource_attributes=attributes)
     )
-    answer = client.AuthorizationV1Api(api).create_subject_access_review(review)
+    answer = client.AuthorizationV1Api(own_kube_api).create_subject_access_review(review)
     return bool(answer.status and answer.status.allowed)
 
 
@@ -156,29 +148,32 @@ def _expected(rules: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
 
 
 def _install(
-    helm: Helm, cluster: ControlPlane, release: str, namespace: str, *args: str
+    helm: Helm, own_control_plane: ControlPlane, release: str, namespace: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     return helm.run(
         "install", release, str(CHART), "--namespace", namespace, "--wait",
-        "--timeout", INSTALL_TIMEOUT, *args, env=cluster.environ(),
+        "--timeout", INSTALL_TIMEOUT, *args, env=own_control_plane.environ(),
     )  # fmt: skip
 
 
-def _uninstall(helm: Helm, cluster: ControlPlane, release: str, namespace: str) -> None:
+def _uninstall(helm: Helm, own_control_plane: ControlPlane, release: str, namespace: str) -> None:
     helm.run(
         "uninstall", release, "--namespace", namespace, "--wait", "--timeout", INSTALL_TIMEOUT,
-        env=cluster.environ(),
+        env=own_control_plane.environ(),
     )  # fmt: skip
 
 
 def test_installed_operator_gets_its_rights_everywhere_and_uninstall_removes_them(
-    helm: Helm, cluster: ControlPlane, api: kubernetes.client.ApiClient, crds: None
+    helm: Helm,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
+    crds: None,
 ) -> None:
-    namespace = _namespace(api, "chart-install")
-    other = _namespace(api, "chart-apps")
+    namespace = _namespace(own_kube_api, "chart-install")
+    other = _namespace(own_kube_api, "chart-apps")
     release = _release()
-    _install(helm, cluster, release, namespace)
-    deployment = client.AppsV1Api(api).read_namespaced_deployment(
+    _install(helm, own_control_plane, release, namespace)
+    deployment = client.AppsV1Api(own_kube_api).read_namespaced_deployment(
         f"{release}-channelworks", namespace
     )
     assert deployment.status is not None
@@ -187,20 +182,20 @@ def test_installed_operator_gets_its_rights_everywhere_and_uninstall_removes_the
     missing = [
         f"{verb} {group or 'core'}/{resource} in {other}"
         for group, resource, verb in _expected(rbac.cluster_rules())
-        if not _can(api, user, other, group, resource, verb)
+        if not _can(own_kube_api, user, other, group, resource, verb)
     ]
     missing += [
         f"{verb} {group}/{resource} in {namespace}"
         for group, resource, verb in _expected(rbac.leader_election_rules())
-        if not _can(api, user, namespace, group, resource, verb)
+        if not _can(own_kube_api, user, namespace, group, resource, verb)
     ]
     assert not missing, f"the operator's ServiceAccount may not: {missing}"
-    assert not _can(api, user, other, "", "secrets", "delete"), "no more than it needs"
-    assert not _can(api, user, other, "coordination.k8s.io", "leases", "create")
+    assert not _can(own_kube_api, user, other, "", "secrets", "delete"), "no more than it needs"
+    assert not _can(own_kube_api, user, other, "coordination.k8s.io", "leases", "create")
 
-    _uninstall(helm, cluster, release, namespace)
-    assert not _can(api, user, other, "channelworks.dev", "realtimeapps", "watch")
-    rbac_api = client.RbacAuthorizationV1Api(api)
+    _uninstall(helm, own_control_plane, release, namespace)
+    assert not _can(own_kube_api, user, other, "channelworks.dev", "realtimeapps", "watch")
+    rbac_api = client.RbacAuthorizationV1Api(own_kube_api)
     left = [
         role.metadata.name if role.metadata else "?"
         for role in rbac_api.list_cluster_role(
@@ -208,36 +203,46 @@ def test_installed_operator_gets_its_rights_everywhere_and_uninstall_removes_the
         ).items
     ]
     assert not left, f"ClusterRoles left after uninstall: {left}"
-    pods = client.CoreV1Api(api).list_namespaced_pod(namespace).items
+    pods = client.CoreV1Api(own_kube_api).list_namespaced_pod(namespace).items
     assert not [pod for pod in pods if pod.metadata and not pod.metadata.deletion_timestamp]
 
 
 def test_a_watch_namespace_install_has_rights_there_only(
-    helm: Helm, cluster: ControlPlane, api: kubernetes.client.ApiClient, crds: None
+    helm: Helm,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
+    crds: None,
 ) -> None:
-    namespace = _namespace(api, "chart-scoped")
-    watched = _namespace(api, "chart-watched")
-    elsewhere = _namespace(api, "chart-elsewhere")
+    namespace = _namespace(own_kube_api, "chart-scoped")
+    watched = _namespace(own_kube_api, "chart-watched")
+    elsewhere = _namespace(own_kube_api, "chart-elsewhere")
     release = _release()
     _install(
-        helm, cluster, release, namespace, "--values", str(values_file("watch-namespace")),
-        "--set", f"watchNamespace={watched}",
+        helm, own_control_plane, release, namespace,
+        "--values", str(values_file("watch-namespace")), "--set", f"watchNamespace={watched}",
     )  # fmt: skip
     user = f"system:serviceaccount:{namespace}:{release}-channelworks"
     try:
         for group, resource, verb in _expected(rbac.cluster_rules()):
-            assert _can(api, user, watched, group, resource, verb), (group, resource, verb)
-            assert not _can(api, user, elsewhere, group, resource, verb), (group, resource, verb)
-        assert _can(api, user, namespace, "coordination.k8s.io", "leases", "update")
+            assert _can(own_kube_api, user, watched, group, resource, verb), (group, resource, verb)
+            assert not _can(own_kube_api, user, elsewhere, group, resource, verb), (
+                group,
+                resource,
+                verb,
+            )
+        assert _can(own_kube_api, user, namespace, "coordination.k8s.io", "leases", "update")
     finally:
-        _uninstall(helm, cluster, release, namespace)
+        _uninstall(helm, own_control_plane, release, namespace)
 
 
 def test_aggregated_roles_let_namespace_editors_manage_apps(
-    helm: Helm, cluster: ControlPlane, api: kubernetes.client.ApiClient, crds: None
+    helm: Helm,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
+    crds: None,
 ) -> None:
-    namespace = _namespace(api, "chart-users")
-    apps = _namespace(api, "chart-team")
+    namespace = _namespace(own_kube_api, "chart-users")
+    apps = _namespace(own_kube_api, "chart-team")
     release = _release()
     user = "alice"
     binding = client.V1RoleBinding(
@@ -249,18 +254,18 @@ def test_aggregated_roles_let_namespace_editors_manage_apps(
             client.RbacV1Subject(kind="User", name=user, api_group="rbac.authorization.k8s.io")
         ],
     )
-    client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(apps, binding)
-    _install(helm, cluster, release, namespace, "--set", "replicaCount=1")
+    client.RbacAuthorizationV1Api(own_kube_api).create_namespaced_role_binding(apps, binding)
+    _install(helm, own_control_plane, release, namespace, "--set", "replicaCount=1")
     try:
 
         def alice_may_create_apps() -> bool:
-            return _can(api, user, apps, "channelworks.dev", "realtimeapps", "create")
+            return _can(own_kube_api, user, apps, "channelworks.dev", "realtimeapps", "create")
 
         # The controller-manager's ClusterRole aggregation controller copies the rules over.
         eventually(alice_may_create_apps, timeout=30, interval=0.2, message="edit aggregated")
-        assert not _can(api, user, namespace, "channelworks.dev", "realtimeapps", "create")
+        assert not _can(own_kube_api, user, namespace, "channelworks.dev", "realtimeapps", "create")
     finally:
-        _uninstall(helm, cluster, release, namespace)
+        _uninstall(helm, own_control_plane, release, namespace)
 
 
 def _first_app_from_notes(notes: str) -> dict[str, Any]:
@@ -273,20 +278,23 @@ def _first_app_from_notes(notes: str) -> dict[str, Any]:
 
 
 def test_the_first_app_in_the_notes_is_accepted_by_the_api_server(
-    helm: Helm, cluster: ControlPlane, api: kubernetes.client.ApiClient, crds: None
+    helm: Helm,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
+    crds: None,
 ) -> None:
-    namespace = _namespace(api, "chart-notes")
-    watched = _namespace(api, "chart-first-app")
+    namespace = _namespace(own_kube_api, "chart-notes")
+    watched = _namespace(own_kube_api, "chart-first-app")
     done = helm.run(
         "install", _release(), str(CHART), "--namespace", namespace, "--dry-run=server",
-        "--set", f"watchNamespace={watched}", env=cluster.environ(),
+        "--set", f"watchNamespace={watched}", env=own_control_plane.environ(),
     )  # fmt: skip
     app = _first_app_from_notes(done.stdout)
     assert app["kind"] == "RealtimeApp" and app["metadata"]["namespace"] == watched
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as manifest:
         manifest.write(yaml.safe_dump(app))
         manifest.flush()
-        applied = cluster.kubectl("apply", "--dry-run=server", "-f", manifest.name)
+        applied = own_control_plane.kubectl("apply", "--dry-run=server", "-f", manifest.name)
     assert "realtimeapp.channelworks.dev/chat created (server dry run)" in applied.stdout
     assert f"kubectl -n {watched} get rtapp chat" in done.stdout
 
@@ -307,21 +315,22 @@ def _notes(output: str) -> str:
 )
 def test_the_notes_name_what_this_install_made(
     helm: Helm,
-    cluster: ControlPlane,
-    api: kubernetes.client.ApiClient,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
     crds: None,
     values: Path | None,
 ) -> None:
     """Every command and object the NOTES mention matches the objects of this install: the
     release and namespace, the watched namespace, the replica count, a pod selector that
     selects the operator's pods, and each monitoring object by kind and name."""
-    namespace = _namespace(api, "chart-notes")
-    _ensure_namespace(api, "demo")
+    namespace = _namespace(own_kube_api, "chart-notes")
+    _ensure_namespace(own_kube_api, "demo")
     files = [values] if values is not None else []
     release = _release()
     done = helm.run(
         "install", release, str(CHART), "--namespace", namespace, "--dry-run=server",
-        *(arg for path in files for arg in ("--values", str(path))), env=cluster.environ(),
+        *(arg for path in files for arg in ("--values", str(path))),
+        env=own_control_plane.environ(),
     )  # fmt: skip
     notes = _notes(done.stdout)
     rendered = helm.template(files, release=release, namespace=namespace)

@@ -26,7 +26,7 @@ from channelworks_operator.kube import Kube
 from tests.chart.helm import CHART, Helm
 from tests.e2e_local.chart_operator import ChartOperator, service_account_kubeconfig
 from tests.operator import apps
-from tests.support.control_plane import REPO_ROOT, ControlPlane, ControlPlaneError, helm_binary
+from tests.support.control_plane import REPO_ROOT, ControlPlane
 from tests.support.eventually import eventually
 
 CHAT_APP = REPO_ROOT / "examples" / "chat" / "k8s" / "realtimeapp.yaml"
@@ -53,68 +53,55 @@ class Installed:
 
 
 @pytest.fixture(scope="module")
-def helm() -> Helm:
-    try:
-        return Helm(helm_binary())
-    except ControlPlaneError as error:
-        pytest.skip(f"no helm binary, so the chart cannot be installed: {error}")
+def kube(own_kube_api: kubernetes.client.ApiClient) -> Kube:
+    return Kube(own_kube_api, field_manager="e2e-local-tests")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[ControlPlane]:
-    """A control plane of this module's own: the chart installs cluster-wide objects."""
-    with ControlPlane() as plane:
-        yield plane
-
-
-@pytest.fixture(scope="module")
-def api(cluster: ControlPlane) -> Iterator[kubernetes.client.ApiClient]:
-    with cluster.api_client() as api_client:
-        yield api_client
-
-
-@pytest.fixture(scope="module")
-def kube(api: kubernetes.client.ApiClient) -> Kube:
-    return Kube(api, field_manager="e2e-local-tests")
-
-
-def _serialised(api: kubernetes.client.ApiClient, model: Any) -> dict[str, Any]:
-    document: dict[str, Any] = api.sanitize_for_serialization(model)
+def _serialised(own_kube_api: kubernetes.client.ApiClient, model: Any) -> dict[str, Any]:
+    document: dict[str, Any] = own_kube_api.sanitize_for_serialization(model)
     return document
 
 
-def _release_installed(helm: Helm, cluster: ControlPlane, namespace: str) -> bool:
-    done = helm.run("status", RELEASE, "-n", namespace, env=cluster.environ(), check=False)
+def _release_installed(helm: Helm, own_control_plane: ControlPlane, namespace: str) -> bool:
+    done = helm.run(
+        "status", RELEASE, "-n", namespace, env=own_control_plane.environ(), check=False
+    )
     return done.returncode == 0
 
 
 @pytest.fixture(scope="module")
 def installed(
-    helm: Helm, cluster: ControlPlane, api: kubernetes.client.ApiClient
+    helm: Helm, own_control_plane: ControlPlane, own_kube_api: kubernetes.client.ApiClient
 ) -> Iterator[Installed]:
     """``helm install --create-namespace --wait`` of the chart with its defaults."""
     namespace = f"channelworks-system-{secrets.token_hex(3)}"
     done = helm.run(
         "install", RELEASE, str(CHART), "--namespace", namespace, "--create-namespace",
-        "--wait", "--timeout", INSTALL_TIMEOUT, env=cluster.environ(),
+        "--wait", "--timeout", INSTALL_TIMEOUT, env=own_control_plane.environ(),
     )  # fmt: skip
     (deployment,) = (
-        client.AppsV1Api(api).list_namespaced_deployment(namespace, label_selector=RELEASE_SELECTOR)
+        client.AppsV1Api(own_kube_api).list_namespaced_deployment(
+            namespace, label_selector=RELEASE_SELECTOR
+        )
     ).items
     try:
-        yield Installed(namespace, done.stdout, _serialised(api, deployment))
+        yield Installed(namespace, done.stdout, _serialised(own_kube_api, deployment))
     finally:
-        if _release_installed(helm, cluster, namespace):
-            helm.run("uninstall", RELEASE, "-n", namespace, env=cluster.environ(), check=False)
+        if _release_installed(helm, own_control_plane, namespace):
+            helm.run(
+                "uninstall", RELEASE, "-n", namespace, env=own_control_plane.environ(), check=False
+            )
 
 
 @pytest.fixture(scope="module")
 def operator(
-    cluster: ControlPlane, installed: Installed, tmp_path_factory: pytest.TempPathFactory
+    own_control_plane: ControlPlane, installed: Installed, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ChartOperator]:
     directory = tmp_path_factory.mktemp("operator")
     account = installed.deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    kubeconfig = service_account_kubeconfig(cluster, installed.namespace, account, directory)
+    kubeconfig = service_account_kubeconfig(
+        own_control_plane, installed.namespace, account, directory
+    )
     process = ChartOperator(
         installed.deployment, kubeconfig=kubeconfig, log_path=directory / "operator.log"
     )
@@ -124,9 +111,9 @@ def operator(
         process.stop()
 
 
-def _app_namespace(api: kubernetes.client.ApiClient, prefix: str) -> str:
+def _app_namespace(own_kube_api: kubernetes.client.ApiClient, prefix: str) -> str:
     name = f"{prefix}-{secrets.token_hex(3)}"
-    client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    client.CoreV1Api(own_kube_api).create_namespace({"metadata": {"name": name}})
     return name
 
 
@@ -135,8 +122,8 @@ def _chat_app() -> dict[str, Any]:
     return app
 
 
-def _kubectl_apply(cluster: ControlPlane, namespace: str, path: Path) -> str:
-    return cluster.kubectl("apply", "-n", namespace, "-f", str(path)).stdout
+def _kubectl_apply(own_control_plane: ControlPlane, namespace: str, path: Path) -> str:
+    return own_control_plane.kubectl("apply", "-n", namespace, "-f", str(path)).stdout
 
 
 def _env(container: dict[str, Any]) -> dict[str, str | None]:
@@ -144,9 +131,9 @@ def _env(container: dict[str, Any]) -> dict[str, str | None]:
 
 
 def test_helm_installs_the_crd_and_an_available_operator(
-    installed: Installed, api: kubernetes.client.ApiClient
+    installed: Installed, own_kube_api: kubernetes.client.ApiClient
 ) -> None:
-    crd = _crd(api)
+    crd = _crd(own_kube_api)
     assert crd is not None, "helm installs the CRD from the chart's crds/"
     conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
     assert conditions.get("Established") == "True"
@@ -157,23 +144,25 @@ def test_helm_installs_the_crd_and_an_available_operator(
 
 
 def test_the_operator_leads_with_the_charts_lease_and_rights(
-    operator: ChartOperator, installed: Installed, api: kubernetes.client.ApiClient
+    operator: ChartOperator, installed: Installed, own_kube_api: kubernetes.client.ApiClient
 ) -> None:
     lease_name = installed.arg("leader-election-name")
-    lease = client.CoordinationV1Api(api).read_namespaced_lease(lease_name, installed.namespace)
+    lease = client.CoordinationV1Api(own_kube_api).read_namespaced_lease(
+        lease_name, installed.namespace
+    )
     assert lease.spec.holder_identity == "operator-local-0", operator.log()
 
 
 def test_the_chat_app_becomes_every_child_it_asks_for(
     operator: ChartOperator,
     installed: Installed,
-    cluster: ControlPlane,
-    api: kubernetes.client.ApiClient,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
     kube: Kube,
 ) -> None:
-    namespace = _app_namespace(api, "chat")
+    namespace = _app_namespace(own_kube_api, "chat")
     wanted = _chat_app()
-    applied = _kubectl_apply(cluster, namespace, CHAT_APP)
+    applied = _kubectl_apply(own_control_plane, namespace, CHAT_APP)
     assert "realtimeapp.channelworks.dev/chat created" in applied
 
     expected = {
@@ -236,26 +225,26 @@ def test_the_chat_app_becomes_every_child_it_asks_for(
 
 def test_on_a_real_redis_the_chat_app_gets_ready(
     operator: ChartOperator,
-    cluster: ControlPlane,
-    api: kubernetes.client.ApiClient,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
     kube: Kube,
     redis_url: str,
     tmp_path: Path,
 ) -> None:
     """The same manifest with the channel layer on a Redis this test runs (kwok's Redis pods
     would never answer): every condition turns True and ``kubectl get rtapp`` says so."""
-    namespace = _app_namespace(api, "chat-ready")
+    namespace = _app_namespace(own_kube_api, "chat-ready")
     app = _chat_app()
     app["spec"]["channelLayer"]["redis"] = {"mode": "external", "url": redis_url}
     manifest = tmp_path / "realtimeapp.yaml"
     manifest.write_text(yaml.safe_dump(app))
-    _kubectl_apply(cluster, namespace, manifest)
+    _kubectl_apply(own_control_plane, namespace, manifest)
 
     ready = apps.wait_condition(kube, namespace, "Ready", "True", timeout=WAIT)
     assert ready["status"]["phase"] == "Ready"
     for condition in ("InterfaceAvailable", "WorkersAvailable", "ChannelLayerReady"):
         assert apps.condition(ready, condition)["status"] == "True", condition
-    table = cluster.kubectl("get", "rtapp", "-n", namespace).stdout.splitlines()
+    table = own_control_plane.kubectl("get", "rtapp", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "READY", "INTERFACE", "WORKERS", "QUEUE", "AGE"]
     assert table[1].split()[:5] == ["chat", "True", "2/2", "1/1", "0"]
 
@@ -264,12 +253,12 @@ def test_deleting_the_apps_and_uninstalling_the_chart_leaves_nothing(
     helm: Helm,
     operator: ChartOperator,
     installed: Installed,
-    cluster: ControlPlane,
-    api: kubernetes.client.ApiClient,
+    own_control_plane: ControlPlane,
+    own_kube_api: kubernetes.client.ApiClient,
     kube: Kube,
 ) -> None:
     # This test's own app, and whatever apps the tests above left.
-    _kubectl_apply(cluster, _app_namespace(api, "chat-delete"), CHAT_APP)
+    _kubectl_apply(own_control_plane, _app_namespace(own_kube_api, "chat-delete"), CHAT_APP)
     namespaces = [
         app["metadata"]["namespace"]
         for app in kube.list("channelworks.dev/v1alpha1", "RealtimeApp", None)
@@ -280,7 +269,9 @@ def test_deleting_the_apps_and_uninstalling_the_chart_leaves_nothing(
 
     eventually(children_made, timeout=WAIT, interval=0.5, message="children of every app")
     for namespace in namespaces:
-        cluster.kubectl("delete", "rtapp", "chat", "-n", namespace, "--wait=true", timeout=WAIT)
+        own_control_plane.kubectl(
+            "delete", "rtapp", "chat", "-n", namespace, "--wait=true", timeout=WAIT
+        )
 
     def children_collected() -> None:
         left = {ns: sorted(apps.children(kube, ns)) for ns in namespaces}
@@ -292,29 +283,29 @@ def test_deleting_the_apps_and_uninstalling_the_chart_leaves_nothing(
 
     helm.run(
         "uninstall", RELEASE, "-n", installed.namespace, "--wait", "--timeout", INSTALL_TIMEOUT,
-        env=cluster.environ(),
+        env=own_control_plane.environ(),
     )  # fmt: skip
-    leftovers = _release_objects(api, installed.namespace)
+    leftovers = _release_objects(own_kube_api, installed.namespace)
     assert not leftovers, f"left after helm uninstall: {leftovers}"
-    assert _crd(api) is not None, (
+    assert _crd(own_kube_api) is not None, (
         "helm leaves CRDs installed from crds/ (deleting it would delete every app)"
     )
 
 
-def _crd(api: kubernetes.client.ApiClient) -> dict[str, Any] | None:
+def _crd(own_kube_api: kubernetes.client.ApiClient) -> dict[str, Any] | None:
     try:
-        found = client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD_NAME)
+        found = client.ApiextensionsV1Api(own_kube_api).read_custom_resource_definition(CRD_NAME)
     except client.ApiException as error:
         if error.status == 404:
             return None
         raise
-    return _serialised(api, found)
+    return _serialised(own_kube_api, found)
 
 
-def _release_objects(api: kubernetes.client.ApiClient, namespace: str) -> list[str]:
+def _release_objects(own_kube_api: kubernetes.client.ApiClient, namespace: str) -> list[str]:
     """Everything labelled as the release's, in its namespace and cluster-wide."""
-    core, apps_api = client.CoreV1Api(api), client.AppsV1Api(api)
-    rbac, policy = client.RbacAuthorizationV1Api(api), client.PolicyV1Api(api)
+    core, apps_api = client.CoreV1Api(own_kube_api), client.AppsV1Api(own_kube_api)
+    rbac, policy = client.RbacAuthorizationV1Api(own_kube_api), client.PolicyV1Api(own_kube_api)
     lists = {
         "Deployment": apps_api.list_namespaced_deployment(
             namespace, label_selector=RELEASE_SELECTOR

@@ -11,6 +11,10 @@ they are missing the first test that needs them errors with that instruction.
 - ``control_plane`` (session): the ``ControlPlane``: ``.kubeconfig``, ``.api_client()``,
   ``.kubectl(...)``, ``.environ()`` (``KUBECONFIG`` set, for subprocesses), ``.log(name)``.
 - ``kube_api`` (session): one ``kubernetes.client.ApiClient`` for the whole session.
+- ``own_control_plane``, ``own_kube_api`` (per module): a control plane of the test module's
+  own, for tests that install cluster-wide objects (the chart) the others must not see.
+- ``helm`` (session): the pinned helm (``tests.chart.helm.Helm``); tests that need it are skipped,
+  saying why, when it is not built.
 - ``namespace`` (per test): the name of a fresh namespace whose ``default`` service account
   exists (so pods can be created at once); it is deleted after the test, without waiting.
 """
@@ -24,7 +28,8 @@ from collections.abc import Iterator
 import kubernetes
 import pytest
 
-from tests.support.control_plane import ControlPlane
+from tests.chart.helm import Helm
+from tests.support.control_plane import ControlPlane, ControlPlaneError, helm_binary
 from tests.support.eventually import eventually
 
 NAMESPACE_READY_TIMEOUT = 30.0
@@ -42,6 +47,28 @@ def kube_api(control_plane: ControlPlane) -> Iterator[kubernetes.client.ApiClien
     """A ``kubernetes.client.ApiClient`` authenticated as a cluster admin."""
     with control_plane.api_client() as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def own_control_plane() -> Iterator[ControlPlane]:
+    """A control plane of this test module's own: what it installs cluster-wide stays there."""
+    with ControlPlane() as plane:
+        yield plane
+
+
+@pytest.fixture(scope="module")
+def own_kube_api(own_control_plane: ControlPlane) -> Iterator[kubernetes.client.ApiClient]:
+    with own_control_plane.api_client() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def helm() -> Helm:
+    try:
+        binary = helm_binary()
+    except ControlPlaneError as error:
+        pytest.skip(f"no helm binary, so the chart cannot be installed or rendered: {error}")
+    return Helm(binary)
 
 
 def namespace_name(test_name: str) -> str:
