@@ -25,7 +25,7 @@ for tool in docker kind kubectl; do
     command -v "$tool" >/dev/null 2>&1 || fail "$tool is not installed (needed: docker, kind, kubectl, helm)"
 done
 if ! command -v helm >/dev/null 2>&1; then
-    helm_dir="$(bash "$repo_root/tools/kube/build-binaries.sh" --print-dirs | tail -n 1)"
+    helm_dir="$(bash "$repo_root/tools/kube/build-binaries.sh" --print-dirs | sed -n 2p)"
     [[ -x "$helm_dir/helm" ]] || fail "helm is not installed (or run tools/kube/build-binaries.sh)"
     export HELM="$helm_dir/helm"
 fi

@@ -76,7 +76,7 @@ def bin_dirs() -> BinDirs:
         ["bash", str(BUILD_SCRIPT), "--print-dirs"],
         capture_output=True, text=True, check=True, timeout=30,
     )  # fmt: skip
-    kube, helm = done.stdout.split()
+    kube, helm = done.stdout.split()[:2]  # the first two lines; further lines are the node dirs
     return BinDirs(Path(kube), Path(helm))
 
 
