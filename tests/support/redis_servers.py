@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -159,10 +159,18 @@ class _Node:
     """One redis-server process and its directory; it keeps its ports across restarts."""
 
     def __init__(
-        self, directory: Path, settings: Mapping[str, str], password: str | None, bus: bool
+        self,
+        directory: Path,
+        settings: Mapping[str, str],
+        password: str | None,
+        bus: bool,
+        host: str = HOST,
+        launcher: Sequence[str] = (),
     ) -> None:
         self.directory = directory
         self.password = password
+        self.host = host
+        self._launcher = tuple(launcher)  # e.g. ip netns exec NAME: where the server runs
         self._settings = dict(settings)
         self._bus = bus
         self.port = 0
@@ -171,11 +179,11 @@ class _Node:
         self._log_offsets: dict[Path, int] = {}
 
     def __repr__(self) -> str:
-        return f"redis-server {HOST}:{self.port}"
+        return f"redis-server {self.host}:{self.port}"
 
     @property
     def address(self) -> Address:
-        return (HOST, self.port)
+        return (self.host, self.port)
 
     @property
     def running(self) -> bool:
@@ -231,7 +239,7 @@ class _Node:
         env.pop("REDISCLI_AUTH", None)
         if self.password is not None:
             env["REDISCLI_AUTH"] = self.password
-        command = [_binary("redis-cli"), "-h", HOST, "-p", str(self.port), *args]
+        command = [_binary("redis-cli"), "-h", self.host, "-p", str(self.port), *args]
         try:
             done = subprocess.run(
                 command, capture_output=True, text=True, timeout=timeout, env=env, check=False
@@ -268,6 +276,7 @@ class _Node:
     def _config(self) -> str:
         settings = {
             **_BASE_SETTINGS,
+            "bind": self.host,
             "port": str(self.port),
             "dir": _quote(str(self.directory)),
             "logfile": _quote(str(self.directory / "redis.log")),
@@ -288,7 +297,7 @@ class _Node:
         }
         with (self.directory / "stdio.log").open("ab") as stdio:
             self._process = subprocess.Popen(
-                [_binary("redis-server"), str(config)],
+                [*self._launcher, _binary("redis-server"), str(config)],
                 stdin=subprocess.DEVNULL,
                 stdout=stdio,
                 stderr=subprocess.STDOUT,
@@ -433,6 +442,10 @@ class RedisClusterNodes(_Servers):
     ``start()`` returns once every node reports ``cluster_state:ok``, all agree on who serves the
     16384 slots and every replica is in sync with its master. ``cluster-node-timeout`` is 1000 ms,
     so a killed master is replaced by its replica within a few seconds.
+
+    ``formed=False``: ``start()`` only starts the nodes; ``form()`` makes them a cluster later.
+    ``host`` / ``launcher``: the address the nodes bind to and a command prefix they run under
+    (an address and ``ip netns exec NAME`` of a network namespace, see ``tests.support.netns``).
     """
 
     def __init__(
@@ -442,8 +455,14 @@ class RedisClusterNodes(_Servers):
         replicas_per_master: int = 1,
         requirepass: str | None = None,
         startup_timeout: float = CLUSTER_TIMEOUT,
+        formed: bool = True,
+        host: str = HOST,
+        launcher: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        self._formed = formed
+        self._host = host
+        self._launcher = tuple(launcher)
         if masters < 3:
             raise ValueError(f"a Redis cluster needs at least 3 masters, got {masters}")
         if replicas_per_master < 0:
@@ -457,14 +476,27 @@ class RedisClusterNodes(_Servers):
         root = self._make_root("channelworks-redis-cluster-")
         count = self.master_count * (1 + self.replicas_per_master)
         self._nodes = [
-            _Node(root / f"node-{index}", _CLUSTER_SETTINGS, self.password, bus=True)
+            _Node(
+                root / f"node-{index}",
+                _CLUSTER_SETTINGS,
+                self.password,
+                bus=True,
+                host=self._host,
+                launcher=self._launcher,
+            )
             for index in range(count)
         ]
-        return self._started(self._form)
+        return self._started(self._start_nodes)
 
-    def _form(self) -> None:
+    def _start_nodes(self) -> None:
         for node in self._nodes:
             node.start(STARTUP_TIMEOUT)
+        if self._formed:
+            self.form()
+
+    def form(self) -> None:
+        """Make the running nodes one cluster (``redis-cli --cluster create``) and wait until
+        it is ready."""
         env = dict(os.environ)
         env.pop("REDISCLI_AUTH", None)
         if self.password is not None:
@@ -473,7 +505,7 @@ class RedisClusterNodes(_Servers):
             _binary("redis-cli"),
             "--cluster",
             "create",
-            *(f"{HOST}:{node.port}" for node in self._nodes),
+            *(f"{node.host}:{node.port}" for node in self._nodes),
             "--cluster-replicas",
             str(self.replicas_per_master),
             "--cluster-yes",
@@ -509,6 +541,11 @@ class RedisClusterNodes(_Servers):
         """One ``redis+cluster://`` URL per node: give them all when nodes may be killed."""
         auth = _credentials(self.password)
         return [f"redis+cluster://{auth}{host}:{port}" for host, port in self.startup_nodes]
+
+    @property
+    def nodes_running(self) -> list[Address]:
+        """The addresses of the nodes whose process runs."""
+        return [node.address for node in self._nodes if node.running]
 
     def masters(self) -> list[Address]:
         """The masters that serve slots, ordered by their first slot (index 0 serves slot 0)."""

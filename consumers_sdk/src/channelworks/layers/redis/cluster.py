@@ -9,8 +9,18 @@ layer routes for itself:
   ``Line`` per master, and runs a batch of calls as one exchange per master, all at once;
 - a ``MOVED`` reply moves that slot in the map and the call goes again to the new owner; an
   ``ASK`` reply (a slot being migrated) sends it once to the target, after ``ASKING``;
-- a connection failure makes the map reload before its next use, so a failover is picked up
-  as soon as the replica is promoted (until then the failure reaches the caller, which retries);
+- the map is read again before its next use after a connection failure, a ``CLUSTERDOWN``
+  reply, a slot with no owner, or a ``MOVED`` to a node it does not know, at most every
+  ``RELOAD_INTERVAL`` while such errors persist (a client that started before the cluster was
+  formed finds it formed; a failover is picked up as soon as the replica is promoted);
+- the map is read from the nodes that answered last, then from the configured seed addresses
+  (host names are resolved again at every connect: a headless Service names the pods of now),
+  each asked with the short ``connect_timeout``, so an address that stopped answering costs
+  about a second, not the exchange timeout;
+- an exchange that has waited longer than ``connect_timeout`` has its server pinged on a
+  connection of its own; a server that does not answer within ``connect_timeout`` is taken
+  for gone and the exchanges waiting on it fail at once (its pod vanished: on a pod network
+  nothing refuses the connection, the packets just go unanswered);
 - a ``RoutedLine`` is a dedicated connection for the blocking reads of one hash tag, which
   follows that tag's slot from master to master.
 """
@@ -18,6 +28,10 @@ layer routes for itself:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +41,10 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from channelworks.layers.redis.wire import Call, Exchange, Line
 
+logger = logging.getLogger(__name__)
 Address = tuple[str, int]
-__all__ = ["Address", "RoutedLine", "SlotMap", "first_key", "read_cluster_slots"]
+__all__ = ["RELOAD_INTERVAL", "Address", "RoutedLine", "SlotMap", "first_key", "read_cluster_slots"]
+RELOAD_INTERVAL = 0.25  # seconds between two readings of the map while errors persist
 _REDIRECTS = 5
 _CONNECTION_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 # Commands whose first key is not their first argument.
@@ -74,17 +90,29 @@ class SlotMap:
     """Which master serves each slot, and a connection to each; one per event loop."""
 
     def __init__(
-        self, startup: Sequence[Address], node_options: dict[str, Any], timeout: float
+        self,
+        seeds: Sequence[Address],
+        node_options: dict[str, Any],
+        timeout: float,
+        connect_timeout: float,
     ) -> None:
-        self._known = list(startup)  # every node heard of, replicas too: whom to ask
+        self._seeds = list(seeds)  # as configured: host names are resolved at each connect
+        self._known = list(seeds)  # whom to ask: the nodes last named (replicas too), seeds
         self._node_options = node_options
         self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self._owners: list[Address | None] | None = None
+        self._stale = False  # read the map again before its next use (rate-limited)
+        self._loaded_at = -math.inf
         self._version = 0
         self._reloading = asyncio.Lock()
         self._unreachable: set[Address] = set()
         self._nodes: dict[Address, aioredis.Redis] = {}
         self._lines: dict[Address, tuple[Line, asyncio.Lock]] = {}
+        # Exchanges in flight (line -> server, since when), watched for servers that vanished.
+        self._in_flight: dict[Line, tuple[Address, float]] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+        self._probes: dict[Address, Line] = {}
 
     def node(self, address: Address) -> aioredis.Redis:
         """A (lazily connecting) client for one node, to build lines from."""
@@ -101,22 +129,33 @@ class SlotMap:
         return None if self._owners is None else self._owners[key_slot(tag.encode())]
 
     async def owner(self, slot: int) -> Address:
-        """The master serving ``slot`` now (loads the map first if it has to)."""
-        if self._owners is None:
+        """The master serving ``slot`` now (reads the map first if it has to)."""
+        if self._owners is None or (
+            self._stale and time.monotonic() - self._loaded_at >= RELOAD_INTERVAL
+        ):
             await self.reload()
         assert self._owners is not None
         address = self._owners[slot]
         if address is None:
+            self._stale = True  # not formed yet, or a failover under way: look again soon
             raise _slot_error(slot)
         return address
 
     def moved(self, error: redis_errors.AskError) -> None:
         """Record a ``MOVED`` reply: its slot now lives on the node it names."""
+        address = (str(error.host), int(error.port))
+        if address not in self._known:
+            self._stale = True  # a node we never heard of: the topology changed
         if self._owners is not None:
-            self._owners[error.slot_id] = (str(error.host), int(error.port))
+            self._owners[error.slot_id] = address
+
+    def answered_with(self, error: redis_errors.ResponseError) -> None:
+        """An error reply: ``CLUSTERDOWN`` makes the map be read again (rate-limited)."""
+        if isinstance(error, redis_errors.ClusterDownError) or str(error).startswith("CLUSTERDOWN"):
+            self._stale = True
 
     def lost(self, address: Address) -> None:
-        """A connection to ``address`` failed: reload the map before its next use."""
+        """A connection to ``address`` failed: read the map again before its next use."""
         self._unreachable.add(address)
         self._owners = None
 
@@ -129,23 +168,34 @@ class SlotMap:
             candidates = sorted(self._known, key=lambda address: address in self._unreachable)
             failures: list[str] = []
             for address in candidates:
-                line = Line(self.node(address), self._timeout)
                 try:
-                    reply = await line.one("CLUSTER", "SLOTS")
+                    reply = await self._ask(address, "CLUSTER", "SLOTS")
                 except _CONNECTION_FAILURES as error:
                     self._unreachable.add(address)
                     failures.append(f"{address[0]}:{address[1]}: {error}")
                     continue
-                finally:
-                    await line.close()
                 self._owners, nodes = read_cluster_slots(reply, address)
-                self._known = list(dict.fromkeys([*nodes, *self._known]))
+                # The nodes named now, then the seeds: addresses of vanished nodes drop out.
+                self._known = list(dict.fromkeys([*nodes, *self._seeds]))
+                self._unreachable &= set(self._known)
                 self._unreachable.discard(address)
+                self._stale = False
+                self._loaded_at = time.monotonic()
                 self._version += 1
                 return
+            self._loaded_at = time.monotonic()
             raise redis_errors.ConnectionError(
                 "no node of the cluster answered CLUSTER SLOTS (" + "; ".join(failures) + ")"
             )
+
+    async def _ask(self, address: Address, *call: Any) -> Any:
+        """One command on a connection of its own, bounded by ``connect_timeout`` twice (to
+        connect, then to answer)."""
+        line = Line(self.node(address), 2 * self._connect_timeout)
+        try:
+            return await line.one(*call)
+        finally:
+            await line.close()
 
     async def call(self, calls: Sequence[Call]) -> list[Any]:
         """Run ``calls`` (one reply each, errors in place): one exchange per master, at once."""
@@ -177,6 +227,8 @@ class SlotMap:
                         todo.append(index)
                     elif isinstance(reply, redis_errors.AskError):
                         results[index] = await self._asking(reply, calls[index])
+                    elif isinstance(reply, redis_errors.ResponseError):
+                        self.answered_with(reply)
             if not todo:
                 break
         return results
@@ -190,7 +242,11 @@ class SlotMap:
         line, turn = entry
         try:
             async with turn:
-                return await line.call(calls)
+                self.watch(line, address)
+                try:
+                    return await line.call(calls)
+                finally:
+                    self.unwatch(line)
         except _CONNECTION_FAILURES as error:
             self.lost(address)
             return [error] * len(calls)
@@ -200,9 +256,58 @@ class SlotMap:
         (_, reply) = await self._exchange((str(error.host), int(error.port)), [("ASKING",), call])
         return reply
 
+    # Servers that vanished -------------------------------------------------------------------
+
+    def watch(self, line: Line, address: Address) -> None:
+        """An exchange with ``address`` starts on ``line``: cut it if that server vanishes."""
+        self._in_flight[line] = (address, time.monotonic())
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch_servers())
+
+    def unwatch(self, line: Line) -> None:
+        self._in_flight.pop(line, None)
+
+    async def _watch_servers(self) -> None:
+        """While exchanges are in flight: ping the servers of those waiting longer than
+        ``connect_timeout``; cut the exchanges of a server that does not answer."""
+        try:
+            while self._in_flight:
+                await asyncio.sleep(self._connect_timeout / 4)
+                since = time.monotonic() - self._connect_timeout
+                waiting = {address for address, start in self._in_flight.values() if start < since}
+                if waiting:
+                    await asyncio.gather(*(self._check(address) for address in waiting))
+        finally:
+            self._watchdog = None
+
+    async def _check(self, address: Address) -> None:
+        probe = self._probes.get(address)
+        if probe is None:
+            probe = self._probes[address] = Line(self.node(address), 2 * self._connect_timeout)
+        try:
+            await probe.one("PING")
+            return
+        except redis_errors.ResponseError:
+            return  # it answers (NOAUTH, LOADING...): the server is there
+        except _CONNECTION_FAILURES as error:
+            cause = f"{address[0]}:{address[1]} stopped answering ({error})"
+        del self._probes[address]
+        await probe.close()
+        logger.warning("Redis node %s; reading the cluster's slot map again", cause)
+        self.lost(address)
+        for line, (server, _) in list(self._in_flight.items()):
+            if server == address:
+                line.cut(cause)
+
     async def close(self) -> None:
-        lines, self._lines = self._lines, {}
-        for line, _ in lines.values():
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
+        lines = [line for line, _ in self._lines.values()] + list(self._probes.values())
+        self._lines, self._probes = {}, {}
+        for line in lines:
             await line.close()
         nodes, self._nodes = self._nodes, {}
         for client in nodes.values():
@@ -229,11 +334,17 @@ class RoutedLine(Exchange):
         for _ in range(_REDIRECTS):
             address = await self._slots.owner(self._slot)
             line = await self._line_to(address)
+            self._slots.watch(line, address)
             try:
                 replies = await line.call(calls, packed)
             except _CONNECTION_FAILURES:
                 self._slots.lost(address)
                 raise
+            finally:
+                self._slots.unwatch(line)
+            for reply in replies:
+                if isinstance(reply, redis_errors.ResponseError):
+                    self._slots.answered_with(reply)
             if not replies or not all(isinstance(r, redis_errors.MovedError) for r in replies):
                 break  # something ran there: it must not run twice
             self._slots.moved(replies[0])

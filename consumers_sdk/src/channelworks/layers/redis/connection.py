@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.parse
 import zlib
 from collections.abc import Hashable, Sequence
@@ -16,11 +17,23 @@ from channelworks.layers.redis.cluster import RoutedLine, SlotMap
 from channelworks.layers.redis.wire import Caller, Exchange, Line
 
 Client = aioredis.Redis | RedisCluster
-__all__ = ["BLOCK_SECONDS", "LINE_TIMEOUT", "Client", "Clients", "ConnectionPlan", "RedisCluster"]
+__all__ = [
+    "BLOCK_SECONDS",
+    "LINE_TIMEOUT",
+    "Client",
+    "Clients",
+    "ConnectionPlan",
+    "RedisCluster",
+    "SocketSettings",
+]
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 _SCHEMES = {"redis", "rediss", "unix"}
 BLOCK_SECONDS = 5.0
 LINE_TIMEOUT = BLOCK_SECONDS + 10.0  # a blocking read's longest wait, and time to answer
+DEFAULT_CONNECT_TIMEOUT = 1.0
+DEFAULT_KEEPALIVE_SECONDS = 5.0
+_KEEPALIVE_INTERVAL = 1
+_KEEPALIVE_PROBES = 3
 
 
 @dataclass(frozen=True)
@@ -95,11 +108,44 @@ def connection_plan(hosts: Sequence[Any] | None, cluster: bool | None = None) ->
     return ConnectionPlan(tuple(spec for spec, _ in parsed), bool(cluster) or wants_cluster)
 
 
-def _common_options(socket_timeout: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SocketSettings:
+    """How the layer's TCP connections find out that a server is gone.
+
+    ``connect_timeout`` bounds a connect (and, on a cluster, a ping or a slot-map read): an
+    address whose pod vanished costs that long, not the exchange timeout. TCP keepalive probes
+    an idle connection after ``keepalive_seconds``, then every second, three times; written
+    data unacknowledged for as long (``TCP_USER_TIMEOUT``) also ends the connection."""
+
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "keepalive_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+
+    def keepalive_options(self) -> dict[int, int]:
+        """TCP socket options (Linux names; those a platform lacks are left out)."""
+        idle = max(1, round(self.keepalive_seconds))
+        wanted = {
+            "TCP_KEEPIDLE": idle,
+            "TCP_KEEPINTVL": _KEEPALIVE_INTERVAL,
+            "TCP_KEEPCNT": _KEEPALIVE_PROBES,
+            "TCP_USER_TIMEOUT": (idle + _KEEPALIVE_INTERVAL * _KEEPALIVE_PROBES) * 1000,
+        }
+        return {
+            getattr(socket, name): value for name, value in wanted.items() if hasattr(socket, name)
+        }
+
+
+def _common_options(socket_timeout: float, sockets: SocketSettings) -> dict[str, Any]:
     return {
         "socket_timeout": socket_timeout,
-        "socket_connect_timeout": 5.0,
+        "socket_connect_timeout": sockets.connect_timeout,
         "socket_keepalive": True,
+        "socket_keepalive_options": sockets.keepalive_options(),
         "health_check_interval": 30,
         "decode_responses": False,
     }
@@ -162,9 +208,10 @@ class Clients:
             await client.aclose()
 
 
-def open_clients(plan: ConnectionPlan) -> Clients:
+def open_clients(plan: ConnectionPlan, sockets: SocketSettings | None = None) -> Clients:
     """Create (not yet connected) clients; connections are made on first use."""
-    options = _common_options(socket_timeout=BLOCK_SECONDS + 10.0)
+    sockets = sockets or SocketSettings()
+    options = _common_options(BLOCK_SECONDS + 10.0, sockets)
     if plan.cluster:
         addresses = [
             (
@@ -189,7 +236,11 @@ def open_clients(plan: ConnectionPlan) -> Clients:
             max_connections=2000,
             **node_options,
         )
-        return Clients(plan, [cluster], slots=SlotMap(addresses, node_options, LINE_TIMEOUT))
+        return Clients(
+            plan,
+            [cluster],
+            slots=SlotMap(addresses, node_options, LINE_TIMEOUT, sockets.connect_timeout),
+        )
     return Clients(
         plan,
         [aioredis.Redis.from_url(host.url, **options, **dict(host.options)) for host in plan.hosts],

@@ -57,10 +57,13 @@ class RedisChannelLayer(ChannelworksLayer):
         hosts: Sequence[Any] | None = None,
         cluster: bool | None = None,
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        connect_timeout: float = connection.DEFAULT_CONNECT_TIMEOUT,
+        keepalive_seconds: float = connection.DEFAULT_KEEPALIVE_SECONDS,
         **config: Any,
     ) -> None:
         super().__init__(layer_config(**config))
         self.plan = connection.connection_plan(hosts, cluster)
+        self.sockets = connection.SocketSettings(connect_timeout, keepalive_seconds)
         self.layout = KeyLayout(self.config.prefix, self.config.shards)
         self.retry_seconds = retry_seconds
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
@@ -75,7 +78,7 @@ class RedisChannelLayer(ChannelworksLayer):
             return self._last_state  # the hot path: one loop, asked again and again
         state = self._states.get(loop)
         if state is None:
-            clients = connection.open_clients(self.plan)
+            clients = connection.open_clients(self.plan, self.sockets)
             state = self._states[loop] = _LoopState(clients, Batcher(clients, self.retry_seconds))
             _close_with_loop(loop, state)
         self._last_loop, self._last_state = loop, state
@@ -299,7 +302,7 @@ class RedisChannelLayer(ChannelworksLayer):
         state = self._state()
         await state.close()
         self._forget_loop_state()
-        clients = connection.open_clients(self.plan)
+        clients = connection.open_clients(self.plan, self.sockets)
         try:
             await _delete_prefix(clients, self.config.prefix)
         finally:

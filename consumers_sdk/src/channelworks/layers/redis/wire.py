@@ -95,14 +95,16 @@ class Line(Exchange):
         self._connection = pool.connection_class(**options)
         self._callbacks = client.response_callbacks
         self._timeout = timeout
+        self._scope: asyncio.Timeout | None = None  # of the exchange in flight
+        self._cut_because: str | None = None
 
     async def call(self, calls: Sequence[Call], packed: list[bytes] | None = None) -> list[Any]:
-        """See ``Exchange.call``. A connection failure or a reply later than ``timeout`` raises
-        (and drops the connection, which the next call makes again)."""
+        """See ``Exchange.call``. A connection failure, a reply later than ``timeout`` or a
+        ``cut`` raises (and drops the connection, which the next call makes again)."""
         connection = self._connection
         replies: list[Any] = []
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout) as self._scope:
                 await connection.send_packed_command(
                     packed if packed is not None else pack_commands(calls)
                 )
@@ -116,10 +118,23 @@ class Line(Exchange):
                     replies.append(reply if callback is None else callback(reply))
         except TimeoutError:
             await connection.disconnect(nowait=True)
+            cause, self._cut_because = self._cut_because, None
+            if cause is not None:
+                raise redis_errors.ConnectionError(cause) from None
             raise redis_errors.TimeoutError(
                 f"Redis did not answer within {self._timeout:.0f}s"
             ) from None
+        finally:
+            self._scope = self._cut_because = None
         return replies
+
+    def cut(self, because: str) -> None:
+        """End the exchange in flight now (its server is gone): it raises ``ConnectionError``
+        with ``because``. Nothing happens when no exchange is in flight."""
+        scope = self._scope
+        if scope is not None and not scope.expired():
+            self._cut_because = because
+            scope.reschedule(asyncio.get_running_loop().time())
 
     async def close(self) -> None:
         await self._connection.disconnect(nowait=True)
