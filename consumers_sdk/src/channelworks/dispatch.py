@@ -11,7 +11,11 @@
 Channels 1 control-flow exceptions are honoured: ``DenyConnection`` in ``websocket.connect``
 rejects the connection, ``ChannelSocketException.run(message)`` answers the socket itself,
 ``ConsumeLater`` puts the message back on its channel (at most ``MAX_RETRIES`` times).
-Any other exception is returned in the :class:`Outcome`, never raised.
+Any other exception is returned in the :class:`Outcome`, never raised: ``SystemExit`` and
+``KeyboardInterrupt`` too (argparse and click raise ``SystemExit`` on bad input; one message must
+not end the worker). An ``async def`` consumer that lets a ``CancelledError`` of its own escape is
+reported as ``exceptions.ConsumerCancelled`` and its socket is closed; a cancellation of the running
+task (the worker's time limit, the end of a drain) still propagates.
 """
 
 from __future__ import annotations
@@ -140,6 +144,8 @@ class Runner:
                 found.consumer(message, **found.kwargs)
             except Exception as raised:
                 error = self._control_flow(raised, message, held)
+            except BaseException as raised:  # SystemExit (argparse, click), KeyboardInterrupt...
+                error = raised  # ...from one message must not end the worker
             finally:
                 signals.consumer_finished.send(sender=Runner, message=message)
                 if self._close_connections:
@@ -156,9 +162,31 @@ class Runner:
                 await found.consumer(message, **found.kwargs)
             except Exception as raised:
                 error = self._control_flow(raised, message, held)
+            except asyncio.CancelledError as raised:
+                if _cancelled_from_outside():
+                    raise  # the worker gave up on it (time limit, end of a drain)
+                error = self._escaped_cancellation(raised, message, held)
+            except BaseException as raised:  # SystemExit, KeyboardInterrupt...: contained
+                error = raised
             finally:
                 signals.consumer_finished.send(sender=Runner, message=message)
         return held, error
+
+    def _escaped_cancellation(
+        self, raised: asyncio.CancelledError, message: message_module.Message, held: Held
+    ) -> BaseException:
+        """An async consumer let a ``CancelledError`` of its own escape (nobody cancelled it):
+        its connection would wait forever for an answer, so the socket is closed."""
+        error = exceptions.ConsumerCancelled(
+            f"the consumer of {message.channel.name} let CancelledError escape "
+            "(nothing cancelled it); closing its connection"
+        )
+        error.__cause__ = raised
+        reply = message.reply_channel
+        if reply is not None and message.channel.name.startswith("websocket."):
+            backend = self.layer.channel_layer
+            held.append(pending.PendingSend(backend, "channel", reply.name, {"close": True}))
+        return error
 
     def _control_flow(
         self, raised: Exception, message: message_module.Message, held: Held
@@ -189,6 +217,12 @@ class Runner:
             held.append(pending.PendingSend(backend, "channel", message.channel.name, content))
             return None
         return raised
+
+
+def _cancelled_from_outside() -> bool:
+    """Whether the running task was asked to cancel (not merely a CancelledError raised)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _outcome(channel: str, found: routing.Resolution, error: BaseException | None) -> Outcome:

@@ -124,3 +124,13 @@ class BuildError(ChannelworksError, RuntimeError):
 class ClusterError(ChannelworksError, RuntimeError):
     """The cluster could not answer a question about a RealtimeApp: unreachable, no kubeconfig,
     the CRD not installed, the app missing, or the access refused."""
+
+
+# --- Running consumers (appended by the worker-hardening owner) -----------------------------------
+
+__all__ += ["ConsumerCancelled"]
+
+
+class ConsumerCancelled(ChannelworksError, RuntimeError):
+    """An ``async def`` consumer let a ``CancelledError`` escape that nobody asked for (no time
+    limit, no drain cancelled it). Its connection would wait forever, so its socket is closed."""

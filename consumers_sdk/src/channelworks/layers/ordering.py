@@ -32,6 +32,16 @@ class Delivery:
     key: str | None = None
     _on_ack: Callable[[Delivery], Awaitable[None]] | None = field(default=None, repr=False)
     _acked: bool = field(default=False, repr=False)
+    # Counts the hand-out where the layer keeps a count that outlives the worker (Redis):
+    # returns how many times this message has been handed to a worker, this time included.
+    _on_start: Callable[[], Awaitable[int]] | None = field(default=None, repr=False)
+
+    async def start(self) -> int:
+        """Record that a worker is about to run the message; return its delivery number (1 the
+        first time, more after workers died holding it; always 1 on layers that do not count)."""
+        if self._on_start is None:
+            return 1
+        return await self._on_start()
 
     async def ack(self) -> None:
         """Mark the message handled: it will not be redelivered and its successor may go out."""

@@ -11,6 +11,14 @@
 - ``CHANNELWORKS_WORKER_CHANNELS`` / ``CHANNELWORKS_WORKER_EXCLUDE_CHANNELS``: comma-separated
   channels to take only / not to take (default: every routed channel).
 - ``CHANNELWORKS_DRAIN_SECONDS`` (``25``): on SIGTERM, how long in-flight messages may take.
+- ``CHANNELWORKS_WORKER_MAX_DELIVERIES`` (``3``): hand-outs of one message (workers that died
+  holding it) before it goes to the dead-letter channel instead of being run again.
+- ``CHANNELWORKS_WORKER_DEAD_LETTER_CHANNEL`` (``channelworks.dead_letters``): where given-up
+  messages go.
+- ``CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS`` (``60``): how long one message may run before it is
+  given up (dead-lettered, its connection answered) and its thread reported as stuck.
+- ``CHANNELWORKS_WORKER_HTTP_RETRY_METHODS`` (``GET,HEAD,OPTIONS``): the HTTP methods run again
+  by another worker when the worker running them died; any other request gets a 502 instead.
 - ``CHANNELWORKS_METRICS_HOST`` / ``CHANNELWORKS_METRICS_PORT`` (``0.0.0.0`` / ``9100``):
   where ``/metrics``, ``/healthz`` and ``/readyz`` are served.
 - ``CHANNELWORKS_LOG_FORMAT`` (``json``, or ``text``) and ``CHANNELWORKS_LOG_LEVEL`` (``INFO``).
@@ -21,6 +29,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +37,10 @@ from typing import Any
 from channelworks import exceptions
 from channelworks import layers as layers_package
 from channelworks.layers import env as layer_env
+from channelworks_worker import safeguards
 
+CHANNEL_NAME = re.compile(r"^[a-zA-Z0-9\-_.]{1,99}$")
+HTTP_METHOD = re.compile(r"^[A-Z]{1,20}$")
 MODES = ("memory", "local", "standalone", "cluster", "external")
 LOG_FORMATS = ("json", "text")
 
@@ -53,6 +65,20 @@ class WorkerConfig:
     log_level: str = "INFO"
     layer_capacity: int | None = None
     layer_expiry: float | None = None
+    max_deliveries: int = 3
+    dead_letter_channel: str = safeguards.DEFAULT_DEAD_LETTER_CHANNEL
+    time_limit_seconds: float = 60.0
+    http_retry_methods: tuple[str, ...] = safeguards.DEFAULT_RETRY_METHODS
+
+    @property
+    def protections(self) -> safeguards.Safeguards:
+        """The limits the worker applies to each message (see safeguards)."""
+        return safeguards.Safeguards(
+            max_deliveries=self.max_deliveries,
+            dead_letter_channel=self.dead_letter_channel,
+            time_limit=self.time_limit_seconds,
+            retry_methods=self.http_retry_methods,
+        )
 
 
 def _number(env: Mapping[str, str], name: str, kind: type, default: Any, low: float) -> Any:
@@ -105,6 +131,25 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
     log_level = env.get("CHANNELWORKS_LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if not isinstance(logging.getLevelName(log_level), int):
         raise exceptions.ConfigurationError(f"CHANNELWORKS_LOG_LEVEL {log_level!r} is not a level")
+    dead_letter_channel = (
+        env.get("CHANNELWORKS_WORKER_DEAD_LETTER_CHANNEL", "").strip()
+        or safeguards.DEFAULT_DEAD_LETTER_CHANNEL
+    )
+    if not CHANNEL_NAME.match(dead_letter_channel):
+        raise exceptions.ConfigurationError(
+            "CHANNELWORKS_WORKER_DEAD_LETTER_CHANNEL must be a normal channel name (letters, "
+            f"digits, '-', '_', '.'; under 100 characters), got {dead_letter_channel!r}"
+        )
+    retry_methods = tuple(
+        name.upper() for name in _names(env, "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS")
+    )
+    if "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS" not in env:
+        retry_methods = safeguards.DEFAULT_RETRY_METHODS
+    for method in retry_methods:
+        if not HTTP_METHOD.match(method):
+            raise exceptions.ConfigurationError(
+                f"CHANNELWORKS_WORKER_HTTP_RETRY_METHODS: {method!r} is not an HTTP method"
+            )
     return WorkerConfig(
         app=app,
         redis_mode=mode,
@@ -122,6 +167,12 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
         log_level=log_level,
         layer_capacity=_number(env, "CHANNELWORKS_LAYER_CAPACITY", int, None, 1),
         layer_expiry=_number(env, "CHANNELWORKS_LAYER_EXPIRY", float, None, 0.001),
+        max_deliveries=_number(env, "CHANNELWORKS_WORKER_MAX_DELIVERIES", int, 3, 1),
+        dead_letter_channel=dead_letter_channel,
+        time_limit_seconds=_number(
+            env, "CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS", float, 60.0, 0.001
+        ),
+        http_retry_methods=retry_methods,
     )
 
 

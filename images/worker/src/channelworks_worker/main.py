@@ -2,7 +2,8 @@
 
 Reads its configuration once (see :mod:`channelworks_worker.config`), sets Django up, loads the
 routing, builds the layer, serves ``/healthz``, ``/readyz`` and ``/metrics``, and runs the worker
-until SIGTERM or SIGINT, when it drains and exits 0. A configuration error exits 2.
+until SIGTERM or SIGINT, when it drains and exits 0. A configuration error exits 2; a worker whose
+consumer threads are all stuck past the time limit stops itself and exits 3.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from channelworks_worker import logs, metrics, probes, runtime
 
 logger = logging.getLogger("channelworks_worker")
 EXIT_CONFIG = 2
+EXIT_WEDGED = 3  # every consumer thread was stuck past the time limit
 
 
 def load_routing(config: config_module.WorkerConfig) -> routing.Router:
@@ -61,9 +63,14 @@ async def serve(
         concurrency=config.concurrency,
         channels=channels,
         drain_seconds=config.drain_seconds,
+        limits=config.protections,
     )
     server = probes.ProbeServer(
-        config.metrics_host, config.metrics_port, registry, ready=lambda: worker.ready
+        config.metrics_host,
+        config.metrics_port,
+        registry,
+        ready=lambda: worker.ready,
+        live=lambda: worker.live,
     )
     await server.start()
     loop = asyncio.get_running_loop()
@@ -77,7 +84,7 @@ async def serve(
             loop.remove_signal_handler(number)
         await server.close()
         await layer.close()
-    return 0
+    return 0 if worker.live else EXIT_WEDGED
 
 
 def main() -> int:

@@ -20,8 +20,10 @@ def _version() -> str:
 class WorkerMetrics:
     """``channelworks_worker_*`` metrics and ``channelworks_build_info``.
 
-    ``messages_total{channel,outcome}``: outcome is ``ok``, ``error`` (the consumer raised) or
-    ``unrouted`` (no route matched; the message was dropped). ``channel`` is the channel name
+    ``messages_total{channel,outcome}``: outcome is ``ok``, ``error`` (the consumer raised),
+    ``unrouted`` (no route matched; the message was dropped), ``timeout`` (past the time limit),
+    ``dead_letter`` (handed out too many times) or ``not_retried`` (an HTTP request whose worker
+    died, answered 502). ``channel`` is the channel name
     (``websocket.receive``, ``http.request``...), never a per-connection name.
     """
 
@@ -47,6 +49,24 @@ class WorkerMetrics:
         self.concurrency = Gauge(
             "channelworks_worker_concurrency",
             "Messages this worker may handle at once.",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "channelworks_worker_dead_letters_total",
+            "Messages given up and sent to the dead-letter channel, by channel and reason "
+            "(max_deliveries, time_limit).",
+            ["channel", "reason"],
+            registry=registry,
+        )
+        self.http_not_retried = Counter(
+            "channelworks_worker_http_not_retried_total",
+            "HTTP requests handed out again after their worker died and answered 502 instead of "
+            "being run a second time (their method is not in the retry methods).",
+            registry=registry,
+        )
+        self.stuck_threads = Gauge(
+            "channelworks_worker_stuck_threads",
+            "Consumer threads abandoned past the time limit and still running.",
             registry=registry,
         )
         self.build_info = Gauge(

@@ -1,6 +1,7 @@
 """A tiny HTTP server for ``/healthz``, ``/readyz`` and ``/metrics`` (asyncio, no framework).
 
-- ``/healthz``: 200 while the process's event loop answers (a stuck loop fails the probe).
+- ``/healthz``: 200 while the process's event loop answers (a stuck loop fails the probe) and the
+  worker is live (not every consumer thread stuck past the time limit).
 - ``/readyz``: 200 while the worker takes messages; 503 before it started, while draining, and
   while the layer cannot be reached.
 - ``/metrics``: the Prometheus text exposition of the registry.
@@ -24,12 +25,18 @@ class ProbeServer:
     """Serves the probes and metrics on ``host:port`` (port 0: any free port, see ``port``)."""
 
     def __init__(
-        self, host: str, port: int, registry: CollectorRegistry, ready: Callable[[], bool]
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        ready: Callable[[], bool],
+        live: Callable[[], bool] = lambda: True,
     ) -> None:
         self._host = host
         self._port = port
         self._registry = registry
         self._ready = ready
+        self._live = live
         self._server: asyncio.Server | None = None
 
     @property
@@ -75,7 +82,9 @@ class ProbeServer:
             return "405 Method Not Allowed", "text/plain", b"only GET\n"
         path = parts[1].split(b"?", 1)[0]
         if path == b"/healthz":
-            return "200 OK", "text/plain", b"ok\n"
+            if self._live():
+                return "200 OK", "text/plain", b"ok\n"
+            return "503 Service Unavailable", "text/plain", b"consumer threads stuck\n"
         if path == b"/readyz":
             if self._ready():
                 return "200 OK", "text/plain", b"ready\n"

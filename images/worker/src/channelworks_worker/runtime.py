@@ -5,9 +5,17 @@
   connection run one at a time and in order; different connections run in parallel.
 - At most ``concurrency`` messages are in flight: a message is only taken when a slot is free.
   Sync consumers run in that many threads (consumer_threads), ``async def`` ones on the loop.
-- A consumer that raises is logged (channel, route, traceback) and counted as ``error``; a message
-  no route matches is logged once and counted as ``unrouted``. Both are acknowledged (dropped):
-  redelivering them would fail the same way. The worker carries on.
+- A consumer that raises — anything, ``SystemExit`` and ``KeyboardInterrupt`` included — is logged
+  (channel, route, traceback) and counted as ``error``; a message no route matches is logged once
+  and counted as ``unrouted``. Both are acknowledged (dropped): redelivering them would fail the
+  same way. The worker carries on.
+- Before running a message the worker counts the hand-out in the layer (``delivery.start()``); a
+  message handed out again after its worker died is judged by :mod:`safeguards`: a non-idempotent
+  ``http.request`` is answered 502 and not run twice, a message handed out more than
+  ``max_deliveries`` times goes to the dead-letter channel.
+- A message still running after ``time_limit`` seconds is given up (dead-lettered, its connection
+  answered, acknowledged so its connection moves on); a sync consumer's thread is abandoned and
+  replaced. When every thread is stuck the worker is no longer live and stops itself.
 - :meth:`Worker.stop` (SIGTERM): take nothing new, let in-flight messages finish (up to
   ``drain_seconds``), return. Messages still running then are not acknowledged; a layer that
   redelivers (Redis) hands them to another worker.
@@ -24,7 +32,7 @@ from typing import Any
 
 from channelworks import dispatch, exceptions, routing
 from channelworks.layers import base, ordering
-from channelworks_worker import consumer_threads
+from channelworks_worker import consumer_threads, safeguards
 from channelworks_worker import metrics as metrics_module
 
 logger = logging.getLogger(__name__)
@@ -57,6 +65,7 @@ class Worker:
         concurrency: int = 16,
         channels: Iterable[str] | None = None,
         drain_seconds: float = 25.0,
+        limits: safeguards.Safeguards | None = None,
     ) -> None:
         if concurrency < 1:
             raise exceptions.ConfigurationError(
@@ -72,6 +81,8 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready = False
         self._layer_ok = True
+        self._limits = limits or safeguards.Safeguards()
+        self._threads: consumer_threads.ConsumerThreads | None = None
 
     @property
     def channels(self) -> list[str]:
@@ -81,7 +92,13 @@ class Worker:
     def ready(self) -> bool:
         """True while messages are being taken (what ``/readyz`` reports): started, not stopping,
         and the last attempt to take a message reached the layer."""
-        return self._ready and self._layer_ok and not self._stopping.is_set()
+        return self._ready and self._layer_ok and not self._stopping.is_set() and self.live
+
+    @property
+    def live(self) -> bool:
+        """False once every consumer thread is stuck past the time limit (what ``/healthz``
+        reports besides the loop answering): such a worker can take no more work."""
+        return self._threads is None or not self._threads.wedged
 
     @property
     def in_flight(self) -> int:
@@ -102,9 +119,11 @@ class Worker:
         threads = consumer_threads.ConsumerThreads(
             asyncio.get_running_loop(), self._concurrency, "channelworks-consumer"
         )
+        self._threads = threads
         runner = dispatch.Runner(self._router, self._layer, executor=threads)
         slots = asyncio.Semaphore(self._concurrency)
         self._metrics.concurrency.set(self._concurrency)
+        self._metrics.stuck_threads.set_function(lambda: threads.stuck)
         receiver = self._layer.work_receiver(self._channels)
         logger.info(
             "taking messages on %s, %d at a time", ", ".join(self._channels), self._concurrency
@@ -155,19 +174,112 @@ class Worker:
         started = time.monotonic()
         self._metrics.in_flight.inc()
         try:
-            try:
-                outcome = await runner.dispatch(delivery.channel, delivery.message)
-            except Exception as error:  # a fault of the runtime itself, not of the consumer
-                outcome = dispatch.Outcome(delivery.channel, "error", None, error)
-            self._report(outcome, delivery)
+            status = await self._settle(runner, delivery)
             try:
                 await delivery.ack()
             except Exception:
                 logger.exception("acknowledging a message on %s failed", delivery.channel)
-            self._metrics.observe(delivery.channel, outcome.status, time.monotonic() - started)
+            self._metrics.observe(delivery.channel, status, time.monotonic() - started)
         finally:  # also when cancelled at the end of a drain: then it is not acknowledged
             self._metrics.in_flight.dec()
             slots.release()
+
+    async def _settle(self, runner: dispatch.Runner, delivery: ordering.Delivery) -> str:
+        """Run the message, or answer for it; the outcome to count."""
+        channel, message = delivery.channel, delivery.message
+        try:
+            number = await delivery.start()
+        except Exception as error:
+            if channel == safeguards.HTTP_CHANNEL and not self._limits.may_retry(message):
+                # Unknown whether it ran before: do not risk running it twice.
+                logger.error("cannot count a delivery on %s (%s); answering 502", channel, error)
+                await self._answer(safeguards.answer_not_retried(message))
+                return "not_retried"
+            number = 1
+        verdict = self._limits.verdict(channel, message, number)
+        if verdict is safeguards.Verdict.NOT_RETRIED:
+            logger.error(
+                "a %s request on %s was handed out again (delivery %d): the worker running it "
+                "stopped; answering 502 instead of running it twice",
+                message.get("method"),
+                channel,
+                number,
+                extra={"channel": channel},
+            )
+            self._metrics.http_not_retried.inc()
+            await self._answer(safeguards.answer_not_retried(message))
+            return "not_retried"
+        if verdict is safeguards.Verdict.DEAD_LETTER:
+            await self._give_up(delivery, number, safeguards.REASON_MAX_DELIVERIES)
+            return "dead_letter"
+        outcome = await self._run_limited(runner, delivery)
+        if outcome is None:
+            await self._give_up(delivery, number, safeguards.REASON_TIME_LIMIT)
+            self._check_wedged()
+            return "timeout"
+        self._report(outcome, delivery)
+        return outcome.status
+
+    async def _run_limited(
+        self, runner: dispatch.Runner, delivery: ordering.Delivery
+    ) -> dispatch.Outcome | None:
+        """The outcome of running the consumer, or None when it outlived the time limit (it is
+        then cancelled: an async one at its next await, a sync one's thread is abandoned)."""
+        running = asyncio.create_task(runner.dispatch(delivery.channel, delivery.message))
+        try:
+            done, _ = await asyncio.wait({running}, timeout=self._limits.time_limit)
+        except asyncio.CancelledError:
+            running.cancel()
+            raise
+        if not done:
+            running.cancel()
+            return None
+        try:
+            return running.result()
+        except Exception as error:  # a fault of the runtime itself, not of the consumer
+            return dispatch.Outcome(delivery.channel, "error", None, error)
+
+    async def _give_up(self, delivery: ordering.Delivery, number: int, reason: str) -> None:
+        """Send the message to the dead-letter channel, count it, answer its connection."""
+        channel, message = delivery.channel, delivery.message
+        if reason == safeguards.REASON_TIME_LIMIT:
+            why = f"its consumer ran past the time limit of {self._limits.time_limit:g}s"
+        else:
+            why = f"it was handed out {number} times without being acknowledged"
+        logger.error(
+            "giving up on a message on %s: %s; sent to %s",
+            channel,
+            why,
+            self._limits.dead_letter_channel,
+            extra={"channel": channel, "reason": reason},
+        )
+        self._metrics.dead_letters.labels(channel=channel, reason=reason).inc()
+        try:
+            await self._layer.send(
+                self._limits.dead_letter_channel,
+                safeguards.dead_letter(channel, message, number, reason),
+            )
+        except Exception as error:
+            logger.error("could not send to %s: %s", self._limits.dead_letter_channel, error)
+        await self._answer(safeguards.answer_for_given_up(channel, message))
+
+    async def _answer(self, reply: tuple[str, dict[str, Any]] | None) -> None:
+        if reply is None:
+            return
+        try:
+            await self._layer.send(*reply)
+        except Exception as error:  # the client may be gone: its reply channel full or expired
+            logger.warning("could not answer on %s: %s", reply[0], error)
+
+    def _check_wedged(self) -> None:
+        if self.live or self._stopping.is_set():
+            return
+        logger.error(
+            "all %d consumer threads are stuck past the time limit; this worker can take no "
+            "more work: stopping so other workers take its shards",
+            self._concurrency,
+        )
+        self.stop()
 
     @staticmethod
     def _report(outcome: dispatch.Outcome, delivery: ordering.Delivery) -> None:
@@ -182,9 +294,10 @@ class Worker:
         elif outcome.error is not None:
             error = outcome.error
             logger.error(
-                "consumer failed on %s (route %s): %s",
+                "consumer failed on %s (route %s): %s: %s",
                 outcome.channel,
                 outcome.route or "-",
+                type(error).__name__,
                 error,
                 exc_info=(type(error), error, error.__traceback__),
                 extra=extra,

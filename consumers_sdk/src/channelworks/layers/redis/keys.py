@@ -8,6 +8,8 @@ in one cluster slot while the application as a whole spreads over every master:
   cluster a fair share;
 - the channel names seen on a shard: ``{<prefix>#<n>}:channels`` (for ``queue_stats``);
 - worker leases on a shard: ``{<prefix>#<n>}:lease:<group>``;
+- hand-outs of the shard's unacked entries (a hash, field ``<stream>/<entry id>``):
+  ``{<prefix>#<n>}:attempts``;
 - one inbox list per process for all its process-specific channels: ``{<prefix>:<head>}:inbox``;
 - a group's members: ``{<prefix>:g:<group>}``;
 - what the last send to a group found out (its send plan; one server only):
@@ -66,6 +68,14 @@ class KeyLayout:
 
     def channels_seen(self, shard: int) -> str:
         return f"{{{self.shard_tags[shard]}}}:channels"
+
+    def attempts(self, shard: int) -> str:
+        """How many times each entry of the shard's streams was handed to a worker (a hash)."""
+        return self.attempts_in(self.shard_tags[shard])
+
+    @staticmethod
+    def attempts_in(tag: str) -> str:
+        return f"{{{tag}}}:attempts"
 
     def lease(self, shard: int, group: str) -> str:
         return f"{{{self.shard_tags[shard]}}}:lease:{group}"

@@ -330,9 +330,28 @@ class RedisWorkReceiver(WorkReceiver):
             channel = self._layout.channel_of_stream(key.decode())
             shard.unacked += 1
             acker = self._acker(shard, key, entry_id)
-            self._dispatcher.offer(Delivery(channel, message, ordering_key(message), acker))
+            starter = self._starter(shard, key, entry_id)
+            self._dispatcher.offer(
+                Delivery(channel, message, ordering_key(message), acker, _on_start=starter)
+            )
         if stale:
             await self._delete(stale)
+
+    def _starter(self, shard: _Shard, key: bytes, entry_id: bytes) -> Any:
+        """Count a hand-out in Redis before the worker runs the entry, so the worker that gets
+        it after a crash knows it ran before (at-most-once HTTP, dead letters)."""
+
+        async def start() -> int:
+            count = await self._batcher.command(
+                self._layout.shard_tags[shard.index],
+                "HINCRBY",
+                self._layout.attempts(shard.index),
+                _attempt_field(key, entry_id),
+                1,
+            )
+            return int(count)
+
+        return start
 
     def _acker(self, shard: _Shard, key: bytes, entry_id: bytes) -> Any:
         async def ack(delivery: Delivery) -> None:
@@ -352,13 +371,18 @@ class RedisWorkReceiver(WorkReceiver):
         return ack
 
     async def _delete(self, entries: list[tuple[bytes, bytes]]) -> None:
-        """XDEL taken or stale entries, one command per stream."""
+        """XDEL taken or stale entries, one command per stream, and forget their hand-outs."""
         by_stream: dict[bytes, list[bytes]] = {}
         for key, entry_id in entries:
             by_stream.setdefault(key, []).append(entry_id)
-        await asyncio.gather(
-            *(
-                self._batcher.command(KeyLayout.tag_of(key.decode()), "XDEL", key, *ids)
-                for key, ids in by_stream.items()
-            )
-        )
+        deletes = []
+        for key, ids in by_stream.items():
+            tag = KeyLayout.tag_of(key.decode())
+            deletes.append(self._batcher.command(tag, "XDEL", key, *ids))
+            fields = [_attempt_field(key, entry_id) for entry_id in ids]
+            deletes.append(self._batcher.command(tag, "HDEL", KeyLayout.attempts_in(tag), *fields))
+        await asyncio.gather(*deletes)
+
+
+def _attempt_field(key: bytes, entry_id: bytes) -> bytes:
+    return key + b"/" + entry_id
