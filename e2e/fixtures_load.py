@@ -1,0 +1,138 @@
+"""One flood of chat messages on ``chat-cluster``, watched while it happens: the workers scale
+out under it and back in once it stops, and Prometheus scrapes all of it. The autoscaling test
+and the Prometheus test both read this one run (a flood costs a minute or two of a 2-core node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import websockets
+
+from e2e.cluster import App, Cluster
+from e2e.fixtures_chat import (
+    MAX_WORKERS,
+    MIN_WORKERS,
+    ChatService,
+    service,
+    status,
+    wait_for,
+)
+from e2e.prometheus_server import PrometheusAPI
+from tests.dataplane.clients import JsonSocket, join, login, open_chat
+
+LOAD_SOCKETS = 8
+OUTSTANDING = 40  # per socket: 320 waiting messages at a target of 20 per worker -> the maximum
+SCALE_TIMEOUT = 300.0
+FOREIGN_ORIGIN = "http://elsewhere.example"
+
+
+@dataclass
+class Flood:
+    """What one flood did, in wall-clock seconds (Prometheus' time)."""
+
+    started: float = 0.0
+    scaled_out: float = 0.0
+    stopped: float = 0.0
+    back_in: float = 0.0
+    sent: int = 0
+    most_workers: int = 0
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    """Every distinct ``status.autoscaler`` seen from the start until the workers were back in."""
+
+    def note(self, found: dict[str, Any]) -> None:
+        decision = found.get("autoscaler")
+        if decision and decision not in self.decisions:
+            self.decisions.append(decision)
+        workers = int(found.get("worker", {}).get("replicas") or 0)
+        self.most_workers = max(self.most_workers, workers)
+
+
+async def _refused_handshake(chat: ChatService, session: str) -> None:
+    """A page of another site opens the chat socket: the interface refuses it (``origin``)."""
+    headers = {"Cookie": f"sessionid={session}", "Origin": FOREIGN_ORIGIN}
+    try:
+        connection = await websockets.connect(chat.ws, additional_headers=headers, open_timeout=30)
+    except websockets.InvalidStatus as refused:
+        assert refused.response.status_code == 403, refused.response
+        return
+    await connection.close()
+    pytest.fail(f"a WebSocket with Origin {FOREIGN_ORIGIN} was accepted")
+
+
+async def _keep_a_backlog(chat: ChatService, flood: Flood, enough: Callable[[], bool]) -> None:
+    """LOAD_SOCKETS sockets keep OUTSTANDING chat messages each in flight (sent, not yet
+    broadcast back) until ``enough()``: a steady queue for the autoscaler whatever the workers'
+    speed, never near the channel capacity. Bounded by SCALE_TIMEOUT."""
+    session = await login(chat.base, "bob")
+    await _refused_handshake(chat, session)
+    sockets: list[JsonSocket] = [
+        (await open_chat(chat.ws, session))[0] for _ in range(LOAD_SOCKETS)
+    ]
+    sent, echoed = [0] * LOAD_SOCKETS, [0] * LOAD_SOCKETS
+
+    async def count_echoes(index: int) -> None:
+        prefix = f"flood {index}-"
+        while True:
+            frame = await sockets[index].recv(timeout=SCALE_TIMEOUT)
+            if str(frame.get("message", "")).startswith(prefix):
+                echoed[index] += 1
+
+    readers: list[asyncio.Task[None]] = []
+    try:
+        for socket in sockets:
+            await join(socket, "random")
+        readers = [asyncio.create_task(count_echoes(i)) for i in range(LOAD_SOCKETS)]
+        flood.started = time.time()
+        deadline = time.monotonic() + SCALE_TIMEOUT
+        while not await asyncio.to_thread(enough):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no scale-out within {SCALE_TIMEOUT:.0f}s of a steady backlog")
+            for index, socket in enumerate(sockets):
+                while sent[index] - echoed[index] < OUTSTANDING:
+                    text = f"flood {index}-{sent[index]}"
+                    await socket.send({"command": "send", "room": "random", "message": text})
+                    sent[index] += 1
+            await asyncio.sleep(1)
+        flood.scaled_out = time.time()
+    finally:
+        for reader in readers:
+            reader.cancel()
+        for socket in sockets:
+            await socket.close()
+        flood.sent = sum(sent)
+        flood.stopped = time.time()
+
+
+@pytest.fixture(scope="session")
+def flood(cluster: Cluster, cluster_app: App, prometheus: PrometheusAPI) -> Flood:
+    """Flood ``chat-cluster`` until its workers scale out, stop, and wait until they are back
+    at ``minReplicas`` with an empty queue. Prometheus scrapes throughout."""
+    found = status(cluster, cluster_app)
+    assert found["worker"]["replicas"] == MIN_WORKERS, found["worker"]
+    result = Flood()
+
+    def scaled_out() -> bool:
+        now = status(cluster, cluster_app)
+        result.note(now)
+        return int(now.get("worker", {}).get("replicas") or 0) > MIN_WORKERS
+
+    asyncio.run(_keep_a_backlog(service(cluster, cluster_app), result, scaled_out))
+
+    def scaled_in() -> tuple[bool, dict[str, Any]]:
+        now = status(cluster, cluster_app)
+        result.note(now)
+        worker = now.get("worker", {})
+        back = worker.get("replicas") == MIN_WORKERS == worker.get("readyReplicas")
+        return back and now.get("queueDepth") == 0, now
+
+    # Idle: the queue drains, then scaleDownStabilizationSeconds later the workers go back in.
+    wait_for("the workers scaling back in", scaled_in, SCALE_TIMEOUT)
+    result.back_in = time.time()
+    assert result.most_workers <= MAX_WORKERS, result
+    return result

@@ -1,0 +1,198 @@
+"""Test 6: Prometheus (built from its Go module, run in the node's namespaces) scrapes every
+component the way the chart's ServiceMonitor and the operator's PodMonitor describe; every panel
+of the shipped Grafana dashboard has data during the chat flood; the queue depth series follows
+the flood; the chart's alert rules load and evaluate cleanly, and one alert fires for real when
+the workers are gone and resolves when they are back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from e2e.cluster import CHART, App, Cluster, Release
+from e2e.fixtures_chat import AUTOSCALING, TARGET_QUEUE_DEPTH, is_ready, pods, service, wait_for
+from e2e.fixtures_load import Flood
+from e2e.fixtures_monitoring import OPERATOR_SELECTOR
+from e2e.prometheus_server import PrometheusAPI
+from tests.dataplane.clients import JsonSocket, join, login, open_chat
+
+pytestmark = pytest.mark.timeout(1200)
+DASHBOARD = CHART / "dashboards" / "channelworks.json"
+RATE_INTERVAL = "30s"  # Grafana's $__rate_interval for a 5 s scrape interval, with headroom
+ALERT = "ChannelworksOldestMessageOverSLO"
+ALERT_TIMEOUT = 240.0
+WAITING_MESSAGES = 20
+
+
+def _panels() -> Iterator[tuple[str, list[str]]]:
+    document = json.loads(DASHBOARD.read_text())
+    for panel in document["panels"]:
+        expressions = [target["expr"] for target in panel.get("targets", []) if target.get("expr")]
+        if expressions:
+            yield panel["title"], expressions
+
+
+def _instantiate(expression: str, app: App) -> str:
+    """A panel query as Grafana sends it with this namespace and app chosen."""
+    return (
+        expression.replace("$__rate_interval", RATE_INTERVAL)
+        .replace("$namespace", app.namespace)
+        .replace("$app", app.name)
+    )
+
+
+def test_every_component_is_scraped_as_the_monitors_describe(
+    cluster: Cluster, release: Release, cluster_app: App, prometheus: PrometheusAPI
+) -> None:
+    targets = prometheus.targets()
+    operator_pods = cluster.names("pods", release.namespace, OPERATOR_SELECTOR)
+    by_pool: dict[str, set[str]] = {}
+    for target in targets:
+        assert target["health"] == "up", target
+        by_pool.setdefault(target["scrapePool"], set()).add(target["labels"].get("pod", ""))
+    operator = {pod for pool, found in by_pool.items() if pool.startswith("serviceMonitor/")
+                for pod in found}  # fmt: skip
+    assert operator == {name.removeprefix("pod/") for name in operator_pods}, by_pool
+    app_pool = f"podMonitor/{cluster_app.namespace}/{cluster_app.name}/0"
+    expected = {
+        pod["metadata"]["name"]
+        for component in ("interface", "worker")
+        for pod in pods(cluster, cluster_app, component)
+        if is_ready(pod)
+    }
+    assert expected <= by_pool.get(app_pool, set()), by_pool
+    redis = {pod["metadata"]["name"] for pod in pods(cluster, cluster_app, "channel-layer")}
+    assert not redis & by_pool.get(app_pool, set()), "Redis pods have no metrics port"
+    # Each component's series carry the labels the dashboard and the alerts select on.
+    built = prometheus.query(
+        f'channelworks_build_info{{namespace=~"{cluster_app.namespace}|{release.namespace}"}}'
+    )
+    components = {series["metric"]["component"] for series in built}
+    assert components >= {"operator", "interface", "worker"}, built
+    for series in built:
+        labels = series["metric"]
+        assert labels.get("namespace") and labels.get("pod") and labels.get("job"), labels
+
+
+def test_every_dashboard_panel_has_data_during_the_chat_flood(
+    cluster_app: App, prometheus: PrometheusAPI, flood: Flood
+) -> None:
+    empty_panels, empty_queries = [], []
+    for title, expressions in _panels():
+        with_data = 0
+        for expression in expressions:
+            query = _instantiate(expression, cluster_app)
+            found = prometheus.query_range(query, flood.started, flood.back_in)
+            if found:
+                with_data += 1
+            else:
+                empty_queries.append(f"{title}: {query}")
+        if not with_data:
+            empty_panels.append(title)
+    print("\nDASHBOARD: queries without data during the flood (nothing of that kind happened):")
+    for line in empty_queries:
+        print(f"  {line}")
+    assert not empty_panels, f"panels without data: {empty_panels}; empty: {empty_queries}"
+
+
+def test_the_queue_depth_series_rises_and_falls_with_the_flood(
+    cluster_app: App, prometheus: PrometheusAPI, flood: Flood
+) -> None:
+    app_label = f"{cluster_app.namespace}.{cluster_app.name}"
+    found = prometheus.query_range(
+        f'sum(channelworks_layer_queue_depth{{app="{app_label}"}})',
+        flood.started - 30,
+        flood.back_in,
+        step=5,
+    )
+    assert len(found) == 1, found
+    values = [(float(at), float(value)) for at, value in found[0]["values"]]
+    peak_at, peak = max(values, key=lambda point: point[1])
+    before = [value for at, value in values if at < flood.started]
+    after = [value for at, value in values if at > peak_at]
+    print(f"\nQUEUE DEPTH: before {before[-1:]} peak {peak:.0f} end {values[-1][1]:.0f}")
+    assert peak >= TARGET_QUEUE_DEPTH, values
+    assert before and before[-1] < peak, values
+    assert after and after[-1] == 0, values
+
+
+def test_the_alert_rules_are_loaded_and_evaluate_without_errors(
+    prometheus: PrometheusAPI, flood: Flood
+) -> None:
+    groups = prometheus.rule_groups()
+    names = {group["name"] for group in groups}
+    assert {"channelworks.apps", "channelworks.operator"} <= names, names
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) >= 8, rules
+    for rule in rules:
+        assert rule["health"] == "ok", rule
+        assert not rule.get("lastError"), rule
+        assert not rule["lastEvaluation"].startswith("0001-"), rule  # evaluated at least once
+
+
+def _alert_states(prometheus: PrometheusAPI, app: App) -> list[str]:
+    app_label = f"{app.namespace}.{app.name}"
+    return [
+        alert["state"]
+        for alert in prometheus.alerts()
+        if alert["labels"].get("alertname") == ALERT and alert["labels"].get("app") == app_label
+    ]
+
+
+def _alert(prometheus: PrometheusAPI, app: App, state: str | None) -> tuple[bool, list[str]]:
+    """Whether the alert is in ``state`` for the app (None: not there at all)."""
+    states = _alert_states(prometheus, app)
+    return (state in states) if state else not states, states
+
+
+def _patch_workers(cluster: Cluster, app: App, worker: dict[str, Any]) -> None:
+    cluster.kubectl("patch", "rtapp", app.name, "-n", app.namespace, "--type=merge",
+                    "-p", json.dumps({"spec": {"worker": worker}}))  # fmt: skip
+
+
+async def _open_in_room(base: str, ws: str) -> JsonSocket:
+    socket, _ = await open_chat(ws, await login(base, "alice"))
+    await join(socket, "lobby")
+    return socket
+
+
+def test_an_alert_fires_while_no_worker_takes_the_queue_and_resolves_when_they_are_back(
+    cluster: Cluster, cluster_app: App, prometheus: PrometheusAPI, flood: Flood
+) -> None:
+    """Workers scaled to 0 (autoscaling off) while a user keeps chatting: messages wait, the
+    oldest grows past the SLO and ChannelworksOldestMessageOverSLO fires; autoscaling back on,
+    a worker takes the waiting messages (every one reaches the room) and the alert resolves."""
+    chat = service(cluster, cluster_app)
+    loop = asyncio.new_event_loop()
+    socket = loop.run_until_complete(_open_in_room(chat.base, chat.ws))
+    try:
+        _patch_workers(cluster, cluster_app, {"replicas": 0, "autoscaling": {"enabled": False}})
+        wait_for("the workers gone",
+                 lambda: (not pods(cluster, cluster_app, "worker"), None), 120)  # fmt: skip
+        texts = [f"while nobody works {time.time_ns()}-{n}" for n in range(WAITING_MESSAGES)]
+        for text in texts:
+            loop.run_until_complete(
+                socket.send({"command": "send", "room": "lobby", "message": text})
+            )
+        wait_for(
+            f"{ALERT} firing", lambda: _alert(prometheus, cluster_app, "firing"), ALERT_TIMEOUT
+        )
+        _patch_workers(cluster, cluster_app, {"replicas": None, "autoscaling": dict(AUTOSCALING)})
+        pending = set(texts)
+
+        async def delivered() -> None:
+            while pending:
+                frame = await socket.recv(timeout=ALERT_TIMEOUT)
+                pending.discard(str(frame.get("message", "")))
+
+        loop.run_until_complete(asyncio.wait_for(delivered(), ALERT_TIMEOUT))
+        wait_for(f"{ALERT} resolved", lambda: _alert(prometheus, cluster_app, None), ALERT_TIMEOUT)
+    finally:
+        _patch_workers(cluster, cluster_app, {"replicas": None, "autoscaling": dict(AUTOSCALING)})
+        loop.run_until_complete(socket.close())
+        loop.close()
