@@ -21,7 +21,7 @@
 #      $CHANNELWORKS_DEBIAN_MIRROR), trimmed, kept as a tarball in the cache, imported once.
 #   2. A wheelhouse in build/images/ (git-ignored, the only part of the repo the engine sees, see
 #      .dockerignore): wheels of the locked third-party dependencies (`uv export --frozen`, hashes
-#      checked), downloaded once per uv.lock into the cache, and wheels of our own packages
+#      checked), downloaded once per locked set into the cache, and wheels of our own packages
 #      (`uv build`), built each run (hatchling makes the same bytes for the same sources).
 #   3. `podman build --network none` of each Dockerfile: the builder stage installs the wheelhouse
 #      into a venv, the final stage gets the venv only, so no network and no compiler is needed.
@@ -207,10 +207,18 @@ make_wheelhouse() {
       --format requirements-txt --package "$package") \
       | "$python" "$repo_root/tools/images/select_requirements.py" >"$stage/requirements/$name.txt"
   done
-  lock_hash="$(sha256sum "$repo_root/uv.lock" | cut -c1-16)"
+  # An example's own dependencies (the root pyproject's group example-NAME, e.g. the chat's
+  # PostgreSQL driver), for the example's Dockerfile under examples/NAME/k8s/.
+  for name in $("$python" -c 'import tomllib; print(*(g for g in tomllib.load(open("'"$repo_root"'/pyproject.toml", "rb"))["dependency-groups"] if g.startswith("example-")))'); do
+    (cd "$repo_root" && "${uv_command[@]}" export --quiet --frozen --no-emit-workspace \
+      --only-group "$name" --format requirements-txt) \
+      | "$python" "$repo_root/tools/images/select_requirements.py" >"$stage/requirements/$name.txt"
+  done
+  # Keyed by the pinned set itself (from uv.lock), so a new pin or group downloads again.
+  lock_hash="$(sort -u "$stage"/requirements/*.txt | sha256sum | cut -c1-16)"
   third_party="$cache/wheels/$lock_hash"
   if [[ ! -f "$third_party/.complete" ]]; then
-    log "downloading the locked third-party wheels (uv.lock $lock_hash) into $third_party"
+    log "downloading the locked third-party wheels (set $lock_hash) into $third_party"
     pip_python="$(pip_for_downloads)"
     rm -rf "$third_party" && mkdir -p "$third_party"
     sort -u "$stage"/requirements/*.txt >"$third_party/requirements.txt"
