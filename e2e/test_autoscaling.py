@@ -62,14 +62,17 @@ def test_the_apps_events_say_why_the_workers_scaled(
     assert any(f"-> {MIN_WORKERS} workers" in m for m in downs), downs
 
 
-def test_the_operator_log_shows_the_worker_deployment_rescaled(
+def test_the_operator_log_says_why_it_rescaled_the_workers(
     cluster: Cluster, release: Release, cluster_app: App, flood: Flood
 ) -> None:
     logs = cluster.kubectl(
         "logs", "-n", release.namespace, "-l", OPERATOR_SELECTOR, "--tail=-1",
         "--max-log-requests=10",
-    ).stdout  # fmt: skip
+    ).stdout.splitlines()  # fmt: skip
+    prefix = f"[{cluster_app.namespace}/{cluster_app.name}]"
+    mine = [line for line in logs if prefix in line]
     worker = f"Deployment/{cluster_app.name}-worker"
-    changed = [line for line in logs.splitlines() if worker in line and "updated" in line]
     # Made once, then its replicas changed at least twice: out, and back in.
-    assert len(changed) >= 2, [line for line in logs.splitlines() if worker in line]
+    assert len([line for line in mine if "updated" in line and worker in line]) >= 2, mine
+    assert any("ScaledUp" in line and "queue depth" in line for line in mine), mine
+    assert any("ScaledDown" in line and f"-> {MIN_WORKERS} workers" in line for line in mine), mine
