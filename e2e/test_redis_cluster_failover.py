@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import websockets
 
-from e2e.cluster import App, Cluster
+from e2e.cluster import App, Cluster, CommandFailed
 from e2e.fixtures_chat import REDIS_NODES, SHARDS, ChatService, is_ready, pods, service, wait_for
 from tests.dataplane.clients import JsonSocket, join, login, open_chat
 
@@ -223,7 +223,10 @@ async def _fail_over_under_chat(cluster: Cluster, app: App) -> dict[str, Any]:
         )
 
         def promoted() -> tuple[bool, Any]:
-            now = {node.id: node for node in _nodes(cluster, app, witness)}
+            try:
+                now = {node.id: node for node in _nodes(cluster, app, witness)}
+            except CommandFailed as error:  # the witness is busy: ask again
+                return False, str(error)
             return now[replica.id].is_master, now.get(replica.id)
 
         await asyncio.to_thread(wait_for, f"{witness} promoted", promoted, FAILOVER_TIMEOUT)
@@ -233,9 +236,12 @@ async def _fail_over_under_chat(cluster: Cluster, app: App) -> dict[str, Any]:
             pod = _redis_pods(cluster, app).get(victim)
             if pod is None or pod["metadata"]["uid"] == old_uid or not is_ready(pod):
                 return False, pod and pod["status"].get("phase")
-            mine = next(n for n in _nodes(cluster, app, victim) if "myself" in n.flags)
-            link = _info(cluster, app, victim, "info", "replication").get("master_link_status")
-            state = _info(cluster, app, victim, "cluster", "info").get("cluster_state")
+            try:
+                mine = next(n for n in _nodes(cluster, app, victim) if "myself" in n.flags)
+                link = _info(cluster, app, victim, "info", "replication").get("master_link_status")
+                state = _info(cluster, app, victim, "cluster", "info").get("cluster_state")
+            except CommandFailed as error:  # just started: ask again
+                return False, str(error)
             back = mine.id == master.id and "slave" in mine.flags and mine.master_id == replica.id
             return back and link == "up" and state == "ok", (mine, link, state)
 
