@@ -101,10 +101,12 @@ async def _keep_a_backlog(chat: ChatService, flood: Flood, enough: Callable[[], 
             await asyncio.sleep(1)
         flood.scaled_out = time.time()
     finally:
+        # Closed while their readers still read: a socket nobody reads cannot finish its close
+        # handshake (the client stops reading once its frame queue is full).
+        await asyncio.gather(*(socket.close() for socket in sockets))
         for reader in readers:
             reader.cancel()
-        for socket in sockets:
-            await socket.close()
+        await asyncio.gather(*readers, return_exceptions=True)
         flood.sent = sum(sent)
         flood.stopped = time.time()
 

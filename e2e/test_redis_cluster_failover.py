@@ -82,6 +82,16 @@ def _claims(cluster: Cluster, app: App) -> dict[str, dict[str, Any]]:
     return {claim["metadata"]["name"]: claim for claim in json.loads(listed.stdout)["items"]}
 
 
+async def _drain(socket: JsonSocket) -> None:
+    """Read and drop what a socket is sent (alice hears her own lines): a client that stops
+    reading would stall its side of the connection, and its close handshake."""
+    try:
+        while True:
+            await socket.recv(timeout=3600)
+    except websockets.ConnectionClosed:
+        return
+
+
 @dataclass
 class ChatTraffic:
     """alice says a numbered line every SEND_INTERVAL; bob, in the room, notes when each line
@@ -107,6 +117,7 @@ class ChatTraffic:
 
     async def send(self, session: str) -> None:
         socket, seq = await self._socket(session), 0
+        drain = asyncio.create_task(_drain(socket))
         while self.sending:
             try:
                 text = f"failover {self.run}-{seq}"
@@ -116,7 +127,9 @@ class ChatTraffic:
                 await asyncio.sleep(SEND_INTERVAL)
             except websockets.ConnectionClosed:
                 socket = await self._socket(session)
+                drain = asyncio.create_task(_drain(socket))
         await socket.close()
+        await drain
 
     async def receive(self, session: str, ready: asyncio.Event) -> None:
         socket = await self._socket(session)
