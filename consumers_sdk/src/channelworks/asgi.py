@@ -11,6 +11,7 @@ layer is also what Channels 4's ``channels.layers.get_channel_layer()`` returns 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from typing import Any
 
@@ -19,8 +20,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from channelworks import bridge, exceptions
+from channelworks import app_layer, bridge, exceptions
 from channelworks.layers import base, naming
+from channelworks.layers import env as layer_env
 
 DEFAULT_CHANNEL_LAYER = "default"
 LEGACY_BACKENDS = {
@@ -137,10 +139,18 @@ class ChannelLayerManager:
         return dict(getattr(settings, "CHANNEL_LAYERS", None) or {})
 
     def make_backend(self, alias: str) -> base.ChannelworksLayer:
-        """Build the layer ``CHANNEL_LAYERS[alias]`` describes (``BACKEND`` + ``CONFIG``)."""
+        """Build the layer ``CHANNEL_LAYERS[alias]`` describes (``BACKEND`` + ``CONFIG``).
+
+        The default alias follows the application the environment names (see
+        :mod:`channelworks.app_layer`): built from it when ``CHANNEL_LAYERS`` has no default
+        layer, refused when it disagrees with it.
+        """
+        app = app_layer.app_settings(os.environ) if alias == DEFAULT_CHANNEL_LAYER else None
         try:
             config = self.configs[alias]
         except KeyError:
+            if app is not None:
+                return layer_env.build_layer(app)
             raise ImproperlyConfigured(
                 f"no channel layer {alias!r}: add it to settings.CHANNEL_LAYERS, e.g. "
                 f'{{"{alias}": {{"BACKEND": "channelworks.layers.InMemoryChannelLayer"}}}}'
@@ -154,12 +164,17 @@ class ChannelLayerManager:
             raise ImproperlyConfigured(
                 f"cannot import CHANNEL_LAYERS[{alias!r}] BACKEND {path!r}: {error}"
             ) from error
-        layer = backend_class(**config.get("CONFIG", {}))
-        if not isinstance(layer, base.ChannelworksLayer):
+        if not (
+            isinstance(backend_class, type) and issubclass(backend_class, base.ChannelworksLayer)
+        ):
             raise ImproperlyConfigured(
                 f"CHANNEL_LAYERS[{alias!r}] BACKEND {path!r} is not a Channelworks layer; use "
                 "channelworks.layers.InMemoryChannelLayer, LocalChannelLayer or RedisChannelLayer"
             )
+        options = dict(config.get("CONFIG", {}))
+        if alias == DEFAULT_CHANNEL_LAYER:
+            options = app_layer.default_layer_config(alias, backend_class, options, app, os.environ)
+        layer: base.ChannelworksLayer = backend_class(**options)
         return layer
 
     def __getitem__(self, alias: str) -> ChannelLayerWrapper:

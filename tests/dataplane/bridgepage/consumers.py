@@ -8,6 +8,7 @@ import json
 import os
 from typing import Any
 
+from channelworks import Group
 from channelworks.generic.websockets import JsonWebsocketConsumer, WebsocketDemultiplexer
 
 
@@ -33,3 +34,9 @@ class Echo(JsonWebsocketConsumer):  # type: ignore[misc]
 
 class Demultiplexer(WebsocketDemultiplexer):  # type: ignore[misc]
     consumers = {"greeting": Greeting, "echo": Echo}  # noqa: RUF012
+
+
+def watch(message: Any, **kwargs: Any) -> None:
+    """A socket on ``/watch/`` gets whatever is sent to the group ``watchers``."""
+    message.reply_channel.send({"accept": True})
+    Group("watchers").add(message.reply_channel)
