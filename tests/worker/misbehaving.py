@@ -30,17 +30,17 @@ class Misbehaving:
         self.layer = RedisChannelLayer(hosts=[redis_url], prefix=self.prefix)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return processes.clean_env(
-            CHANNELWORKS_APP=self.prefix,
-            CHANNELWORKS_REDIS_MODE="standalone",
-            CHANNELWORKS_REDIS_URL=self.redis_url,
-            CHANNELWORKS_LOG_FORMAT="text",
-            CHANNELWORKS_DRAIN_SECONDS="3",
-            DJANGO_SETTINGS_MODULE=SETTINGS,
-            PYTHONPATH=str(processes.REPO),
-            HARDENING_DIR=str(self.root),
-            **extra,
-        )
+        defaults = {
+            "CHANNELWORKS_APP": self.prefix,
+            "CHANNELWORKS_REDIS_MODE": "standalone",
+            "CHANNELWORKS_REDIS_URL": self.redis_url,
+            "CHANNELWORKS_LOG_FORMAT": "text",
+            "CHANNELWORKS_DRAIN_SECONDS": "3",
+            "DJANGO_SETTINGS_MODULE": SETTINGS,
+            "PYTHONPATH": str(processes.REPO),
+            "HARDENING_DIR": str(self.root),
+        }
+        return processes.clean_env(**{**defaults, **extra})
 
     async def start_worker(self, wait: bool = True, **env: str) -> processes.Worker:
         worker = processes.Worker(

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 RETRY_SECONDS = 1.0
 RECEIVER_STOP_SECONDS = 2.0
+CANCEL_GRACE_SECONDS = 1.0
 
 
 def select_channels(
@@ -233,6 +234,9 @@ class Worker:
             raise
         if not done:
             running.cancel()
+            # A sync consumer's thread is abandoned as the cancellation lands; an async consumer
+            # gets a moment to unwind (one that ignores cancellation is left behind).
+            await asyncio.wait({running}, timeout=CANCEL_GRACE_SECONDS)
             return None
         try:
             return running.result()
