@@ -2,8 +2,9 @@
 # Installs what the checks and tests need, and only what is missing, so a second run is quick:
 #   1. Debian packages: redis-server, redis-tools (real Redis and cluster tests), chromium (the
 #      browser test of the chat example), podman, buildah, runc, debootstrap (the image tests
-#      build and run the images: scripts/build-images.sh); `apt-get update` runs once, and only
-#      when one is missing.
+#      build and run the images: scripts/build-images.sh), postgresql (the chat example's cluster
+#      settings run against a private PostgreSQL); `apt-get update` runs once, and only when one is
+#      missing.
 #   2. uv (pinned), when no `uv` is on PATH.
 #   3. The workspace venv (.venv) from uv.lock: `uv sync --frozen`.
 #   4. The Kubernetes test binaries, when tools/kube/build-binaries.sh exists (see below).
@@ -15,7 +16,7 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-apt_packages=(redis-server redis-tools chromium podman buildah runc debootstrap)
+apt_packages=(redis-server redis-tools chromium podman buildah runc debootstrap postgresql)
 uv_version="0.13.9"
 
 log() { printf '[install-test-deps] %s\n' "$*"; }

@@ -30,6 +30,7 @@ from tests.support.control_plane import REPO_ROOT, ControlPlane
 from tests.support.eventually import eventually
 
 CHAT_APP = REPO_ROOT / "examples" / "chat" / "k8s" / "realtimeapp.yaml"
+CHAT_DATABASE = REPO_ROOT / "examples" / "chat" / "k8s" / "postgres.yaml"
 RELEASE = "channelworks"
 INSTALL_TIMEOUT = "180s"
 WAIT = 90.0
@@ -113,7 +114,12 @@ def operator(
 
 def _app_namespace(own_kube_api: kubernetes.client.ApiClient, prefix: str) -> str:
     name = f"{prefix}-{secrets.token_hex(3)}"
-    client.CoreV1Api(own_kube_api).create_namespace({"metadata": {"name": name}})
+    core = client.CoreV1Api(own_kube_api)
+    core.create_namespace({"metadata": {"name": name}})
+    # The chat app loads its database settings from postgres.yaml's Secret, applied first.
+    documents = yaml.safe_load_all(CHAT_DATABASE.read_text())
+    (secret,) = [document for document in documents if document["kind"] == "Secret"]
+    core.create_namespaced_secret(name, secret)
     return name
 
 

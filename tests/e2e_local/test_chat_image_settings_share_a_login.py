@@ -1,111 +1,147 @@
-"""The chat example's cluster settings (examples/chat/k8s/k8s_settings.py) do what several worker
-pods need: the seeding step of examples/chat/k8s/Dockerfile, run here as it runs in the image
-build, makes a database with the demo users; each "pod" (a process with a state directory of its
-own) starts from a copy of it, and a login made on one pod is accepted by another, with no
-database shared between them. Real Django, real sqlite, real processes.
+"""The chat example's cluster recipe (examples/chat/k8s/) works on several worker pods: with
+k8s_settings.py on a real PostgreSQL, after the migration Job's own command (read from
+migrate-job.yaml and run as the Job runs it), a login made through one interface is valid on a
+socket of the other, the socket is accepted (its channel session lives in the shared database),
+whichever worker handles a frame knows the rooms it joined, and what one user says reaches the
+other and stays in the room's history for every worker.
+
+Real processes: PostgreSQL (Debian's, private, on 127.0.0.1), a standalone redis-server, two
+``channelworks-interface`` and two ``channelworks-worker`` processes with the image's settings.
+Before the fix (signed-cookie sessions, a sqlite copy per pod) every connect ended in 1013.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
-import re
+import secrets
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "chat"
-DOCKERFILE = EXAMPLE / "k8s" / "Dockerfile"
-IMAGE_SEED_DIR = "/app/seed"
+from tests.dataplane.clients import join, login, open_chat
+from tests.dataplane.processes import CHAT, REPO, Stack
+from tests.e2e_local import postgres_server
+from tests.e2e_local.postgres_server import PostgresServer
+
+K8S = REPO / "examples" / "chat" / "k8s"
 TIMEOUT = 120.0
 
-# One "pod": Django set up with the cluster settings, then the given client steps; prints JSON.
-POD_SCRIPT = """
-import json, sys
-import django
-django.setup()
-from django.test import Client
-
-step, cookie = sys.argv[1], sys.argv[2]
-client = Client(HTTP_HOST="localhost")
-if step == "login":
-    answer = client.post("/accounts/login/", {"username": "alice", "password": "alice-chat"})
-    print(json.dumps({"status": answer.status_code,
-                      "session": answer.cookies["sessionid"].value}))
-else:
-    if cookie:
-        client.cookies["sessionid"] = cookie
-    answer = client.get("/")
-    print(json.dumps({"status": answer.status_code, "location": answer.get("Location", ""),
-                      "alice": b"alice" in answer.content}))
-"""
+pytestmark = pytest.mark.skipif(
+    not postgres_server.available(),
+    reason="PostgreSQL is not installed (scripts/install-test-deps.sh installs Debian's)",
+)
 
 
-def _seed_command(seed_dir: Path) -> str:
-    """The Dockerfile's RUN step that seeds the database, aimed at ``seed_dir``."""
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
-    (step,) = [line for line in text.splitlines() if "seed_demo" in line]
-    assert step.startswith("RUN ")
-    return step.removeprefix("RUN ").replace(IMAGE_SEED_DIR, str(seed_dir))
+def _migrate_command() -> list[str]:
+    """The container command of migrate-job.yaml's Job."""
+    job = yaml.safe_load((K8S / "migrate-job.yaml").read_text())
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    command: list[str] = container["command"]
+    return command
 
 
-@pytest.fixture(scope="module")
-def seed_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    seed_dir = tmp_path_factory.mktemp("seed")
-    venv_bin = str(Path(sys.executable).parent)
-    done = subprocess.run(
-        ["bash", "-c", _seed_command(seed_dir)],
-        cwd=EXAMPLE, capture_output=True, text=True, timeout=TIMEOUT,
-        env={**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "alice / alice-chat" in done.stdout
-    database = seed_dir / "chat.sqlite3"
-    assert database.is_file()
-    assert (
-        not (seed_dir / "chat.sqlite3-wal").exists()
-        or not (seed_dir / "chat.sqlite3-wal").stat().st_size
-    ), "everything is in the database file the pods copy"
-    database.chmod(0o444)  # as in the image: only read at run time
-    return database
-
-
-def _pod(state_dir: Path, seed: Path, step: str, cookie: str = "") -> dict[str, object]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "k8s_settings",
-        "PYTHONPATH": f"{EXAMPLE}{os.pathsep}{EXAMPLE / 'k8s'}",
-        "CHANNELWORKS_STATE_DIR": str(state_dir),
-        "CHAT_SEED_DATABASE": str(seed),
+def _settings_env(database: PostgresServer) -> dict[str, str]:
+    """What a worker pod gets: the image's settings module and path, the Secret's variables."""
+    return {
+        **database.env,
+        "DJANGO_SECRET_KEY": "test-secret-key",
         "DJANGO_DEBUG": "false",
+        "PYTHONPATH": os.pathsep.join([str(K8S), str(CHAT.folder), str(REPO)]),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", POD_SCRIPT, step, cookie],
-        cwd=state_dir.parent, capture_output=True, text=True, timeout=TIMEOUT, env=env,
+
+
+@pytest.fixture
+def database() -> Iterator[PostgresServer]:
+    with PostgresServer(database="chat", user="chat", password=secrets.token_hex(8)) as server:
+        yield server
+
+
+@pytest.fixture
+def stack(database: PostgresServer, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
+    env = {**os.environ, **_settings_env(database), "DJANGO_SETTINGS_MODULE": "k8s_settings"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    migrated = subprocess.run(
+        _migrate_command(), cwd=CHAT.folder, env=env, capture_output=True, text=True,
+        timeout=TIMEOUT,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    answer: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return answer
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert "alice / alice-chat" in migrated.stdout, migrated.stdout
+
+    state = tmp_path / "state"
+    state.mkdir()
+    running = Stack(
+        example=CHAT, redis_url=redis_url, log_dir=tmp_path, state_dir=state,
+        settings="k8s_settings",
+        extra_env={"CHANNELWORKS_REDIS_MODE": "standalone", **_settings_env(database)},
+    )  # fmt: skip
+    try:
+        for _ in range(2):
+            running.add_worker(wait=False)
+            running.add_interface(wait=False)
+        running.wait_ready()
+        yield running
+    except BaseException:
+        print(running.logs())
+        raise
+    finally:
+        running.stop()
 
 
-def test_a_login_on_one_worker_pod_is_valid_on_another(seed_database: Path, tmp_path: Path) -> None:
-    first, second = tmp_path / "pod-a" / "state", tmp_path / "pod-b" / "state"
-    for state in (first, second):
-        state.parent.mkdir()
+def _message(text: str) -> Callable[[Any], bool]:
+    def said(frame: Any) -> bool:
+        return bool(frame.get("message") == text)
 
-    logged_in = _pod(first, seed_database, "login")
-    assert logged_in["status"] == 302, logged_in
-    session = str(logged_in["session"])
-    assert re.fullmatch(r"[\w.:-]+", session), "a signed-cookie session"
+    return said
 
-    page = _pod(second, seed_database, "page", session)
-    assert page == {"status": 200, "location": "", "alice": True}, page
-    anonymous = _pod(second, seed_database, "page")
-    assert anonymous["status"] == 302 and "/accounts/login/" in str(anonymous["location"])
 
-    for state in (first, second):
-        assert (state / "chat.sqlite3").is_file(), "each pod has its own copy of the database"
-    assert not list(seed_database.parent.glob("*-journal")), "the seed is never written"
+async def _chat_across_pods(stack: Stack) -> None:
+    first, second = stack.interfaces
+    alice_session = await login(first.base_url, "alice")
+    bob_session = await login(second.base_url, "bob")
+
+    # A login made through one interface (and whichever worker) opens a socket on the other.
+    alice, hello = await open_chat(second.ws_url("/chat/stream/"), alice_session)
+    assert hello["hello"] == "alice" and hello["staff"] is True
+    bob, hello = await open_chat(first.ws_url("/chat/stream/"), bob_session)
+    assert hello["hello"] == "bob" and hello["staff"] is False
+    assert "staff" not in [room["slug"] for room in hello["rooms"]]
+    try:
+        await join(alice, "lobby")
+        await join(bob, "lobby")
+        # Every frame needs the rooms joined so far, from the channel session, on either worker.
+        texts = [f"hello {index} {time.time_ns()}" for index in range(6)]
+        for text in texts:
+            await alice.send({"command": "send", "room": "lobby", "message": text})
+        for text in texts:
+            said, skipped = await bob.recv_until(_message(text))
+            assert said["user"] == "alice", said
+            assert not [frame for frame in skipped if "error" in frame], skipped
+        await bob.send({"command": "join", "room": "staff"})
+        refused, _ = await bob.recv_until(lambda frame: "error" in frame or "joined" in frame)
+        assert refused == {"error": "this room is for staff only", "room": "staff"}
+    finally:
+        await alice.close()
+        await bob.close()
+
+    # The messages are in the one database: a new socket sees them in the room's history.
+    late, _ = await open_chat(first.ws_url("/chat/stream/"), bob_session)
+    try:
+        joined = await join(late, "lobby")
+        assert [m["message"] for m in joined["history"]][-len(texts) :] == texts
+    finally:
+        await late.close()
+
+
+def test_a_login_and_a_channel_session_are_valid_on_every_worker(stack: Stack) -> None:
+    asyncio.run(_chat_across_pods(stack))
+    handled = stack.worker_metric(
+        "channelworks_worker_messages_total", {"channel": "websocket.receive", "outcome": "ok"}
+    )
+    assert handled >= 9, f"the workers handled {handled} frames"

@@ -201,7 +201,7 @@ def test_the_kind_profile_loads_images_into_kind_and_its_patches_apply() -> None
 
 def test_skaffold_rewrites_and_loads_the_images_the_realtimeapp_names() -> None:
     config = _config()
-    (manifest_file,) = config["manifests"]["rawYaml"]
+    (manifest_file,) = [m for m in config["manifests"]["rawYaml"] if m.endswith("realtimeapp.yaml")]
     app = yaml.safe_load((ROOT / manifest_file).read_text())
     built = {artifact["image"]: artifact for artifact in config["build"]["artifacts"]}
     named = [app["spec"]["image"], app["spec"]["interface"]["image"]]

@@ -1,29 +1,46 @@
-"""Settings of the chat example in a cluster: ``chat.settings`` plus what several worker pods with
-a read-only root filesystem need.
+"""Settings of the chat example in a cluster: ``chat.settings`` plus what several worker pods need.
 
-- The sqlite database lives in ``$CHANNELWORKS_STATE_DIR`` (``/tmp/chat``, the pod's writable
-  emptyDir). Each worker pod starts from a copy of the database the image was built with
-  (migrated, with the demo users and rooms), so every pod knows alice, bob and the rooms.
-- Sessions are signed cookies rather than database rows: a login handled by one worker pod is
-  valid on every other, since they share nothing but the channel layer.
+Every worker pod, and every thread in it, must see the same users, sessions, rooms and messages:
+a login made through one pod is read by another, and the channel session of a socket (who it is,
+which rooms it joined) is written by whichever pod handled its last frame. So the database is
+PostgreSQL, shared by all pods (``postgres.yaml`` beside this file runs one), and sessions are
+database sessions: the page's login session and the sockets' channel sessions alike (channel
+sessions cannot be signed cookies, there is no cookie to keep them in).
 
-Messages a pod stores stay in that pod's copy: room history is per pod. That is a demo's
-shortcut; a real project points ``DATABASES`` at a database server.
+The database comes from the environment (``postgres.yaml``'s Secret ``chat-database`` holds these
+keys; the RealtimeApp passes it with ``django.envFrom``):
+
+=====================  ===========  ==============================================
+variable               default      meaning
+=====================  ===========  ==============================================
+``DATABASE_HOST``      (required)   host name of the PostgreSQL server
+``DATABASE_PORT``      ``5432``     its port
+``DATABASE_NAME``      ``chat``     database
+``DATABASE_USER``      ``chat``     user
+``DATABASE_PASSWORD``  ``""``       password
+=====================  ===========  ==============================================
+
+The tables and the demo users are made once, before the app runs, by ``migrate-job.yaml``
+(``manage.py wait_for_database``, ``migrate``, ``seed_demo``), not by each pod.
 """
 
 import os
-import shutil
-from pathlib import Path
-
-os.environ.setdefault("CHANNELWORKS_STATE_DIR", "/tmp/chat")
 
 from chat.settings import *  # noqa: F403
-from chat.settings import DATABASES, STATE_DIR
 
-SEED_DATABASE = Path(os.environ.get("CHAT_SEED_DATABASE", "/app/seed/chat.sqlite3"))
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-
-_database = Path(DATABASES["default"]["NAME"])
-if not _database.exists() and SEED_DATABASE.exists():
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SEED_DATABASE, _database)
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": os.environ["DATABASE_HOST"],
+        "PORT": os.environ.get("DATABASE_PORT", "5432"),
+        "NAME": os.environ.get("DATABASE_NAME", "chat"),
+        "USER": os.environ.get("DATABASE_USER", "chat"),
+        "PASSWORD": os.environ.get("DATABASE_PASSWORD", ""),
+        # A connection per worker thread, kept between messages and checked before reuse, so a
+        # restarted database costs one failed message per thread, not a stuck thread.
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5},
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
