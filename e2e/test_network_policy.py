@@ -35,7 +35,7 @@ except OSError as error:
 
 def _probe(cluster: Cluster, namespace: str, pod: str, address: str, port: int) -> str:
     done = cluster.kubectl(
-        "exec", "-n", namespace, pod, "--", "python", "-c", PROBE, address, str(port), timeout=60
+        "exec", "-n", namespace, pod, "--", "python3", "-c", PROBE, address, str(port), timeout=60
     )
     return done.stdout.strip()
 
@@ -60,7 +60,7 @@ def _outsider(image: str, name: str) -> dict[str, Any]:
                     "name": "probe",
                     "image": image,
                     "imagePullPolicy": "IfNotPresent",
-                    "command": ["python", "-c", "import time; time.sleep(3600)"],
+                    "command": ["python3", "-c", "import time; time.sleep(3600)"],
                     "resources": {"requests": {"cpu": "5m", "memory": "32Mi"}},
                     "securityContext": {
                         "allowPrivilegeEscalation": False,
