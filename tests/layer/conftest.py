@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from channelworks.layers import (
     LocalChannelLayer,
     RedisChannelLayer,
 )
+from tests.support import netns, redis_servers
 
 LayerFactory = Callable[..., ChannelworksLayer]
 
@@ -63,3 +64,23 @@ async def make_layer(
 @pytest.fixture
 async def layer(make_layer: LayerFactory) -> ChannelworksLayer:
     return make_layer()
+
+
+@pytest.fixture
+def namespace() -> Iterator[netns.Namespace]:
+    """A network namespace of the test's own, whose ports can be blackholed (needs root)."""
+    problem = netns.Namespace.unavailable()
+    if problem is not None:
+        pytest.skip(problem)
+    with netns.Namespace() as made:
+        yield made
+
+
+@pytest.fixture
+def namespaced_cluster(namespace: netns.Namespace) -> Iterator[redis_servers.RedisClusterNodes]:
+    """A private six-node cluster listening on a namespace's address: a node's port can be made
+    to go silent (``namespace.blackhole(port)``), as a vanished pod's address does."""
+    with redis_servers.RedisClusterNodes(
+        host=namespace.address, launcher=namespace.launcher
+    ) as cluster:
+        yield cluster

@@ -282,6 +282,8 @@ class _Node:
             "logfile": _quote(str(self.directory / "redis.log")),
             **self._settings,
         }
+        if self.host != HOST:  # a namespace's own address, reachable only from this machine
+            settings["protected-mode"] = "no"
         if self.bus_port is not None:
             settings["cluster-port"] = str(self.bus_port)
         if self.password is not None:
