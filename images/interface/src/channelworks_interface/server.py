@@ -17,7 +17,7 @@ from channelworks_interface import app, draining, health
 from channelworks_interface.bridging import Bridge
 from channelworks_interface.config import InterfaceConfig
 from channelworks_interface.connections import Connections
-from channelworks_interface.metrics import Metrics
+from channelworks_interface.metrics import PROTOCOL_HTTP, Metrics
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("channelworks_interface.access")
@@ -81,6 +81,8 @@ class InterfaceServer:
             verbosity=1,
             server_name="channelworks",
             on_listening=self._listening,
+            max_body_bytes=config.max_body_bytes,
+            on_body_too_large=self._body_too_large,
         )
         self._drainer = draining.Drainer(
             config, self.connections, self._daphne.stop_listening, self._finish, self._stop
@@ -112,6 +114,10 @@ class InterfaceServer:
         if addresses:
             self.http_port = int(addresses[0][1])
         self.connections.listening = True
+
+    def _body_too_large(self) -> None:
+        self.metrics.refused(PROTOCOL_HTTP, "too_large")
+        self.metrics.http_requests.labels("413").inc()
 
     async def _start(self, install_signals: bool, tune_gc: bool) -> None:
         try:
