@@ -1,9 +1,14 @@
 """Sessions on messages (Channels 1's ``channels.sessions``).
 
-- ``@channel_session``: ``message.channel_session``, a Django session per connection (keyed by its
-  reply channel) that lives as long as the connection: state kept from connect to disconnect.
+- ``@channel_session``: ``message.channel_session``, a Django session per connection that lives as
+  long as the connection: state kept from connect to disconnect, deleted when the socket closes.
   Stored with ``settings.CHANNEL_SESSION_ENGINE`` (default: ``SESSION_ENGINE``); any backend but
   signed cookies works, and every worker sees it when the backend is shared (database, cache).
+  Its key is an HMAC of the reply channel under ``SECRET_KEY`` (knowing the channel's name, which
+  may appear in logs, does not give the key), and it is stored by a store class of its own: an
+  HTTP request presenting a channel session's key as its session cookie finds no session (the
+  data is signed with another salt, cached under another prefix), so a channel session never logs
+  anyone in over HTTP.
 - ``@http_session``: ``message.http_session``, the user's Django session from the cookie of the
   WebSocket handshake (or a ``session_key`` query parameter); None when there is none.
 - ``@channel_and_http_session``: both; the HTTP session key is kept in the channel session on
@@ -16,7 +21,9 @@ All decorators work on plain and ``async def`` consumers.
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import functools
+import logging
 from collections.abc import Callable
 from importlib import import_module
 from types import ModuleType
@@ -26,11 +33,16 @@ from django.conf import settings
 from django.contrib.sessions.backends import signed_cookies
 from django.contrib.sessions.backends.base import CreateError
 from django.http import QueryDict, parse_cookie
+from django.utils.crypto import salted_hmac
 
-from channelworks import decorating, exceptions, wire
+from channelworks import decorating, exceptions, signals, wire
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
 _CHANNEL_SESSION_PREFIX = "chn"
+_KEY_SALT = "channelworks.sessions.channel_session_key"
+_CACHE_KEY_PREFIX = "channelworks.channel_session"
+_CLOSING_CHANNEL = "websocket.disconnect"
 
 
 def channel_session_engine() -> ModuleType:
@@ -43,14 +55,37 @@ def channel_session_engine() -> ModuleType:
     return engine
 
 
+@functools.cache
+def channel_session_store(engine: ModuleType) -> type:
+    """The engine's ``SessionStore`` for channel sessions: another class name, so its data is
+    signed with another salt (Django salts with the class's name), and another cache prefix, so
+    the engine's own store (the one HTTP requests use) cannot read a channel session."""
+    base: type = engine.SessionStore
+    attributes: dict[str, Any] = {"__module__": __name__, "__qualname__": "ChannelSessionStore"}
+    if hasattr(base, "cache_key_prefix"):
+        attributes["cache_key_prefix"] = _CACHE_KEY_PREFIX
+    return type("ChannelSessionStore", (base,), attributes)
+
+
+def channel_session_key(reply_channel: str) -> str:
+    """The session key of a connection: an HMAC of its reply channel under ``SECRET_KEY``."""
+    digest = salted_hmac(_KEY_SALT, reply_channel, algorithm="sha256").hexdigest()
+    return _CHANNEL_SESSION_PREFIX + str(digest)[:37]
+
+
 def session_for_reply_channel(reply_channel: str) -> Any:
     """The session tied to a connection's reply channel (created empty if it does not exist)."""
-    digest = hashlib.sha256(reply_channel.encode("utf-8")).hexdigest()
-    session_key = _CHANNEL_SESSION_PREFIX + digest[:37]
-    session = channel_session_engine().SessionStore(session_key=session_key)
+    session_key = channel_session_key(reply_channel)
+    session = channel_session_store(channel_session_engine())(session_key=session_key)
     session.keys()  # load now: a backend forgets the key of a session it cannot find
     session._session_key = session_key
     return session
+
+
+def delete_channel_session(reply_channel: str) -> None:
+    """Forget the session of a connection that has closed."""
+    session_key = channel_session_key(reply_channel)
+    channel_session_store(channel_session_engine())(session_key=session_key).delete(session_key)
 
 
 def open_channel_session(message: Any) -> None:
@@ -70,10 +105,46 @@ def open_channel_session(message: Any) -> None:
     message.channel_session = session
 
 
+def _closing(message: Any) -> bool:
+    channel = getattr(message, "channel", None)
+    return getattr(channel, "name", None) == _CLOSING_CHANNEL
+
+
 def save_channel_session(message: Any, error: BaseException | None) -> None:
     session = getattr(message, "channel_session", None)
-    if session is not None and session.modified:
+    if session is None:
+        return
+    if _closing(message):
+        session.delete()  # the socket is gone: nothing may use its session again
+        message.channel_session_deleted = True
+    elif session.modified:
         session.save()
+
+
+def _forget_closed_connection(sender: Any, message: Any = None, **kwargs: Any) -> None:
+    """After any consumer of ``websocket.disconnect`` — also one without ``@channel_session`` —
+    delete the connection's channel session (receiver of ``consumer_finished``)."""
+    if message is None or not _closing(message) or message.reply_channel is None:
+        return
+    if getattr(message, "channel_session_deleted", False):
+        return
+    name = message.reply_channel.name
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        _delete_quietly(name)
+    else:  # an async consumer's loop: the session store may do blocking database I/O
+        asyncio.get_running_loop().run_in_executor(None, _delete_quietly, name)
+
+
+def _delete_quietly(reply_channel: str) -> None:
+    try:
+        delete_channel_session(reply_channel)
+    except Exception:
+        logger.warning("could not delete the channel session of a closed socket", exc_info=True)
+
+
+signals.consumer_finished.connect(_forget_closed_connection, dispatch_uid=__name__)
 
 
 def channel_session(func: F) -> F:
