@@ -6,7 +6,7 @@ import pytest
 
 from channelworks import exceptions
 from channelworks.layers import InMemoryChannelLayer
-from channelworks_worker import config
+from channelworks_worker import config, safeguards
 
 BASE = {"CHANNELWORKS_APP": "demo.chat", "DJANGO_SETTINGS_MODULE": "chat.settings"}
 
@@ -39,6 +39,10 @@ def test_every_knob_is_read():
             "CHANNELWORKS_LOG_LEVEL": "debug",
             "CHANNELWORKS_LAYER_CAPACITY": "500",
             "CHANNELWORKS_LAYER_EXPIRY": "30",
+            "CHANNELWORKS_WORKER_MAX_DELIVERIES": "5",
+            "CHANNELWORKS_WORKER_DEAD_LETTER_CHANNEL": "chat.dead",
+            "CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS": "12.5",
+            "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS": "get, head, put",
         }
     )
     assert (parsed.redis_mode, parsed.concurrency, parsed.metrics_port) == ("cluster", 4, 9200)
@@ -47,6 +51,24 @@ def test_every_knob_is_read():
     assert (parsed.drain_seconds, parsed.log_format, parsed.log_level) == (5.0, "text", "DEBUG")
     assert (parsed.layer_capacity, parsed.layer_expiry) == (500, 30.0)
     assert "s3cret" not in repr(parsed)
+    assert parsed.protections.max_deliveries == 5
+    assert parsed.protections.dead_letter_channel == "chat.dead"
+    assert parsed.protections.time_limit == 12.5
+    assert parsed.protections.retry_methods == ("GET", "HEAD", "PUT")
+
+
+def test_the_protections_have_safe_defaults():
+    parsed = config.from_env({**BASE, "CHANNELWORKS_REDIS_MODE": "memory"})
+    assert parsed.protections == safeguards.Safeguards(
+        max_deliveries=3,
+        dead_letter_channel="channelworks.dead_letters",
+        time_limit=60.0,
+        retry_methods=("GET", "HEAD", "OPTIONS"),
+    )
+    nothing_retried = config.from_env(
+        {**BASE, "CHANNELWORKS_REDIS_MODE": "memory", "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS": ""}
+    )
+    assert nothing_retried.http_retry_methods == ()
 
 
 @pytest.mark.parametrize(
@@ -67,6 +89,38 @@ def test_every_knob_is_read():
         (
             {**BASE, "CHANNELWORKS_REDIS_MODE": "memory", "CHANNELWORKS_LOG_FORMAT": "xml"},
             "json or text",
+        ),
+        (
+            {
+                **BASE,
+                "CHANNELWORKS_REDIS_MODE": "memory",
+                "CHANNELWORKS_WORKER_MAX_DELIVERIES": "0",
+            },
+            "CHANNELWORKS_WORKER_MAX_DELIVERIES must be at least 1",
+        ),
+        (
+            {
+                **BASE,
+                "CHANNELWORKS_REDIS_MODE": "memory",
+                "CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS": "0",
+            },
+            "CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS must be at least",
+        ),
+        (
+            {
+                **BASE,
+                "CHANNELWORKS_REDIS_MODE": "memory",
+                "CHANNELWORKS_WORKER_DEAD_LETTER_CHANNEL": "a b!",
+            },
+            "must be a normal channel name",
+        ),
+        (
+            {
+                **BASE,
+                "CHANNELWORKS_REDIS_MODE": "memory",
+                "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS": "GET,G E",
+            },
+            "is not an HTTP method",
         ),
     ],
 )
