@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,9 +47,10 @@ AUTOSCALING: dict[str, Any] = {
 }
 
 
-def cluster_manifest(chat: dict[str, Any]) -> dict[str, Any]:
-    """The suite's chat manifest as ``chat-cluster``: Redis Cluster, small requests, a
-    5 s scrape interval, fast autoscaling, and any Host (clients use the ClusterIP)."""
+def cluster_manifest(chat: dict[str, Any], storage_class: str | None) -> dict[str, Any]:
+    """The suite's chat manifest as ``chat-cluster``: Redis Cluster (its claims of
+    ``storage_class``, else the default class), small requests, a 5 s scrape interval, fast
+    autoscaling, and any Host (clients use the ClusterIP)."""
     manifest = copy.deepcopy(chat)
     manifest["metadata"] = {"name": NAME, "labels": dict(chat["metadata"].get("labels") or {})}
     spec = manifest["spec"]
@@ -75,7 +77,10 @@ def cluster_manifest(chat: dict[str, Any]) -> dict[str, Any]:
                 "requests": {"cpu": "10m", "memory": "24Mi"},
                 "limits": {"memory": "128Mi"},
             },
-            "storage": {"size": "64Mi"},
+            "storage": {
+                "size": "64Mi",
+                **({"storageClassName": storage_class} if storage_class else {}),
+            },
         },
     }
     spec["monitoring"] = {"enabled": True, "kind": "PodMonitor", "interval": "5s"}
@@ -139,7 +144,8 @@ def service(cluster: Cluster, app: App) -> ChatService:
 def cluster_app(cluster: Cluster, app: App, monitoring_crds: None) -> Iterator[App]:
     """``chat-cluster`` applied beside the suite's chat app, Ready with all six Redis nodes in
     the cluster. The monitoring CRDs come first, so the operator makes its PodMonitor."""
-    manifest = cluster_manifest(app.manifest)
+    # e2e/node.sh names the node's provisioner's class; another cluster uses its default class.
+    manifest = cluster_manifest(app.manifest, os.environ.get("CHANNELWORKS_NODE_STORAGE_CLASS"))
     made = App(app.namespace, NAME, manifest)
     cluster.kubectl("apply", "-n", app.namespace, "-f", "-", stdin=yaml.safe_dump(manifest))
     try:
