@@ -93,14 +93,15 @@ def monitors(cluster: Cluster, release: Release, app: App) -> list[dict[str, Any
     apps = [
         item for item in found
         if item["kind"] == "PodMonitor" and item["metadata"]["namespace"] == app.namespace
+        and item["metadata"]["name"] == app.name
     ]  # fmt: skip
     if not chart:
         pytest.fail(
             f"the chart made no ServiceMonitor in {release.namespace}: install it with "
             "serviceMonitor.enabled=true (the monitoring CRDs installed first)"
         )
-    if not any(item["metadata"]["name"] == app.name for item in apps):
-        pytest.fail(f"the operator made no PodMonitor {app.namespace}/{app.name}: {apps}")
+    if not apps:
+        pytest.fail(f"the operator made no PodMonitor {app.namespace}/{app.name}")
     return chart + apps
 
 
@@ -119,13 +120,13 @@ def chart_rules(cluster: Cluster, release: Release) -> list[dict[str, Any]]:
 
 
 def _wait_for_targets(api: PrometheusAPI, jobs: set[str], timeout: float) -> list[dict[str, Any]]:
-    """Every job has targets and every target has been scraped successfully."""
+    """Every job has a target scraped successfully (the tests look at each target)."""
     deadline = time.monotonic() + timeout
     targets: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         targets = api.targets()
-        seen = {target["scrapePool"] for target in targets}
-        if jobs <= seen and all(target["health"] == "up" for target in targets):
+        up = {target["scrapePool"] for target in targets if target["health"] == "up"}
+        if jobs <= up:
             return targets
         time.sleep(1)
     summary = [
