@@ -1,42 +1,50 @@
-"""The tools the end-to-end tests drive a real cluster with: kubectl, helm, a container engine.
+"""The tools the end-to-end tests drive a real cluster with: kubectl and helm, as a user types them.
 
-Everything is a subprocess against the kubeconfig in ``CHANNELWORKS_E2E_KUBECONFIG``, as a user
-would type it. A command that fails raises ``CommandFailed`` with its command line and output.
+Everything is a subprocess against one kubeconfig. A command that fails raises ``CommandFailed``
+with its command line and output. ``Cluster.problems`` says why pods are not running (image not
+imported, crash loop...), for the message of a wait that timed out.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "channelworks"
-CHAT_APP = ROOT / "examples" / "chat" / "k8s" / "realtimeapp.yaml"
+CHAT_K8S = ROOT / "examples" / "chat" / "k8s"
+CHAT_APP = CHAT_K8S / "realtimeapp.yaml"
+CHAT_DATABASE = CHAT_K8S / "postgres.yaml"
+CHAT_MIGRATION = CHAT_K8S / "migrate-job.yaml"
 RELEASE = "channelworks-e2e"
 COMMAND_TIMEOUT = 600.0
-_FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
+POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
 class Images:
-    """Image name -> the reference the cluster runs it by."""
+    """The references the cluster runs each image by (already on the node, or pulled)."""
 
-    refs: dict[str, str]
+    operator: str
+    interface: str
+    chat: str
+    redis: str
+    postgres: str
 
-    def repository(self, image: str) -> str:
-        return self.refs[image].rsplit(":", 1)[0]
+    @staticmethod
+    def repository(reference: str) -> str:
+        return reference.rsplit(":", 1)[0]
 
-    def tag(self, image: str) -> str:
-        return self.refs[image].rsplit(":", 1)[1]
+    @staticmethod
+    def tag(reference: str) -> str:
+        return reference.rsplit(":", 1)[1]
 
 
 @dataclass(frozen=True)
@@ -44,12 +52,13 @@ class Release:
     """The chart installed by the suite."""
 
     namespace: str
+    name: str
     notes: str
 
 
 @dataclass(frozen=True)
 class App:
-    """The chat RealtimeApp applied by the suite, and the manifest it was applied from."""
+    """A RealtimeApp applied by the suite, and the manifest it was applied from."""
 
     namespace: str
     name: str
@@ -57,7 +66,7 @@ class App:
 
 
 class CommandFailed(AssertionError):
-    """A kubectl, helm, docker or kind command exited with an error."""
+    """A kubectl, helm or image command exited with an error."""
 
 
 def run(
@@ -117,47 +126,62 @@ class Cluster:
         )
         return document
 
+    def items(self, kind: str, namespace: str | None, selector: str = "") -> list[dict[str, Any]]:
+        where = ["-n", namespace] if namespace else []
+        chosen = ["-l", selector] if selector else []
+        listed = self.kubectl("get", kind, *where, *chosen, "-o", "json").stdout
+        found: list[dict[str, Any]] = json.loads(listed)["items"]
+        return found
+
     def names(self, kind: str, namespace: str | None, selector: str) -> list[str]:
         where = ["-n", namespace] if namespace else []
         listed = self.kubectl("get", kind, *where, "-l", selector, "-o", "name").stdout
         return listed.split()
 
-    @contextmanager
-    def port_forward(
-        self, target: str, namespace: str, port: int, timeout: float = 60.0
-    ) -> Iterator[int]:
-        """``kubectl port-forward TARGET :PORT``; yields the local port on 127.0.0.1."""
-        command = [
-            self.kubectl_path, "port-forward", "--address", "127.0.0.1", "-n", namespace,
-            target, f":{port}",
-        ]  # fmt: skip
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **self.env},
-        )  # fmt: skip
-        try:
-            yield _forwarded_port(process, timeout)
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+    def apply(self, namespace: str, documents: str) -> str:
+        return self.kubectl("apply", "-n", namespace, "-f", "-", stdin=documents).stdout
+
+    def problems(self, namespace: str) -> str:
+        """Pods of ``namespace`` that are not running and ready, with the reasons Kubernetes
+        gives (ImagePullBackOff, CrashLoopBackOff, Pending...), and the namespace's warnings."""
+        lines = []
+        for pod in self.items("pods", namespace):
+            statuses = pod.get("status", {}).get("containerStatuses") or []
+            if statuses and all(status.get("ready") for status in statuses):
+                continue
+            states = [_container_state(status) for status in statuses]
+            phase = pod.get("status", {}).get("phase")
+            lines.append(f"pod {pod['metadata']['name']} {phase}: {'; '.join(states)}")
+        events = self.kubectl(
+            "get", "events", "-n", namespace, "--field-selector", "type=Warning",
+            "-o", "custom-columns=OBJ:.involvedObject.name,REASON:.reason,MESSAGE:.message",
+            check=False,
+        ).stdout  # fmt: skip
+        return "\n".join([*lines, events[-3000:]])
 
 
-def _forwarded_port(process: subprocess.Popen[str], timeout: float) -> int:
+def _container_state(status: dict[str, Any]) -> str:
+    """``name: waiting ImagePullBackOff`` and the like."""
+    state: dict[str, dict[str, Any]] = status.get("state") or {}
+    kind, details = next(iter(state.items()), ("?", {}))
+    return f"{status['name']}: {kind} {details.get('reason', '')}".strip()
+
+
+def wait_until(
+    what: str,
+    check: Callable[[], tuple[bool, Any]],
+    timeout: float,
+    explain: Callable[[], str] | None = None,
+) -> Any:
+    """Poll ``check`` until it passes; fail with its last observation (and ``explain()``, when
+    given, e.g. ``Cluster.problems``) after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            if process.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        found = _FORWARDING.search(line)
-        if found:
-            return int(found.group(1))
-    raise CommandFailed(f"kubectl port-forward did not start: {''.join(seen)[-2000:]}")
+    last: Any = None
+    while True:
+        passed, last = check()
+        if passed:
+            return last
+        if time.monotonic() > deadline:
+            extra = f"\n{explain()}" if explain is not None else ""
+            raise AssertionError(f"{what}: not within {timeout:.0f}s; last seen: {last}{extra}")
+        time.sleep(POLL_SECONDS)

@@ -1,14 +1,25 @@
-"""Fixtures of the end-to-end suite: a real cluster with a container runtime (kind, or any
-cluster), the images built from this checkout, the chart installed, the chat app applied.
+"""Fixtures of the end-to-end suite: a real cluster, the chart installed once, the chat app
+(with its PostgreSQL and its migration Job) applied once; all session-scoped, shared by every
+test file of e2e/.
 
-Configuration (environment; e2e/kind.sh sets it for a kind cluster):
+Where it runs (e2e/README.md):
 
-- ``CHANNELWORKS_E2E_KUBECONFIG`` (required, else every test is skipped): the cluster.
-- ``CHANNELWORKS_E2E_KIND_CLUSTER``: load the images into this kind cluster (``kind load``).
-- ``CHANNELWORKS_E2E_REGISTRY``: or push them to this registry prefix (``registry:5000/me``),
-  which the cluster pulls from. With neither, the images must already be on the nodes.
-- ``CHANNELWORKS_E2E_TAG`` (``dev``): the tag of the images built.
-- ``KUBECTL``, ``HELM``, ``DOCKER``, ``KIND``: the tools, when not on PATH.
+- **The real node** (``e2e/run-on-node.sh``): the suite runs inside the node's namespaces
+  (``e2e/node.sh exec``), which export the node's env file (``KUBECONFIG``,
+  ``CHANNELWORKS_NODE_*``). The images are already imported into the node's containerd by
+  e2e/images.sh (no registry, ``imagePullPolicy: IfNotPresent``); clients reach Services by their
+  ClusterIP and cluster DNS names, through kube-proxy.
+- **Any cluster** whose Services this process can reach: ``CHANNELWORKS_E2E_KUBECONFIG``.
+
+Without either, every test is skipped with that reason.
+
+Configuration (environment):
+
+- ``CHANNELWORKS_E2E_KUBECONFIG``: the cluster (else the node's ``KUBECONFIG``).
+- ``CHANNELWORKS_E2E_TAG`` (``dev``): tag of the operator, interface and chat images.
+- ``CHANNELWORKS_E2E_REDIS_IMAGE``, ``CHANNELWORKS_E2E_POSTGRES_IMAGE``: the Redis image the
+  operator runs and the chat's PostgreSQL image (default: e2e/images.sh's, on the node).
+- ``KUBECTL``, ``HELM``: the tools, when not on PATH.
 """
 
 from __future__ import annotations
@@ -22,25 +33,53 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.cluster import CHART, CHAT_APP, RELEASE, ROOT, App, Cluster, Images, Release, run, tool
+from e2e.cluster import (
+    CHART,
+    CHAT_APP,
+    CHAT_DATABASE,
+    CHAT_MIGRATION,
+    RELEASE,
+    App,
+    Cluster,
+    Images,
+    Release,
+    tool,
+    wait_until,
+)
+
+pytest_plugins = ["e2e.fixtures_chat", "e2e.fixtures_monitoring", "e2e.fixtures_load"]
 
 OPERATOR_NAMESPACE = "channelworks-e2e-system"
-INSTALL_TIMEOUT = "600s"
-READY_TIMEOUT = "600s"
-BUILT_BY_SCRIPT = {  # image -> Dockerfile; tools/skaffold/build-image.sh fills build/images/
-    "channelworks/operator": "operator/Dockerfile",
-    "channelworks/interface": "Dockerfile.interface",
-    "channelworks/worker": "Dockerfile.worker",
-}
-CHAT_IMAGE = "channelworks/chat-example"
+INSTALL_TIMEOUT = "300s"
+MIGRATION_TIMEOUT = 300.0
+READY_TIMEOUT = 300.0
+# e2e/images.sh's names for the images the node has but no product build makes.
+NODE_REDIS_IMAGE = "localhost/channelworks/redis:7.0-bookworm"
+NODE_POSTGRES_IMAGE = "localhost/channelworks/postgres:15-bookworm"
+
+
+def _kubeconfig() -> str | None:
+    given = os.environ.get("CHANNELWORKS_E2E_KUBECONFIG")
+    if given:
+        return given
+    if os.environ.get("CHANNELWORKS_NODE_NAME"):  # inside `e2e/node.sh exec`
+        return os.environ.get("KUBECONFIG")
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "last: run after every other test (it deletes the app and the release)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("CHANNELWORKS_E2E_KUBECONFIG"):
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable
+    if _kubeconfig():
         return
     skip = pytest.mark.skip(
-        reason="CHANNELWORKS_E2E_KUBECONFIG is not set: the e2e suite needs a cluster with a "
-        "container runtime (e2e/kind.sh makes one with kind)"
+        reason="no cluster: run e2e/run-on-node.sh (a real node in a network namespace), or set "
+        "CHANNELWORKS_E2E_KUBECONFIG to a cluster whose Services this process can reach"
     )
     for item in items:
         item.add_marker(skip)
@@ -48,83 +87,125 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def cluster() -> Cluster:
-    kubeconfig = Path(os.environ["CHANNELWORKS_E2E_KUBECONFIG"])
+    kubeconfig = Path(_kubeconfig() or "")
     if not kubeconfig.is_file():
-        pytest.fail(f"CHANNELWORKS_E2E_KUBECONFIG={kubeconfig}: no such file")
+        pytest.fail(f"kubeconfig {kubeconfig}: no such file")
     found = Cluster(kubeconfig, tool("kubectl", "KUBECTL"), tool("helm", "HELM"))
     found.kubectl("version")  # the API server answers
     return found
 
 
-def _reference(image: str) -> str:
-    registry = os.environ.get("CHANNELWORKS_E2E_REGISTRY", "").rstrip("/")
+@pytest.fixture(scope="session")
+def images() -> Images:
+    """What the cluster runs: the images e2e/images.sh imported into the node's containerd."""
     tag = os.environ.get("CHANNELWORKS_E2E_TAG", "dev")
-    return f"{registry}/{image}:{tag}" if registry else f"{image}:{tag}"
+    return Images(
+        operator=f"channelworks/operator:{tag}",
+        interface=f"channelworks/interface:{tag}",
+        chat=f"channelworks/chat-example:{tag}",
+        redis=os.environ.get("CHANNELWORKS_E2E_REDIS_IMAGE", NODE_REDIS_IMAGE),
+        postgres=os.environ.get("CHANNELWORKS_E2E_POSTGRES_IMAGE", NODE_POSTGRES_IMAGE),
+    )
 
 
-@pytest.fixture(scope="session")
-def images(cluster: Cluster) -> Images:
-    """The four images built from this checkout and made available to the cluster's nodes."""
-    docker = tool("docker", "DOCKER")
-    refs = {image: _reference(image) for image in [*BUILT_BY_SCRIPT, CHAT_IMAGE]}
-    for image, dockerfile in BUILT_BY_SCRIPT.items():
-        script = str(ROOT / "tools" / "skaffold" / "build-image.sh")
-        run(["bash", script, dockerfile], env={"IMAGE": refs[image], "BUILD_CONTEXT": str(ROOT)})
-    run([
-        docker, "build", "--file", str(ROOT / "examples" / "chat" / "k8s" / "Dockerfile"),
-        "--build-arg", f"WORKER_IMAGE={refs['channelworks/worker']}",
-        "--tag", refs[CHAT_IMAGE], str(ROOT / "examples" / "chat"),
-    ], env={"DOCKER_BUILDKIT": "1"})  # fmt: skip
-    kind_cluster = os.environ.get("CHANNELWORKS_E2E_KIND_CLUSTER")
-    for ref in refs.values():
-        if kind_cluster:
-            run([tool("kind", "KIND"), "load", "docker-image", "--name", kind_cluster, ref])
-        elif os.environ.get("CHANNELWORKS_E2E_REGISTRY"):
-            run([docker, "push", ref])
-    return Images(refs)
-
-
-@pytest.fixture(scope="session")
-def release(cluster: Cluster, images: Images) -> Iterator[Release]:
-    """The chart installed with the images built here; uninstalled at the end if still there."""
-    operator, interface = "channelworks/operator", "channelworks/interface"
-    notes = cluster.helm(
-        "install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
-        "--wait", "--timeout", INSTALL_TIMEOUT,
-        "--set", f"image.repository={images.repository(operator)}",
-        "--set", f"image.tag={images.tag(operator)}",
-        "--set", f"operator.interfaceImage.repository={images.repository(interface)}",
-        "--set", f"operator.interfaceImage.tag={images.tag(interface)}",
+def chart_values(images: Images) -> list[str]:
+    """``helm install`` flags: the images here, quick resyncs, the monitoring objects on."""
+    return [
+        "--set", f"image.repository={images.repository(images.operator)}",
+        "--set", f"image.tag={images.tag(images.operator)}",
+        "--set", "image.pullPolicy=IfNotPresent",
+        "--set", f"operator.interfaceImage.repository={images.repository(images.interface)}",
+        "--set", f"operator.interfaceImage.tag={images.tag(images.interface)}",
+        "--set", f"operator.redisImage={images.redis}",
         "--set", "operator.resyncSeconds=10",
-    )  # fmt: skip
+        "--set", "serviceMonitor.enabled=true",
+        "--set", "serviceMonitor.interval=5s",
+        "--set", "prometheusRule.enabled=true",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def release(cluster: Cluster, images: Images, monitoring_crds: None) -> Iterator[Release]:
+    """The chart installed once (with the Prometheus Operator's CRDs first, so its
+    ServiceMonitor and PrometheusRule are made); uninstalled at the end if still there."""
     try:
-        yield Release(OPERATOR_NAMESPACE, notes)
+        notes = cluster.helm(
+            "install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE,
+            "--create-namespace", "--wait", "--timeout", INSTALL_TIMEOUT, *chart_values(images),
+        )  # fmt: skip
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}\n{cluster.problems(OPERATOR_NAMESPACE)}") from None
+    try:
+        yield Release(OPERATOR_NAMESPACE, RELEASE, notes)
     finally:
         listed = cluster.helm("list", "-n", OPERATOR_NAMESPACE, "-q")
         if RELEASE in listed.split():
             cluster.helm("uninstall", RELEASE, "-n", OPERATOR_NAMESPACE, "--wait")
+        cluster.kubectl("delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found",
+                        "--wait=false")  # fmt: skip
+
+
+def _with_image(documents: list[dict[str, Any]], image: str) -> list[dict[str, Any]]:
+    """The manifests with every container's image replaced (Deployments, Jobs)."""
+    for document in documents:
+        if document["kind"] in ("Deployment", "Job"):
+            for container in document["spec"]["template"]["spec"]["containers"]:
+                container["image"] = image
+    return documents
+
+
+def database_manifests(images: Images) -> str:
+    """examples/chat/k8s/postgres.yaml with the PostgreSQL image the cluster has."""
+    documents = list(yaml.safe_load_all(CHAT_DATABASE.read_text()))
+    return yaml.safe_dump_all(_with_image(documents, images.postgres))
+
+
+def migration_manifest(images: Images) -> str:
+    """examples/chat/k8s/migrate-job.yaml with the chat image the cluster runs."""
+    documents = list(yaml.safe_load_all(CHAT_MIGRATION.read_text()))
+    return yaml.safe_dump_all(_with_image(documents, images.chat))
 
 
 def chat_manifest(images: Images) -> dict[str, Any]:
     """examples/chat/k8s/realtimeapp.yaml with the image references the cluster runs."""
     app: dict[str, Any] = yaml.safe_load(CHAT_APP.read_text())
-    app["spec"]["image"] = images.refs[CHAT_IMAGE]
-    app["spec"]["interface"]["image"] = images.refs["channelworks/interface"]
+    app["spec"]["image"] = images.chat
+    app["spec"]["interface"]["image"] = images.interface
     return app
 
 
 @pytest.fixture(scope="session")
 def app(cluster: Cluster, images: Images, release: Release) -> Iterator[App]:
-    """The chat RealtimeApp applied in a namespace of its own, and Ready."""
+    """The chat recipe, as docs/examples.md applies it, in a namespace of its own: PostgreSQL,
+    the migration Job (complete), then the RealtimeApp (Ready). The namespace (with the
+    database) lives until the session ends."""
     namespace = f"chat-e2e-{secrets.token_hex(3)}"
     cluster.kubectl("create", "namespace", namespace)
     manifest = chat_manifest(images)
+
+    def explain() -> str:
+        return cluster.problems(namespace)
+
     try:
-        cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest))
-        cluster.kubectl(
-            "wait", "-n", namespace, "rtapp/chat", "--for=condition=Ready",
-            f"--timeout={READY_TIMEOUT}", timeout=700,
-        )  # fmt: skip
+        cluster.apply(namespace, database_manifests(images))
+        cluster.apply(namespace, migration_manifest(images))
+        # The app starts while the Job runs, as it would for a user applying the three files.
+        cluster.apply(namespace, yaml.safe_dump(manifest))
+
+        def migrated() -> tuple[bool, Any]:
+            job = cluster.get("job", "chat-migrate", namespace).get("status", {})
+            if job.get("failed", 0) >= 2:
+                logs = cluster.kubectl("logs", "-n", namespace, "job/chat-migrate", check=False)
+                raise AssertionError(f"chat-migrate failed: {job}\n{logs.stdout[-3000:]}")
+            return bool(job.get("succeeded")), job
+
+        wait_until("the chat-migrate Job complete", migrated, MIGRATION_TIMEOUT, explain)
+
+        def ready() -> tuple[bool, Any]:
+            status = cluster.get("rtapp", "chat", namespace).get("status") or {}
+            return status.get("phase") == "Ready", status
+
+        wait_until("RealtimeApp chat Ready", ready, READY_TIMEOUT, explain)
         yield App(namespace, "chat", manifest)
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
