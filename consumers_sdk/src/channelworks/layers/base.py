@@ -102,5 +102,9 @@ class ChannelworksLayer(BaseChannelLayer, abc.ABC):  # type: ignore[misc]
     @abc.abstractmethod
     async def queue_stats(self) -> QueueStats: ...
 
+    async def check(self) -> None:
+        """Raise if the layer cannot carry messages right now (its servers do not answer);
+        readiness probes call it. Backends with nothing to reach return at once."""
+
     async def close(self) -> None:
         """Release connections and background tasks (the layer can be used again after)."""

@@ -8,13 +8,62 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from channelworks.exceptions import ConfigurationError
 from channelworks.layers.base import ChannelworksLayer
 
 MODES = ("memory", "local", "standalone", "cluster", "external")
+REDIS_MODES = ("standalone", "cluster", "external")
+
+
+@dataclass(frozen=True)
+class LayerTuning:
+    """How soon the layer gives up on a silent address, and how long a process stays ready
+    while the layer does not answer (see docs/operating.md, Readiness):
+
+    - ``CHANNELWORKS_REDIS_CONNECT_TIMEOUT`` (``1``): seconds to connect to a Redis node (and,
+      on a cluster, for a node to answer a ping or a slot-map read);
+    - ``CHANNELWORKS_REDIS_KEEPALIVE_SECONDS`` (``5``): idle seconds before TCP keepalive probes;
+    - ``CHANNELWORKS_READINESS_GRACE_SECONDS`` (``15``): how long the layer may fail to answer
+      before ``/readyz`` says 503.
+    """
+
+    connect_timeout: float = 1.0
+    keepalive_seconds: float = 5.0
+    readiness_grace_seconds: float = 15.0
+
+    def layer_options(self, mode: str) -> dict[str, Any]:
+        """The layer keyword arguments these settings become in ``mode``."""
+        if mode not in REDIS_MODES:
+            return {}
+        return {
+            "connect_timeout": self.connect_timeout,
+            "keepalive_seconds": self.keepalive_seconds,
+        }
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise ConfigurationError(f"{name} must be a number of seconds >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def tuning_from_env(env: Mapping[str, str]) -> LayerTuning:
+    """Read the ``LayerTuning`` variables; a wrong value names the variable."""
+    return LayerTuning(
+        connect_timeout=_seconds(env, "CHANNELWORKS_REDIS_CONNECT_TIMEOUT", 1.0, 0.01),
+        keepalive_seconds=_seconds(env, "CHANNELWORKS_REDIS_KEEPALIVE_SECONDS", 5.0, 1.0),
+        readiness_grace_seconds=_seconds(env, "CHANNELWORKS_READINESS_GRACE_SECONDS", 15.0, 0.0),
+    )
 
 
 @dataclass(frozen=True)
@@ -25,6 +74,7 @@ class LayerSettings:
     mode: str = "memory"
     url: str = ""
     password: str = ""
+    tuning: LayerTuning = field(default_factory=LayerTuning)
 
     def redacted_url(self) -> str:
         parts = urllib.parse.urlsplit(self.url)
@@ -52,6 +102,7 @@ def settings_from_env(env: Mapping[str, str]) -> LayerSettings:
         mode=mode,
         url=url,
         password=env.get("CHANNELWORKS_REDIS_PASSWORD", ""),
+        tuning=tuning_from_env(env),
     )
 
 
@@ -76,4 +127,6 @@ def build_layer(settings: LayerSettings, **config: Any) -> ChannelworksLayer:
     from channelworks.layers.redis.layer import RedisChannelLayer
 
     cluster = True if settings.mode == "cluster" else None
+    for key, value in settings.tuning.layer_options(settings.mode).items():
+        config.setdefault(key, value)
     return RedisChannelLayer(hosts=[_host(settings)], cluster=cluster, **config)

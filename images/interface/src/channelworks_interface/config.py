@@ -33,6 +33,7 @@ class InterfaceConfig:
     redis_password: str | None = field(default=None, repr=False)
     layer_capacity: int | None = None
     layer_expiry: float | None = None
+    layer_tuning: layer_env.LayerTuning = field(default_factory=layer_env.LayerTuning)
     # Listening.
     host: str = "0.0.0.0"
     port: int = 8000
@@ -187,6 +188,7 @@ def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> InterfaceConfig:
         redis_password=env.get("CHANNELWORKS_REDIS_PASSWORD") or None,
         layer_capacity=_integer(env, "CHANNELWORKS_LAYER_CAPACITY", 1) if capacity else None,
         layer_expiry=_number(env, "CHANNELWORKS_LAYER_EXPIRY", 60.0, 0.001) if expiry else None,
+        layer_tuning=layer_env.tuning_from_env(env),
         host=_text(env, "CHANNELWORKS_INTERFACE_HOST", "0.0.0.0"),
         port=_port(env, "PORT", 8000),
         metrics_host=_text(env, "CHANNELWORKS_METRICS_HOST", "0.0.0.0"),

@@ -21,5 +21,6 @@ def build_layer(config: InterfaceConfig) -> layers.ChannelworksLayer:
         mode=config.redis_mode,
         url=config.redis_url or "",
         password=config.redis_password or "",
+        tuning=config.layer_tuning,
     )
     return layer_env.build_layer(settings, **options)

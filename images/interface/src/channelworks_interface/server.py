@@ -12,7 +12,7 @@ import signal
 from typing import Any
 
 from channelworks import gc_tuning
-from channelworks.layers import ChannelworksLayer
+from channelworks.layers import ChannelworksLayer, readiness
 from channelworks_interface import app, draining, health
 from channelworks_interface.bridging import Bridge
 from channelworks_interface.config import InterfaceConfig
@@ -39,7 +39,10 @@ class InterfaceServer:
         self.application = app.InterfaceApplication(
             Bridge(config, layer, metrics, self.connections)
         )
-        self.health = health.HealthServer(metrics.registry, lambda: self.connections.ready)
+        self.layer_watch = readiness.LayerWatch(layer, config.layer_tuning.readiness_grace_seconds)
+        self.health = health.HealthServer(
+            metrics.registry, lambda: self.connections.ready and self.layer_watch.ready
+        )
         self.metrics_port: int | None = None
         self.http_port: int | None = None
         self._daphne: Any = None
@@ -134,6 +137,7 @@ class InterfaceServer:
             self._failed = True
             self._stop()
             return
+        self.layer_watch.start()
         if install_signals and self._drainer is not None:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -143,6 +147,7 @@ class InterfaceServer:
 
     async def _finish(self) -> None:
         await self.health.close()
+        await self.layer_watch.stop()
         await self.layer.close()
 
     def _stop(self) -> None:

@@ -22,6 +22,8 @@
 - ``CHANNELWORKS_METRICS_HOST`` / ``CHANNELWORKS_METRICS_PORT`` (``0.0.0.0`` / ``9100``):
   where ``/metrics``, ``/healthz`` and ``/readyz`` are served.
 - ``CHANNELWORKS_LOG_FORMAT`` (``json``, or ``text``) and ``CHANNELWORKS_LOG_LEVEL`` (``INFO``).
+- ``CHANNELWORKS_REDIS_CONNECT_TIMEOUT`` (``1``), ``CHANNELWORKS_REDIS_KEEPALIVE_SECONDS`` (``5``),
+  ``CHANNELWORKS_READINESS_GRACE_SECONDS`` (``15``): see ``channelworks.layers.env.LayerTuning``.
 - ``CHANNELWORKS_LAYER_CAPACITY`` / ``CHANNELWORKS_LAYER_EXPIRY``: the layer's channel capacity
   and message expiry (layer defaults otherwise).
 """
@@ -65,6 +67,7 @@ class WorkerConfig:
     log_level: str = "INFO"
     layer_capacity: int | None = None
     layer_expiry: float | None = None
+    layer_tuning: layer_env.LayerTuning = field(default_factory=layer_env.LayerTuning)
     max_deliveries: int = 3
     dead_letter_channel: str = safeguards.DEFAULT_DEAD_LETTER_CHANNEL
     time_limit_seconds: float = 60.0
@@ -167,6 +170,7 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
         log_level=log_level,
         layer_capacity=_number(env, "CHANNELWORKS_LAYER_CAPACITY", int, None, 1),
         layer_expiry=_number(env, "CHANNELWORKS_LAYER_EXPIRY", float, None, 0.001),
+        layer_tuning=layer_env.tuning_from_env(env),
         max_deliveries=_number(env, "CHANNELWORKS_WORKER_MAX_DELIVERIES", int, 3, 1),
         dead_letter_channel=dead_letter_channel,
         time_limit_seconds=_number(
@@ -188,5 +192,6 @@ def build_layer(config: WorkerConfig) -> layers_package.ChannelworksLayer:
         mode=config.redis_mode,
         url=config.redis_url or "",
         password=config.redis_password or "",
+        tuning=config.layer_tuning,
     )
     return layer_env.build_layer(settings, **options)

@@ -18,7 +18,7 @@ import prometheus_client
 from django.core.exceptions import ImproperlyConfigured
 
 from channelworks import asgi, conf, exceptions, gc_tuning, routing
-from channelworks.layers import base
+from channelworks.layers import base, readiness
 from channelworks.layers import metrics as layer_metrics
 from channelworks_worker import config as config_module
 from channelworks_worker import logs, metrics, probes, runtime
@@ -65,11 +65,13 @@ async def serve(
         drain_seconds=config.drain_seconds,
         limits=config.protections,
     )
+    layer_watch = readiness.LayerWatch(layer, config.layer_tuning.readiness_grace_seconds)
+    layer_watch.start()
     server = probes.ProbeServer(
         config.metrics_host,
         config.metrics_port,
         registry,
-        ready=lambda: worker.ready,
+        ready=lambda: worker.ready and layer_watch.ready,
         live=lambda: worker.live,
     )
     await server.start()
@@ -83,6 +85,7 @@ async def serve(
         for number in stop_signals:
             loop.remove_signal_handler(number)
         await server.close()
+        await layer_watch.stop()
         await layer.close()
     return 0 if worker.live else EXIT_WEDGED
 

@@ -162,6 +162,18 @@ class Batcher:
             futures.append(future)
         return list(await asyncio.gather(*futures))
 
+    async def check(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run ``(tag, command)`` calls once each, no retry and no batching with other calls:
+        raise the first error (a connection failure, ``CLUSTERDOWN``...). For readiness."""
+        by_client: dict[int, tuple[Client, list[tuple[Any, ...]]]] = {}
+        for tag, call in calls:
+            client = self._clients.for_tag(tag)
+            by_client.setdefault(id(client), (client, []))[1].append(call)
+        for client, client_calls in by_client.values():
+            for outcome in await self._clients.caller(client)(client_calls):
+                if isinstance(outcome, Exception):
+                    raise outcome
+
     def _idle(self) -> bool:
         """Nothing in flight or waiting: a call can go out at once, from its caller's task."""
         return not self._alone_busy and not self._pending and not self._runners

@@ -297,6 +297,15 @@ class RedisChannelLayer(ChannelworksLayer):
         state = self._state()
         return await read_queue_stats(self.layout, state.batcher)
 
+    async def check(self) -> None:
+        """Raise unless every server holding this layer's keys answers now: one ``EXISTS`` per
+        shard tag and one for the prefix, sent once, through the connections (and, on a
+        cluster, the slot map) that the layer's traffic uses."""
+        layout = self.layout
+        calls = [(tag, ("EXISTS", f"{{{tag}}}:channels")) for tag in layout.shard_tags]
+        calls.append((layout.prefix, ("EXISTS", layout.workers("workers"))))
+        await self._state().batcher.check(calls)
+
     async def flush(self) -> None:
         """Delete every key of this layer's prefix (on every master) and reset local state."""
         state = self._state()
