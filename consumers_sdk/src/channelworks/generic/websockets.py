@@ -23,6 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from channelworks import auth, exceptions
 from channelworks import channel as channel_module
 from channelworks.generic import base
+from channelworks.layers import naming
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class JsonWebsocketConsumer(WebsocketConsumer):
 
     def reject_frame(self, reason: str, code: int) -> None:
         """Answer a frame that cannot be handled: log it and close the connection with ``code``."""
-        reply = self.message.reply_channel
+        reply = naming.loggable(self.message.reply_channel.name)
         logger.warning("closing WebSocket %s with %s: %s", reply, code, reason)
         self.close(code)
 

@@ -53,6 +53,16 @@ def split_process_specific(channel: str) -> tuple[str, str]:
     return head + "!", local
 
 
+def loggable(channel: str) -> str:
+    """A channel name as logs show it: a process-specific channel (a socket's reply channel)
+    keeps its process part and the last 4 characters of the rest, enough to follow one socket
+    through a log without writing down the whole name, which anyone could send to."""
+    if not is_process_specific(channel):
+        return channel
+    head, local = split_process_specific(channel)
+    return f"{head}...{local[-4:]}"
+
+
 _PROCESS_ID = re.compile(r"([0-9a-f]{12})!$")
 
 

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from channelworks.exceptions import ChannelFull, MessageTooLarge
+from channelworks.layers import naming
 from channelworks_interface import limits, messages
 from channelworks_interface.bridging import (
     Bridge,
@@ -169,7 +170,9 @@ class WebSocketSession:
         return self._state is _State.CLOSING
 
     async def _reply_failed(self) -> None:
-        logger.exception("reading reply channel %s failed; closing", self._reply_channel)
+        logger.exception(
+            "reading reply channel %s failed; closing", naming.loggable(self._reply_channel)
+        )
         await self._close(CloseCode.INTERNAL_ERROR, "layer_error")
 
     async def _client_events(self) -> None:
@@ -209,7 +212,9 @@ class WebSocketSession:
         try:
             wanted = messages.websocket_reply(reply, self._offered)
         except messages.InvalidReply as error:
-            logger.warning("invalid reply on %s: %s; closing", self._reply_channel, error)
+            logger.warning(
+                "invalid reply on %s: %s; closing", naming.loggable(self._reply_channel), error
+            )
             await self._close(CloseCode.INTERNAL_ERROR, "worker_error")
             return
         if self._state is _State.CONNECTING:
@@ -270,7 +275,9 @@ class WebSocketSession:
         try:
             await self._bridge.layer.send(channel, message)
         except ChannelFull:
-            logger.warning("channel %s is full; closing %s", channel, self._reply_channel)
+            logger.warning(
+                "channel %s is full; closing %s", channel, naming.loggable(self._reply_channel)
+            )
             if not closing:
                 await self._close(CloseCode.TRY_AGAIN_LATER, "channel_full")
             return False
@@ -280,7 +287,9 @@ class WebSocketSession:
                 await self._close(CloseCode.MESSAGE_TOO_BIG, "too_large")
             return False
         except Exception:
-            logger.exception("sending to %s failed; closing %s", channel, self._reply_channel)
+            logger.exception(
+                "sending to %s failed; closing %s", channel, naming.loggable(self._reply_channel)
+            )
             if not closing:
                 await self._close(CloseCode.INTERNAL_ERROR, "layer_error")
             return False
