@@ -27,8 +27,8 @@ node_dir="$repo_root/e2e/node"
 
 STATE="${CHANNELWORKS_NODE_STATE:-/tmp/channelworks-node}"
 NETNS="${CHANNELWORKS_NODE_NETNS:-channelworks-node}"
-SANDBOX_IMAGE="${CHANNELWORKS_NODE_SANDBOX_IMAGE:-localhost/channelworks/pause:dev}"
-HELPER_IMAGE="${CHANNELWORKS_NODE_HELPER_IMAGE:-localhost/channelworks/base:dev}"
+SANDBOX_IMAGE="${CHANNELWORKS_NODE_SANDBOX_IMAGE:-localhost/channelworks/pause:3.10}"
+HELPER_IMAGE="${CHANNELWORKS_NODE_HELPER_IMAGE:-localhost/channelworks/base:bookworm-python3}"
 
 # The cluster's fixed addresses: they exist only inside the node's network namespace.
 NODE_NAME="channelworks-node"
@@ -330,7 +330,7 @@ EOF
 }
 
 # The objects the add-ons need before they start: the kube-dns Service (CoreDNS is a process on
-# the node, so its Endpoints are written here), local-path-provisioner's namespace, service
+# the node, so its EndpointSlice is written here), local-path-provisioner's namespace, service
 # account, scripts, and the default StorageClass.
 bootstrap_manifest() {
     cat <<EOF
@@ -346,17 +346,22 @@ spec:
   - {name: dns, port: 53, protocol: UDP, targetPort: 53}
   - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 53}
 ---
-apiVersion: v1
-kind: Endpoints
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
 metadata:
-  name: kube-dns
+  name: kube-dns-node
   namespace: kube-system
-  labels: {k8s-app: kube-dns}
-subsets:
-- addresses: [{ip: $NODE_IP}]
-  ports:
-  - {name: dns, port: 53, protocol: UDP}
-  - {name: dns-tcp, port: 53, protocol: TCP}
+  labels:
+    kubernetes.io/service-name: kube-dns
+    endpointslice.kubernetes.io/managed-by: channelworks-node
+addressType: IPv4
+endpoints:
+- addresses: [$NODE_IP]
+  conditions: {ready: true}
+  nodeName: $NODE_NAME
+ports:
+- {name: dns, port: 53, protocol: UDP}
+- {name: dns-tcp, port: 53, protocol: TCP}
 ---
 apiVersion: v1
 kind: Namespace
@@ -412,7 +417,7 @@ make_netns() {
 
 start_holder() {
     setsid nsenter --net="/run/netns/$NETNS" -- unshare --mount --propagation slave -- \
-        bash "$node_dir/holder.sh" "$STATE" </dev/null >"$STATE/logs/holder.log" 2>&1 &
+        bash "$node_dir/holder.sh" "$STATE" </dev/null >"$STATE/logs/holder.log" 2>&1 9>&- &
     local deadline=$((SECONDS + 15))
     until [[ -s "$STATE/holder.pid" ]]; do
         ((SECONDS < deadline)) || fail "the namespace holder did not start: $(cat "$STATE/logs/holder.log")"
@@ -422,8 +427,10 @@ start_holder() {
     readlink "/proc/$(holder_pid)/ns/mnt" >"$STATE/mntns"
 }
 
-# v1_hierarchies: the mount point of every cgroup v1 hierarchy.
+# v1_hierarchies: the mount point of every cgroup v1 hierarchy; cgroup_mounts: and the unified
+# (v2) one of the hybrid layout, where the kubelet creates the cgroupRoot by itself.
 v1_hierarchies() { awk '$3 == "cgroup" { print $2 }' /proc/self/mounts; }
+cgroup_mounts() { awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/self/mounts; }
 
 make_cgroups() {
     local hierarchy
@@ -448,7 +455,7 @@ start() {
     mkdir -p "$STATE/pids"
     setsid nsenter --target "$(holder_pid)" --mount --net --wd="$STATE" -- \
         env -i PATH="$SYSTEM_PATH" HOME="$STATE" "$@" \
-        </dev/null >>"$STATE/logs/$name.log" 2>&1 &
+        </dev/null >>"$STATE/logs/$name.log" 2>&1 9>&- &
     echo $! >"$STATE/pids/$name"
     STARTED+=("$name")
 }
@@ -657,7 +664,7 @@ node_pids() {
     {
         [[ ! -e "/run/netns/$NETNS" ]] || ip netns pids "$NETNS" 2>/dev/null || true
         local hierarchy
-        for hierarchy in $(v1_hierarchies); do
+        for hierarchy in $(cgroup_mounts); do
             [[ -d "$hierarchy$CGROUP_ROOT" ]] || continue
             find "$hierarchy$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null || true
         done
@@ -683,7 +690,7 @@ kill_node_processes() {
 
 remove_cgroups() {
     local hierarchy dir
-    for hierarchy in $(v1_hierarchies); do
+    for hierarchy in $(cgroup_mounts); do
         [[ -d "$hierarchy$CGROUP_ROOT" ]] || continue
         # Deepest first; a cgroup disappears only when its processes have.
         while read -r dir; do
@@ -819,7 +826,8 @@ main() {
     }
     case "$command" in
     up | down | import)
-        # One command at a time per state directory.
+        # One command at a time per state directory (the components never inherit the lock's
+    # descriptor: `start` closes it for them).
         exec 9>"$STATE.lock"
         flock -w 600 9 || fail "another e2e/node.sh holds $STATE.lock"
         ;;
