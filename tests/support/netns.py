@@ -126,12 +126,23 @@ class Namespace:
     def blackhole(self, port: int) -> None:
         """Drop every TCP packet to and from ``port`` that crosses the veth pair: whoever talks
         to it from outside hears nothing, as from a pod that vanished."""
+        inbound = ("-i", self.inside_link, "-p", "tcp", "--dport", str(port))
         for rule in (
-            ("INPUT", "-i", self.inside_link, "-p", "tcp", "--dport", str(port), "-j", "DROP"),
+            ("INPUT", *inbound, "--syn", "-j", "DROP"),  # its own counter: connection attempts
+            ("INPUT", *inbound, "-j", "DROP"),
             ("OUTPUT", "-o", self.inside_link, "-p", "tcp", "--sport", str(port), "-j", "DROP"),
         ):
             self.run("iptables", "-A", *rule)
             self._rules.append(rule)
+
+    def connection_attempts(self, port: int) -> int:
+        """Connections tried to ``port`` (SYN packets) since its blackhole began."""
+        listing = self.run("iptables", "-L", "INPUT", "-v", "-x", "-n")
+        return sum(
+            int(line.split()[0])
+            for line in listing.splitlines()
+            if f"dpt:{port}" in line.split() and "flags:0x17/0x02" in line.split()
+        )
 
     def restore(self, port: int) -> None:
         """Let the packets of ``port`` through again."""
