@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.dataplane import cdp, processes
+from tests.dataplane import cdp, devmode, processes
 from tests.support.redis_servers import RedisServer
 
 pytestmark = pytest.mark.skipif(
@@ -69,6 +70,22 @@ def test_the_script_is_served_at_the_channels_1_path(stack: processes.Stack) -> 
     assert reply.status_code == 200
     assert "javascript" in reply.headers["content-type"]
     assert "WebSocketBridge" in reply.text
+
+
+def test_channelworks_dev_serves_the_script_too(chat_db: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    shutil.copy(chat_db, state / processes.CHAT.database)
+    argv = devmode.channelworks_dev(processes.CHAT.folder, processes.free_port(), "--no-reload")
+    with devmode.running(
+        "dev", argv, tmp_path, processes.CHAT.folder, CHANNELWORKS_STATE_DIR=str(state)
+    ) as dev:
+        url = dev.wait_for_url()
+        reply = httpx.get(url.rstrip("/") + SCRIPT, timeout=30)
+        module = httpx.get(url.rstrip("/") + SCRIPT.replace(".js", ".mjs"), timeout=30)
+    assert reply.status_code == 200 and "WebSocketBridge" in reply.text
+    assert module.status_code == 200 and "export const WebSocketBridge" in module.text
+    assert "javascript" in module.headers["content-type"]  # browsers refuse modules otherwise
 
 
 async def test_the_page_demultiplexes_sends_on_a_stream_and_reconnects(
