@@ -3,11 +3,15 @@
 #   1. Debian packages: redis-server, redis-tools (real Redis and cluster tests), chromium (the
 #      browser test of the chat example), podman, buildah, runc, debootstrap (the image tests
 #      build and run the images: scripts/build-images.sh), postgresql (the chat example's cluster
-#      settings run against a private PostgreSQL); `apt-get update` runs once, and only when one is
-#      missing.
+#      settings run against a private PostgreSQL), containerd, the CNI plugins
+#      (containernetworking-plugins), iptables, ipset, conntrack and iproute2 (the e2e suite's real
+#      node: e2e/node.sh runs containerd with runc, kube-proxy and kube-router's NetworkPolicy
+#      controller); `apt-get update` runs once, and only when one is missing.
 #   2. uv (pinned), when no `uv` is on PATH.
 #   3. The workspace venv (.venv) from uv.lock: `uv sync --frozen`.
-#   4. The Kubernetes test binaries, when tools/kube/build-binaries.sh exists (see below).
+#   4. The Kubernetes test binaries, when tools/kube/build-binaries.sh exists (see below): the
+#      control plane, and the real node's kubelet, kube-proxy, CoreDNS, kube-router,
+#      local-path-provisioner and Prometheus server.
 #   5. promtool from its Go module (tests/chart/build-promtool.sh, cached), for `promtool check
 #      rules` and the alert unit tests; if it cannot be built the chart tests fall back to a
 #      structural check of the rules and say so.
@@ -16,7 +20,8 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-apt_packages=(redis-server redis-tools chromium podman buildah runc debootstrap postgresql)
+apt_packages=(redis-server redis-tools chromium podman buildah runc debootstrap postgresql
+  containerd containernetworking-plugins iptables ipset conntrack iproute2)
 uv_version="0.13.9"
 
 log() { printf '[install-test-deps] %s\n' "$*"; }
@@ -75,9 +80,10 @@ sync_venv() {
 }
 
 # --- Kubernetes test binaries -----------------------------------------------------------------
-# The operator's tests run against a real kube-apiserver with etcd. tools/kube/build-binaries.sh
-# (kept by whoever owns the operator test harness) builds and caches those binaries; this step
-# only calls it, when it exists, so this script stays the one entry point for test dependencies.
+# The operator's tests run against a real kube-apiserver with etcd, the e2e suite against a real
+# node. tools/kube/build-binaries.sh builds and caches those binaries (everything, by default:
+# also the Prometheus server, through tests/chart/build-promtool.sh); this step only calls it,
+# when it exists, so this script stays the one entry point for test dependencies.
 build_kube_binaries() {
   local script="$repo_root/tools/kube/build-binaries.sh"
   if [[ -f "$script" ]]; then
