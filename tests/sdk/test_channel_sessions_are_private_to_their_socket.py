@@ -72,3 +72,13 @@ class ChannelSessionPrivacyTests(testing.ChannelTestCase):
             key = self.connect_and_remember(client)
             client.send_and_consume("websocket.disconnect", {"code": 1000})
         assert not sessions.channel_session_store(sessions.channel_session_engine())().exists(key)
+
+    def test_projects_without_channel_sessions_pay_nothing_and_hear_nothing(self):
+        client = testing.WSClient()
+        signed = "django.contrib.sessions.backends.signed_cookies"
+        with (
+            override_settings(SESSION_ENGINE=signed),
+            testing.apply_routes([route("websocket.disconnect", undecorated_close)]),
+            self.assertNoLogs("channelworks.sessions", "WARNING"),
+        ):
+            client.send_and_consume("websocket.disconnect", {"code": 1000})

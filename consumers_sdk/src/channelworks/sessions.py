@@ -29,6 +29,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any, TypeVar, overload
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.sessions.backends import signed_cookies
 from django.contrib.sessions.backends.base import CreateError
@@ -126,7 +127,7 @@ def _forget_closed_connection(sender: Any, message: Any = None, **kwargs: Any) -
     delete the connection's channel session (receiver of ``consumer_finished``)."""
     if message is None or not _closing(message) or message.reply_channel is None:
         return
-    if getattr(message, "channel_session_deleted", False):
+    if getattr(message, "channel_session_deleted", False) or not _channel_sessions_possible():
         return
     name = message.reply_channel.name
     try:
@@ -135,6 +136,15 @@ def _forget_closed_connection(sender: Any, message: Any = None, **kwargs: Any) -
         _delete_quietly(name)
     else:  # an async consumer's loop: the session store may do blocking database I/O
         asyncio.get_running_loop().run_in_executor(None, _delete_quietly, name)
+
+
+def _channel_sessions_possible() -> bool:
+    """False where no channel session can exist: signed-cookie sessions, or database sessions
+    without their app (and table)."""
+    path = getattr(settings, "CHANNEL_SESSION_ENGINE", settings.SESSION_ENGINE)
+    if import_module(path) is signed_cookies:
+        return False
+    return "db" not in path.rsplit(".", 1)[-1] or apps.is_installed("django.contrib.sessions")
 
 
 def _delete_quietly(reply_channel: str) -> None:
