@@ -128,8 +128,12 @@ save() {
 
 started="$(seconds)"
 for image in operator interface worker; do
-  save "$image" "localhost/channelworks/$image:$version" \
-    "docker.io/channelworks/$image:$e2e_tag" "docker.io/channelworks/$image:$version"
+  if [[ "$e2e_tag" == "$version" ]]; then
+    save "$image" "localhost/channelworks/$image:$version" "docker.io/channelworks/$image:$version"
+  else
+    save "$image" "localhost/channelworks/$image:$version" \
+      "docker.io/channelworks/$image:$e2e_tag" "docker.io/channelworks/$image:$version"
+  fi
 done
 save chat-example "localhost/channelworks/chat-example:$e2e_tag" \
   "docker.io/channelworks/chat-example:$e2e_tag"
