@@ -1,9 +1,8 @@
 """The chat example once more, on the channel layer a production cluster would run: a second
 RealtimeApp ``chat-cluster`` with a managed Redis Cluster (``mode: cluster``: three masters, one
 replica each, pod IPs announced, data on PersistentVolumeClaims), shared by the failover,
-NetworkPolicy, autoscaling and Prometheus tests; and chat clients that talk to it through its
-Service's ClusterIP (the suite runs inside the node's network namespace, where kube-proxy's rules
-apply), as pods of the cluster would.
+NetworkPolicy, autoscaling and Prometheus tests. Clients reach it as the suite's other tests do
+(e2e/chat_clients.py: the interface Service's cluster DNS name).
 
 It runs in the namespace of the suite's chat app (e2e/conftest.py's ``app``), from the same
 manifest, so it uses the same images and database; requests are small, so six Redis pods, two
@@ -17,7 +16,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -54,9 +52,6 @@ def cluster_manifest(chat: dict[str, Any], storage_class: str | None) -> dict[st
     manifest = copy.deepcopy(chat)
     manifest["metadata"] = {"name": NAME, "labels": dict(chat["metadata"].get("labels") or {})}
     spec = manifest["spec"]
-    django = spec.setdefault("django", {})
-    env = [item for item in django.get("env") or [] if item.get("name") != "DJANGO_ALLOWED_HOSTS"]
-    django["env"] = [*env, {"name": "DJANGO_ALLOWED_HOSTS", "value": "*"}]
     spec["interface"].update(
         replicas=INTERFACE_REPLICAS,
         resources={"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
@@ -117,27 +112,6 @@ def is_ready(pod: dict[str, Any]) -> bool:
     deleting = pod["metadata"].get("deletionTimestamp") is not None
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
     return ready and not deleting
-
-
-@dataclass(frozen=True)
-class ChatService:
-    """Where clients reach the app: its interface Service's ClusterIP."""
-
-    address: str
-    port: int
-
-    @property
-    def base(self) -> str:
-        return f"http://{self.address}:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://{self.address}:{self.port}/chat/stream/"
-
-
-def service(cluster: Cluster, app: App) -> ChatService:
-    found = cluster.get("service", f"{app.name}-interface", app.namespace)
-    return ChatService(found["spec"]["clusterIP"], INTERFACE_PORT)
 
 
 @pytest.fixture(scope="session")

@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 import websockets
 
+from e2e.chat_clients import ChatAddress
 from e2e.cluster import App, Cluster
 from e2e.fixtures_chat import (
     MAX_WORKERS,
     MIN_WORKERS,
-    ChatService,
-    service,
     status,
     wait_for,
 )
@@ -53,7 +52,7 @@ class Flood:
         self.most_workers = max(self.most_workers, workers)
 
 
-async def _refused_handshake(chat: ChatService, session: str) -> None:
+async def _refused_handshake(chat: ChatAddress, session: str) -> None:
     """A page of another site opens the chat socket: the interface refuses it (``origin``)."""
     headers = {"Cookie": f"sessionid={session}", "Origin": FOREIGN_ORIGIN}
     try:
@@ -65,7 +64,7 @@ async def _refused_handshake(chat: ChatService, session: str) -> None:
     pytest.fail(f"a WebSocket with Origin {FOREIGN_ORIGIN} was accepted")
 
 
-async def _keep_a_backlog(chat: ChatService, flood: Flood, enough: Callable[[], bool]) -> None:
+async def _keep_a_backlog(chat: ChatAddress, flood: Flood, enough: Callable[[], bool]) -> None:
     """LOAD_SOCKETS sockets keep OUTSTANDING chat messages each in flight (sent, not yet
     broadcast back) until ``enough()``: a steady queue for the autoscaler whatever the workers'
     speed, never near the channel capacity. Bounded by SCALE_TIMEOUT."""
@@ -132,7 +131,7 @@ def flood(cluster: Cluster, cluster_app: App, prometheus: PrometheusAPI) -> Floo
         result.note(now)
         return int(now.get("worker", {}).get("replicas") or 0) > MIN_WORKERS
 
-    asyncio.run(_keep_a_backlog(service(cluster, cluster_app), result, scaled_out))
+    asyncio.run(_keep_a_backlog(ChatAddress.of(cluster_app), result, scaled_out))
 
     def scaled_in() -> tuple[bool, dict[str, Any]]:
         now = status(cluster, cluster_app)

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from e2e.chat_clients import ChatAddress
 from e2e.cluster import CHART, App, Cluster, Release
-from e2e.fixtures_chat import AUTOSCALING, TARGET_QUEUE_DEPTH, is_ready, pods, service, wait_for
+from e2e.fixtures_chat import AUTOSCALING, TARGET_QUEUE_DEPTH, is_ready, pods, wait_for
 from e2e.fixtures_load import Flood
 from e2e.fixtures_monitoring import OPERATOR_SELECTOR
 from e2e.prometheus_server import PrometheusAPI
@@ -189,7 +190,7 @@ def test_an_alert_fires_while_no_worker_takes_the_queue_and_resolves_when_they_a
 async def _nobody_works_for_a_while(cluster: Cluster, app: App, prometheus: PrometheusAPI) -> None:
     # The event loop runs throughout (kubectl and the waits in threads): the socket keeps
     # answering the interface's pings while nothing else happens on it.
-    chat = await asyncio.to_thread(service, cluster, app)
+    chat = ChatAddress.of(app)
     socket = await _open_in_room(chat.base, chat.ws)
     try:
         await asyncio.to_thread(

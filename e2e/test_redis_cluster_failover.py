@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import websockets
 
+from e2e.chat_clients import ChatAddress
 from e2e.cluster import App, Cluster, CommandFailed
-from e2e.fixtures_chat import REDIS_NODES, SHARDS, ChatService, is_ready, pods, service, wait_for
+from e2e.fixtures_chat import REDIS_NODES, SHARDS, is_ready, pods, wait_for
 from tests.dataplane.clients import JsonSocket, join, login, open_chat
 
 pytestmark = pytest.mark.timeout(900)
@@ -97,7 +98,7 @@ class ChatTraffic:
     """alice says a numbered line every SEND_INTERVAL; bob, in the room, notes when each line
     reaches him. A socket that closes is opened again, as the chat page would."""
 
-    chat: ChatService
+    chat: ChatAddress
     run: str = field(default_factory=lambda: str(time.time_ns()))
     sent: dict[int, float] = field(default_factory=dict)
     received: dict[int, float] = field(default_factory=dict)
@@ -221,7 +222,7 @@ async def _fail_over_under_chat(cluster: Cluster, app: App) -> dict[str, Any]:
     claim_uid = claims[f"data-{victim}"]["metadata"]["uid"]
     old_uid = redis[victim]["metadata"]["uid"]
 
-    chat = await asyncio.to_thread(service, cluster, app)
+    chat = ChatAddress.of(app)
     traffic = ChatTraffic(chat)
     alice, bob = await login(chat.base, "alice"), await login(chat.base, "bob")
     listening = asyncio.Event()
