@@ -69,3 +69,23 @@ def test_the_same_redis_in_any_spelling_is_accepted(host: object) -> None:
 def test_a_wrong_variable_is_a_django_configuration_error() -> None:
     with pytest.raises(ImproperlyConfigured, match="CHANNELWORKS_REDIS_MODE"):
         settings({"CHANNELWORKS_REDIS_MODE": "sideways"})
+
+
+def test_a_layer_channels_built_first_is_replaced_by_one_with_the_apps_prefix(monkeypatch):
+    from channels import layers as channels_layers
+    from django.test import override_settings
+
+    from channelworks import asgi
+
+    monkeypatch.setenv("CHANNELWORKS_APP", "demo.liveblog")
+    config = {"default": {"BACKEND": "channelworks.layers.InMemoryChannelLayer"}}
+    saved = asgi.channel_layers.set("default", None)
+    try:
+        with override_settings(CHANNEL_LAYERS=config):
+            built_by_channels = channels_layers.get_channel_layer()  # CONFIG as written
+            assert built_by_channels.config.prefix != "demo.liveblog"
+            ours = asgi.channel_layers["default"].channel_layer
+            assert ours.config.prefix == "demo.liveblog"
+            assert channels_layers.get_channel_layer() is ours  # Channels 4 code gets it too
+    finally:
+        asgi.channel_layers.set("default", saved)

@@ -57,6 +57,11 @@ def app_name(app: layer_env.LayerSettings | None) -> str:
     return app.app if app is not None else layer_env.LayerSettings().app
 
 
+def expected_prefix(config: Mapping[str, Any], app: layer_env.LayerSettings | None) -> str:
+    """The prefix the default layer of ``CONFIG`` must have under these rules."""
+    return str(config.get("prefix") or app_name(app))
+
+
 def default_layer_config(
     alias: str,
     backend: type,

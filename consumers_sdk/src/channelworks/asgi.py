@@ -182,12 +182,23 @@ class ChannelLayerManager:
             wrapper = self._wrappers.get(alias)
             if wrapper is None:
                 existing = _channels_registry().backends.get(alias)
-                if isinstance(existing, base.ChannelworksLayer):
+                if isinstance(existing, base.ChannelworksLayer) and self._follows_the_app(
+                    alias, existing
+                ):
                     layer = existing
                 else:
                     layer = self.make_backend(alias)
                 wrapper = self._install(alias, layer)
             return wrapper
+
+    def _follows_the_app(self, alias: str, layer: base.ChannelworksLayer) -> bool:
+        """Whether a layer Channels 4 built from the settings (``get_channel_layer()`` called
+        first) has the prefix of the app's rules; if not, ours replaces it in both registries."""
+        if alias != DEFAULT_CHANNEL_LAYER or alias not in self.configs:
+            return True
+        config = self.configs[alias].get("CONFIG", {})
+        expected = app_layer.expected_prefix(config, app_layer.app_settings(os.environ))
+        return bool(layer.config.prefix == expected)
 
     def __contains__(self, alias: object) -> bool:
         return alias in self._wrappers or alias in self.configs
