@@ -418,10 +418,11 @@ make_netns() {
 start_holder() {
     setsid nsenter --net="/run/netns/$NETNS" -- unshare --mount --propagation slave -- \
         bash "$node_dir/holder.sh" "$STATE" </dev/null >"$STATE/logs/holder.log" 2>&1 9>&- &
-    local deadline=$((SECONDS + 15))
+    local holder=$! deadline=$((SECONDS + 15))
+    disown $holder
     until [[ -s "$STATE/holder.pid" ]]; do
         ((SECONDS < deadline)) || fail "the namespace holder did not start: $(cat "$STATE/logs/holder.log")"
-        alive $! || fail "the namespace holder failed: $(cat "$STATE/logs/holder.log")"
+        alive $holder || fail "the namespace holder failed: $(cat "$STATE/logs/holder.log")"
         sleep 0.05
     done
     readlink "/proc/$(holder_pid)/ns/mnt" >"$STATE/mntns"
@@ -457,6 +458,7 @@ start() {
         env -i PATH="$SYSTEM_PATH" HOME="$STATE" "$@" \
         </dev/null >>"$STATE/logs/$name.log" 2>&1 9>&- &
     echo $! >"$STATE/pids/$name"
+    disown $!   # no job notice when `down` kills it
     STARTED+=("$name")
 }
 
