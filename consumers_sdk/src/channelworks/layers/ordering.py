@@ -32,16 +32,19 @@ class Delivery:
     key: str | None = None
     _on_ack: Callable[[Delivery], Awaitable[None]] | None = field(default=None, repr=False)
     _acked: bool = field(default=False, repr=False)
-    # Counts the hand-out where the layer keeps a count that outlives the worker (Redis):
-    # returns how many times this message has been handed to a worker, this time included.
-    _on_start: Callable[[], Awaitable[int]] | None = field(default=None, repr=False)
+    # Counts the hand-out where the layer keeps a count that outlives the worker (Redis).
+    _on_start: Callable[[bool], Awaitable[int]] | None = field(default=None, repr=False)
 
-    async def start(self) -> int:
+    async def start(self, exact: bool = True) -> int:
         """Record that a worker is about to run the message; return its delivery number (1 the
-        first time, more after workers died holding it; always 1 on layers that do not count)."""
+        first time, more after workers died holding it; always 1 on layers that do not count).
+
+        ``exact=False`` lets the layer skip waiting for the count when the message cannot have
+        been handed out before (it arrived after this worker took its shard); the hand-out is
+        still recorded. ``exact=True`` always waits (what at-most-once work needs)."""
         if self._on_start is None:
             return 1
-        return await self._on_start()
+        return await self._on_start(exact)
 
     async def ack(self) -> None:
         """Mark the message handled: it will not be redelivered and its successor may go out."""

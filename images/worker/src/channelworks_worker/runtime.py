@@ -188,10 +188,11 @@ class Worker:
     async def _settle(self, runner: dispatch.Runner, delivery: ordering.Delivery) -> str:
         """Run the message, or answer for it; the outcome to count."""
         channel, message = delivery.channel, delivery.message
+        at_most_once = channel == safeguards.HTTP_CHANNEL and not self._limits.may_retry(message)
         try:
-            number = await delivery.start()
+            number = await delivery.start(exact=at_most_once)
         except Exception as error:
-            if channel == safeguards.HTTP_CHANNEL and not self._limits.may_retry(message):
+            if at_most_once:
                 # Unknown whether it ran before: do not risk running it twice.
                 logger.error("cannot count a delivery on %s (%s); answering 502", channel, error)
                 await self._answer(safeguards.answer_not_retried(message))

@@ -50,6 +50,9 @@ class _Shard:
         self.room.set()
         self.reader: asyncio.Task[None] | None = None
         self.releasing = False
+        # Per stream, the last entry that was there when we took the shard: only those can have
+        # been handed out by a previous owner. None: unknown, treat every entry as such.
+        self.backlog_until: dict[bytes, tuple[int, int]] | None = None
 
 
 class RedisWorkReceiver(WorkReceiver):
@@ -81,6 +84,7 @@ class RedisWorkReceiver(WorkReceiver):
         self._membership: asyncio.Task[None] | None = None
         self._stopping = False
         self._healthy = True
+        self._recording: set[asyncio.Future[Any]] = set()
 
     @property
     def owned_shards(self) -> list[int]:
@@ -262,9 +266,31 @@ class RedisWorkReceiver(WorkReceiver):
         }
         line = self._clients.line(self._layout.shard_tags[shard.index])
         try:
+            shard.backlog_until = await self._last_entries(shard, list(streams))
             await self._read_with(shard, streams, line)
         finally:
             await line.close()  # a cancelled read leaves its reply on the connection
+
+    async def _last_entries(
+        self, shard: _Shard, keys: list[bytes]
+    ) -> dict[bytes, tuple[int, int]] | None:
+        """The newest entry of each stream as we take the shard (None if Redis cannot say)."""
+        tag = self._layout.shard_tags[shard.index]
+        try:
+            newest = await asyncio.gather(
+                *(
+                    self._batcher.command(tag, "XREVRANGE", key, "+", "-", "COUNT", 1)
+                    for key in keys
+                )
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.info(
+                "shard %d: newest entries unknown (%s); counting every hand-out", shard.index, error
+            )
+            return None
+        return {key: _id_tuple(rows[0][0]) for key, rows in zip(keys, newest, strict=True) if rows}
 
     async def _read_with(self, shard: _Shard, streams: dict[Any, Any], line: Exchange) -> None:
         delay = 0.05
@@ -341,17 +367,30 @@ class RedisWorkReceiver(WorkReceiver):
         """Count a hand-out in Redis before the worker runs the entry, so the worker that gets
         it after a crash knows it ran before (at-most-once HTTP, dead letters)."""
 
-        async def start() -> int:
-            count = await self._batcher.command(
+        async def start(exact: bool) -> int:
+            counting = self._batcher.command(
                 self._layout.shard_tags[shard.index],
                 "HINCRBY",
                 self._layout.attempts(shard.index),
                 _attempt_field(key, entry_id),
                 1,
             )
-            return int(count)
+            backlog = shard.backlog_until
+            if exact or backlog is None or _id_tuple(entry_id) <= backlog.get(key, (0, 0)):
+                return int(await counting)
+            # Arrived after we took the shard: nobody handed it out before. Record the hand-out
+            # (for the next owner, should we die) without waiting for the answer.
+            recording = asyncio.ensure_future(counting)
+            self._recording.add(recording)
+            recording.add_done_callback(self._recorded)
+            return 1
 
         return start
+
+    def _recorded(self, recording: asyncio.Future[Any]) -> None:
+        self._recording.discard(recording)
+        if not recording.cancelled() and recording.exception() is not None:
+            logger.info("recording a hand-out failed (%s)", recording.exception())
 
     def _acker(self, shard: _Shard, key: bytes, entry_id: bytes) -> Any:
         async def ack(delivery: Delivery) -> None:
@@ -382,6 +421,11 @@ class RedisWorkReceiver(WorkReceiver):
             fields = [_attempt_field(key, entry_id) for entry_id in ids]
             deletes.append(self._batcher.command(tag, "HDEL", KeyLayout.attempts_in(tag), *fields))
         await asyncio.gather(*deletes)
+
+
+def _id_tuple(entry_id: bytes) -> tuple[int, int]:
+    millis, _, sequence = entry_id.partition(b"-")
+    return int(millis), int(sequence or 0)
 
 
 def _attempt_field(key: bytes, entry_id: bytes) -> bytes:
