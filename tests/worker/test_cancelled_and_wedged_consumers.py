@@ -78,3 +78,33 @@ async def test_a_worker_whose_threads_are_all_stuck_is_not_live_nor_ready_and_st
     finally:
         release.set()
         await server.close()
+
+
+async def test_an_async_consumer_past_the_time_limit_is_cancelled_and_its_connection_moves_on(
+    layer, registry
+):
+    cancelled = []
+
+    async def consumer(message):
+        if message["text"] == "hang":
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancelled.append(message["text"])
+                raise
+        await message.reply_channel.asend({"text": f"echo:{message['text']}"})
+
+    limits = safeguards.Safeguards(time_limit=0.3)
+    worker = make_worker(layer, [route("websocket.receive", consumer)], registry, limits=limits)
+    name = await layer.new_channel("test.")
+    for order, text in enumerate(["hang", "next"], start=1):
+        await layer.send(
+            "websocket.receive", {"reply_channel": name, "path": "/", "text": text, "order": order}
+        )
+    async with running(worker):
+        assert await asyncio.wait_for(layer.receive(name), 10) == {"close": True}
+        assert await asyncio.wait_for(layer.receive(name), 10) == {"text": "echo:next"}
+        assert worker.live
+    assert cancelled == ["hang"]
+    assert sample(registry, MESSAGES, channel="websocket.receive", outcome="timeout") == 1
+    assert sample(registry, "channelworks_worker_stuck_threads") == 0
