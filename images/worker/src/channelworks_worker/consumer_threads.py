@@ -102,7 +102,7 @@ class ConsumerThreads:
             thread.name,
             stuck,
             stack,
-            extra={"thread": thread.name},
+            extra={"consumer_thread": thread.name},
         )
         self._threads.remove(thread)
         if not self._closed and stuck < self._size:
