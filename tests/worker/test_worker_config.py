@@ -43,6 +43,7 @@ def test_every_knob_is_read():
             "CHANNELWORKS_WORKER_DEAD_LETTER_CHANNEL": "chat.dead",
             "CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS": "12.5",
             "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS": "get, head, put",
+            "CHANNELWORKS_WORKER_TIME_LIMITS": "http.request=25, websocket.receive=2.5",
         }
     )
     assert (parsed.redis_mode, parsed.concurrency, parsed.metrics_port) == ("cluster", 4, 9200)
@@ -55,6 +56,9 @@ def test_every_knob_is_read():
     assert parsed.protections.dead_letter_channel == "chat.dead"
     assert parsed.protections.time_limit == 12.5
     assert parsed.protections.retry_methods == ("GET", "HEAD", "PUT")
+    assert parsed.protections.time_limit_for("http.request") == 25.0
+    assert parsed.protections.time_limit_for("websocket.receive") == 2.5
+    assert parsed.protections.time_limit_for("websocket.connect") == 12.5
 
 
 def test_the_protections_have_safe_defaults():
@@ -121,6 +125,14 @@ def test_the_protections_have_safe_defaults():
                 "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS": "GET,G E",
             },
             "is not an HTTP method",
+        ),
+        (
+            {
+                **BASE,
+                "CHANNELWORKS_REDIS_MODE": "memory",
+                "CHANNELWORKS_WORKER_TIME_LIMITS": "http.request=soon",
+            },
+            "takes channel=seconds pairs",
         ),
     ],
 )

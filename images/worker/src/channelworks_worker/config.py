@@ -17,6 +17,8 @@
   messages go.
 - ``CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS`` (``60``): how long one message may run before it is
   given up (dead-lettered, its connection answered) and its thread reported as stuck.
+- ``CHANNELWORKS_WORKER_TIME_LIMITS``: per-channel time limits overriding the one above,
+  ``http.request=30,websocket.receive=10``.
 - ``CHANNELWORKS_WORKER_HTTP_RETRY_METHODS`` (``GET,HEAD,OPTIONS``): the HTTP methods run again
   by another worker when the worker running them died; any other request gets a 502 instead.
 - ``CHANNELWORKS_METRICS_HOST`` / ``CHANNELWORKS_METRICS_PORT`` (``0.0.0.0`` / ``9100``):
@@ -72,6 +74,7 @@ class WorkerConfig:
     dead_letter_channel: str = safeguards.DEFAULT_DEAD_LETTER_CHANNEL
     time_limit_seconds: float = 60.0
     http_retry_methods: tuple[str, ...] = safeguards.DEFAULT_RETRY_METHODS
+    channel_time_limits: tuple[tuple[str, float], ...] = ()
 
     @property
     def protections(self) -> safeguards.Safeguards:
@@ -81,6 +84,7 @@ class WorkerConfig:
             dead_letter_channel=self.dead_letter_channel,
             time_limit=self.time_limit_seconds,
             retry_methods=self.http_retry_methods,
+            channel_time_limits=self.channel_time_limits,
         )
 
 
@@ -101,6 +105,23 @@ def _number(env: Mapping[str, str], name: str, kind: type, default: Any, low: fl
 
 def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _time_limits(env: Mapping[str, str], name: str) -> tuple[tuple[str, float], ...]:
+    limits = []
+    for part in _names(env, name):
+        channel, _, raw = part.partition("=")
+        channel = channel.strip()
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not CHANNEL_NAME.match(channel) or seconds <= 0:
+            raise exceptions.ConfigurationError(
+                f"{name} takes channel=seconds pairs (seconds above 0), got {part!r}"
+            )
+        limits.append((channel, seconds))
+    return tuple(limits)
 
 
 def from_env(env: Mapping[str, str]) -> WorkerConfig:
@@ -177,6 +198,7 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
             env, "CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS", float, 60.0, 0.001
         ),
         http_retry_methods=retry_methods,
+        channel_time_limits=_time_limits(env, "CHANNELWORKS_WORKER_TIME_LIMITS"),
     )
 
 

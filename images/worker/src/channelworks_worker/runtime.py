@@ -229,7 +229,8 @@ class Worker:
         then cancelled: an async one at its next await, a sync one's thread is abandoned)."""
         running = asyncio.create_task(runner.dispatch(delivery.channel, delivery.message))
         try:
-            done, _ = await asyncio.wait({running}, timeout=self._limits.time_limit)
+            limit = self._limits.time_limit_for(delivery.channel)
+            done, _ = await asyncio.wait({running}, timeout=limit)
         except asyncio.CancelledError:
             running.cancel()
             raise
@@ -248,7 +249,8 @@ class Worker:
         """Send the message to the dead-letter channel, count it, answer its connection."""
         channel, message = delivery.channel, delivery.message
         if reason == safeguards.REASON_TIME_LIMIT:
-            why = f"its consumer ran past the time limit of {self._limits.time_limit:g}s"
+            limit = self._limits.time_limit_for(channel)
+            why = f"its consumer ran past the time limit of {limit:g}s"
         else:
             why = f"it was handed out {number} times without being acknowledged"
         logger.error(

@@ -6,8 +6,8 @@
 - A message handed out more than ``max_deliveries`` times (every worker that took it died) is not
   run; it goes to the dead-letter channel, and its connection is answered (HTTP 502, socket
   closed) so the rest of its shard and its connection move on.
-- A message whose consumer outlives ``time_limit`` seconds is given up the same way (reason
-  ``time_limit``).
+- A message whose consumer outlives ``time_limit`` seconds (or its channel's own limit) is given
+  up the same way (reason ``time_limit``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,14 @@ class Safeguards:
     dead_letter_channel: str = DEFAULT_DEAD_LETTER_CHANNEL
     time_limit: float = 60.0
     retry_methods: tuple[str, ...] = DEFAULT_RETRY_METHODS
+    channel_time_limits: tuple[tuple[str, float], ...] = ()  # overrides of time_limit
+
+    def time_limit_for(self, channel: str) -> float:
+        """How long a message on ``channel`` may run."""
+        for name, seconds in self.channel_time_limits:
+            if name == channel:
+                return seconds
+        return self.time_limit
 
     def verdict(self, channel: str, message: dict[str, Any], delivery: int) -> Verdict:
         """Whether to run a message on its ``delivery``-th hand-out (1 the first time)."""
