@@ -76,6 +76,18 @@ def test_an_over_limit_content_length_is_answered_413_before_the_body_is_sent(
     assert response.endswith(b"Request body too large (the limit is 983040 bytes)\n")
 
 
+def test_a_client_asking_to_continue_is_told_413_and_never_to_go_ahead(
+    interface: InterfaceProcess,
+) -> None:
+    with _connect(interface) as conn:
+        conn.sendall(_head(b"Content-Length: %d\r\nExpect: 100-continue\r\n" % UPLOAD))
+        response = b""
+        while data := conn.recv(4096):
+            response += data
+    assert response.startswith(b"HTTP/1.1 413 Payload Too Large\r\n"), response
+    assert b"100 Continue" not in response
+
+
 def test_a_chunked_body_is_cut_off_soon_after_the_limit(interface: InterfaceProcess) -> None:
     sent, status = _upload(interface, _head(b"Transfer-Encoding: chunked\r\n"), chunked=True)
     assert sent < LIMIT + 16 * 1024 * 1024, sent  # the limit plus what socket buffers hold
