@@ -206,7 +206,7 @@ write_configs() {
 
     cat >"$STATE/config/containerd.toml" <<EOF
 version = 2
-root = "/var/lib/containerd"
+root = "$STATE/containerd"
 state = "/run/containerd"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
@@ -713,7 +713,10 @@ down() {
         if grep -qF " $STATE/" /proc/self/mounts; then
             log "warning: mounts left under $STATE, not removing it"
         else
-            rm -rf --one-file-system "$STATE"
+            rm -rf --one-file-system "$STATE" 2>/dev/null || {
+                sleep 1 # the last mounts of the node's namespace may still be going away
+                rm -rf --one-file-system "$STATE"
+            }
         fi
     fi
     log "down ($((SECONDS - start))s)"
@@ -722,10 +725,12 @@ down() {
 # -- commands ------------------------------------------------------------------------------------
 
 UP_DONE=false
+IMPORTING=""
 
 on_up_exit() {
     local status=$?
     $UP_DONE && return 0
+    [[ -z "$IMPORTING" ]] || kill "$IMPORTING" 2>/dev/null || true
     local keep
     keep="$(mktemp -d "${TMPDIR:-/tmp}/channelworks-node-failed.XXXXXX")"
     cp -r "$STATE/logs" "$keep/" 2>/dev/null || true
@@ -773,10 +778,13 @@ up() {
     wait_until "etcd healthy" in_node curl -sf --max-time 3 http://127.0.0.1:2379/health
     start_apiserver
     wait_until "containerd answering" containerd_ok
-    [[ -z "$images" ]] || import_images "$images"
-    image_present "$SANDBOX_IMAGE" ||
-        log "warning: the sandbox image $SANDBOX_IMAGE is not imported: pods cannot start" \
-            "until it is (e2e/node.sh import DIR)"
+    # The import (about a minute for the project's images) runs while the rest comes up.
+    local importing=""
+    if [[ -n "$images" ]]; then
+        import_images "$images" &
+        importing=$!
+        IMPORTING=$importing
+    fi
     wait_until "kube-apiserver ready" https_ok "https://127.0.0.1:$API_PORT/readyz"
     bootstrap_manifest | node_kubectl apply -f - >"$STATE/logs/bootstrap.log" 2>&1 ||
         fail "applying the bootstrap objects failed: $(cat "$STATE/logs/bootstrap.log")"
@@ -789,6 +797,13 @@ up() {
     start_local_path_provisioner
     wait_until "Node $NODE_NAME Ready" node_ready
     wait_until "CoreDNS answering through the kube-dns Service" cluster_dns_ok
+    if [[ -n "$importing" ]]; then
+        wait "$importing" || fail "importing the images failed (see above)"
+        IMPORTING=""
+    fi
+    image_present "$SANDBOX_IMAGE" ||
+        log "warning: the sandbox image $SANDBOX_IMAGE is not imported: pods cannot start" \
+            "until it is (e2e/node.sh import DIR)"
     write_env
     UP_DONE=true
     trap - EXIT
