@@ -113,6 +113,7 @@ class SlotMap:
         self._in_flight: dict[Line, tuple[Address, float]] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._probes: dict[Address, Line] = {}
+        self._answered_at: dict[Address, float] = {}  # a node's last answer to a ping
 
     def node(self, address: Address) -> aioredis.Redis:
         """A (lazily connecting) client for one node, to build lines from."""
@@ -182,11 +183,22 @@ class SlotMap:
                 self._stale = False
                 self._loaded_at = time.monotonic()
                 self._version += 1
+                await self._forget_gone_nodes()
                 return
             self._loaded_at = time.monotonic()
             raise redis_errors.ConnectionError(
                 "no node of the cluster answered CLUSTER SLOTS (" + "; ".join(failures) + ")"
             )
+
+    async def _forget_gone_nodes(self) -> None:
+        """Close the connections to addresses the cluster no longer names (a replaced pod's)."""
+        known = set(self._known)
+        for address in [address for address in self._lines if address not in known]:
+            line, _ = self._lines.pop(address)
+            await line.close()
+        for address in [address for address in self._probes if address not in known]:
+            self._answered_at.pop(address, None)
+            await self._probes.pop(address).close()
 
     async def _ask(self, address: Address, *call: Any) -> Any:
         """One command on a connection of its own, bounded by ``connect_timeout`` twice (to
@@ -274,7 +286,11 @@ class SlotMap:
             while self._in_flight:
                 await asyncio.sleep(self._connect_timeout / 4)
                 since = time.monotonic() - self._connect_timeout
-                waiting = {address for address, start in self._in_flight.values() if start < since}
+                waiting = {
+                    address
+                    for address, start in self._in_flight.values()
+                    if start < since and self._answered_at.get(address, -math.inf) < since
+                }  # a node that answered a ping within the last connect_timeout is still there
                 if waiting:
                     await asyncio.gather(*(self._check(address) for address in waiting))
         finally:
@@ -286,12 +302,15 @@ class SlotMap:
             probe = self._probes[address] = Line(self.node(address), 2 * self._connect_timeout)
         try:
             await probe.one("PING")
+            self._answered_at[address] = time.monotonic()
             return
         except redis_errors.ResponseError:
+            self._answered_at[address] = time.monotonic()
             return  # it answers (NOAUTH, LOADING...): the server is there
         except _CONNECTION_FAILURES as error:
             cause = f"{address[0]}:{address[1]} stopped answering ({error})"
         del self._probes[address]
+        self._answered_at.pop(address, None)
         await probe.close()
         logger.warning("Redis node %s; reading the cluster's slot map again", cause)
         self.lost(address)
