@@ -206,7 +206,7 @@ write_configs() {
 
     cat >"$STATE/config/containerd.toml" <<EOF
 version = 2
-root = "$STATE/containerd"
+root = "/var/lib/containerd"
 state = "/run/containerd"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
@@ -705,6 +705,7 @@ remove_cgroups() {
 down() {
     local start=$SECONDS
     kill_node_processes || true
+    log "processes gone ($((SECONDS - start))s)"
     remove_cgroups
     if [[ -e "/run/netns/$NETNS" ]]; then
         ip netns delete "$NETNS" || log "warning: could not delete the network namespace $NETNS"
