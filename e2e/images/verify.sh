@@ -41,16 +41,17 @@ wait_for() {
   done
 }
 start() {
-  # start NAME podman-run-arguments...: a detached container, removed at the end.
-  local name="h2-verify-$1-$$"
+  # start NAME podman-run-arguments...: a detached container, removed at the end. Not in a
+  # subshell: the list of containers to remove is this shell's.
+  local name="$1"
   shift
   containers+=("$name")
   "${run[@]}" --detach --name "$name" "$@" >/dev/null
-  printf '%s\n' "$name"
 }
 
 # --- pause ---------------------------------------------------------------------------------------
-pause="$(start pause --read-only --cap-drop ALL localhost/channelworks/pause:3.10)"
+pause="channelworks-verify-pause-$$"
+start "$pause" --read-only --cap-drop ALL localhost/channelworks/pause:3.10
 # An orphan for the pause process: a shell in its PID namespace starts `sleep` and exits, so the
 # sleep is re-parented to PID 1, the pause process, which must reap it when it ends.
 in_pause_pid_namespace() {
@@ -78,12 +79,13 @@ sys.stdout.write(redis._BASE_CONFIG + redis._CLUSTER_CONFIG)' >"$work/redis-conf
 chmod 755 "$work/redis-config" && chmod 644 "$work/redis-config/redis.conf"
 chown 999:999 "$work/redis-data"
 port="$(free_port)"
-redis="$(start redis --read-only --user 999:999 --cap-drop ALL --security-opt no-new-privileges \
+redis="channelworks-verify-redis-$$"
+start "$redis" --read-only --user 999:999 --cap-drop ALL --security-opt no-new-privileges \
   --env REDIS_PASSWORD=verify-secret --env POD_IP=127.0.0.1 \
   --volume "$work/redis-config:/etc/redis:ro" --volume "$work/redis-data:/data" \
   --publish "127.0.0.1:$port:6379" localhost/channelworks/redis:7.0-bookworm \
   redis-server /etc/redis/redis.conf --requirepass verify-secret --masterauth verify-secret \
-  --cluster-announce-ip 127.0.0.1)"
+  --cluster-announce-ip 127.0.0.1
 probe='redis-cli -h 127.0.0.1 -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'
 wait_for "the operator's readiness probe passes in the redis container" podman exec "$redis" sh -c "$probe"
 answer="$(redis-cli -p "$port" -a verify-secret --no-auth-warning ping)"
@@ -103,7 +105,8 @@ postgres_args=(--read-only --cap-drop ALL --security-opt no-new-privileges
   --volume "$work/postgres-data:/var/lib/postgresql/data"
   --volume "$work/postgres-run:/var/run/postgresql" --publish "127.0.0.1:$port:5432"
   localhost/channelworks/postgres:15-bookworm)
-postgres="$(start postgres "${postgres_args[@]}")"
+postgres="channelworks-verify-postgres-$$"
+start "$postgres" "${postgres_args[@]}"
 psql_host() {
   PGPASSWORD="${PGPASSWORD:-verify-secret}" psql --no-psqlrc --host 127.0.0.1 --port "$port" \
     --username chat --dbname chatdb --tuples-only --no-align "$@"
