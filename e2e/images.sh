@@ -26,7 +26,7 @@
 #
 # Environment: what scripts/build-images.sh reads (CHANNELWORKS_IMAGE_CACHE,
 # CHANNELWORKS_DEBIAN_MIRROR, CHANNELWORKS_OCI_RUNTIME), and CHANNELWORKS_E2E_TAG (default dev),
-# the tag the manifests use.
+# the tag the manifests use. e2e/images/verify.sh runs the node images with podman to check them.
 set -euo pipefail
 # One block, read whole before it runs (as scripts/build-images.sh): edits during a build are safe.
 {
