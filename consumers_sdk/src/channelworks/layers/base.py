@@ -103,8 +103,8 @@ class ChannelworksLayer(BaseChannelLayer, abc.ABC):  # type: ignore[misc]
     async def queue_stats(self) -> QueueStats: ...
 
     async def check(self) -> None:
-        """Raise if the layer cannot carry messages right now (its servers do not answer);
-        readiness probes call it. Backends with nothing to reach return at once."""
+        """Return once the layer's servers answer (raise if they cannot be reached); readiness
+        probes call it with a time limit. Backends with nothing to reach return at once."""
 
     async def close(self) -> None:
         """Release connections and background tasks (the layer can be used again after)."""

@@ -2,7 +2,8 @@
 
 A ``LayerWatch`` asks the layer (``ChannelworksLayer.check()``) every ``interval`` seconds
 whether its servers answer, each check bounded by ``timeout``. It reports not ready only once
-the checks have failed for ``grace_seconds`` without a success in between, so a failover of a
+the checks have failed for ``grace_seconds`` (counted from the start of the first failed check)
+without a success in between, so a failover of a
 few seconds does not take every pod of a Service out of it at once; it reports ready again at
 the first check that passes. Liveness is not its business: a process that cannot reach Redis
 is not broken, restarting it would not help.
@@ -66,14 +67,15 @@ class LayerWatch:
                 await task
 
     async def check_once(self) -> None:
-        """One check, its outcome recorded."""
+        """One check, its outcome recorded (a failure counts from when the check began)."""
+        started = self._clock()
         try:
             async with asyncio.timeout(self._timeout):
                 await self._layer.check()
         except Exception as error:
             problem = str(error) or f"no answer within {self._timeout:.0f}s"
             if self._failing_since is None:
-                self._failing_since = self._clock()
+                self._failing_since = started
                 logger.warning(
                     "the channel layer does not answer (%s); not ready if this lasts %.0fs",
                     problem,

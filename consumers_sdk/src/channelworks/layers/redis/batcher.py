@@ -163,16 +163,10 @@ class Batcher:
         return list(await asyncio.gather(*futures))
 
     async def check(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
-        """Run ``(tag, command)`` calls once each, no retry and no batching with other calls:
-        raise the first error (a connection failure, ``CLUSTERDOWN``...). For readiness."""
-        by_client: dict[int, tuple[Client, list[tuple[Any, ...]]]] = {}
-        for tag, call in calls:
-            client = self._clients.for_tag(tag)
-            by_client.setdefault(id(client), (client, []))[1].append(call)
-        for client, client_calls in by_client.values():
-            for outcome in await self._clients.caller(client)(client_calls):
-                if isinstance(outcome, Exception):
-                    raise outcome
+        """Run ``(tag, command)`` calls in the next pipelines, as any other (retried while Redis
+        is away); raise the first error. For readiness: the caller bounds the wait, and giving
+        up only drops the futures, never an exchange in flight."""
+        await asyncio.gather(*(self.enqueue(tag, *call) for tag, call in calls))
 
     def _idle(self) -> bool:
         """Nothing in flight or waiting: a call can go out at once, from its caller's task."""

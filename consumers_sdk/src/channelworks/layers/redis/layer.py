@@ -298,9 +298,10 @@ class RedisChannelLayer(ChannelworksLayer):
         return await read_queue_stats(self.layout, state.batcher)
 
     async def check(self) -> None:
-        """Raise unless every server holding this layer's keys answers now: one ``EXISTS`` per
-        shard tag and one for the prefix, sent once, through the connections (and, on a
-        cluster, the slot map) that the layer's traffic uses."""
+        """Return once every server holding this layer's keys has answered: one ``EXISTS`` per
+        shard tag and one for the prefix, through the pipelines (and, on a cluster, the slot
+        map) that the layer's traffic uses; a failure raises after ``retry_seconds``. Bound the
+        wait yourself (readiness gives it 5 s)."""
         layout = self.layout
         calls = [(tag, ("EXISTS", f"{{{tag}}}:channels")) for tag in layout.shard_tags]
         calls.append((layout.prefix, ("EXISTS", layout.workers("workers"))))
