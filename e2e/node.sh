@@ -586,8 +586,7 @@ start_kube_router() {
         --hostname-override="$NODE_NAME" \
         --run-firewall=true --run-router=false --run-service-proxy=false \
         --run-loadbalancer=false --enable-cni=false --enable-ipv6=false \
-        --service-cluster-ip-range="$SERVICE_CIDR" \
-        --metrics-port=0 --health-port=20244
+        --service-cluster-ip-range="$SERVICE_CIDR" --health-port=20244
 }
 
 start_local_path_provisioner() {
@@ -794,10 +793,14 @@ up() {
     start_kubelet
     start_kube_proxy
     start_coredns
-    start_kube_router
     start_local_path_provisioner
     wait_until "Node $NODE_NAME Ready" node_ready
+    # kube-router reads its Node at start and exits when there is none yet.
+    start_kube_router
     wait_until "CoreDNS answering through the kube-dns Service" cluster_dns_ok
+    wait_until "kube-router healthy" in_node curl -sf --max-time 3 http://127.0.0.1:20244/healthz
+    # Pods are refused until the controller-manager made the namespace's service account.
+    wait_until "ServiceAccount default/default" node_kubectl get serviceaccount default -n default
     if [[ -n "$importing" ]]; then
         wait "$importing" || fail "importing the images failed (see above)"
         IMPORTING=""
