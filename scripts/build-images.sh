@@ -230,10 +230,8 @@ make_wheelhouse() {
   fi
   cp -l "$third_party"/*.whl "$stage/wheels/third-party/" 2>/dev/null \
     || cp "$third_party"/*.whl "$stage/wheels/third-party/"
-  for package in channelworks channelworks-interface channelworks-worker channelworks-operator; do
-    (cd "$repo_root" && "${uv_command[@]}" build --quiet --wheel --package "$package" \
-      --out-dir "$stage/wheels/ours")
-  done
+  # Our wheels: the same command and bytes as dist/ (scripts/build-wheels.sh, docs/install.md).
+  "$repo_root/scripts/build-wheels.sh" --out-dir "$stage/wheels/ours" >/dev/null
   # Each image gets the SDK's wheel and its own: a change to one image's code rebuilds only it.
   for name in interface worker operator; do
     mkdir -p "$stage/wheels/$name"

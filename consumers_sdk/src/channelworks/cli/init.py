@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     for path in sorted(files):
         print(f"  {path}", file=sys.stderr)
     print(
-        f"next: cd {destination} && pip install -r requirements.txt && channelworks dev",
+        f"next: cd {destination} && channelworks dev",
         file=sys.stderr,
     )
     print(destination)

@@ -1,7 +1,7 @@
 """``channelworks status NAME``: how a running RealtimeApp is doing, from its status.
 
 Reads the app with the Kubernetes client and the kubeconfig (``--kubeconfig``, else
-``$KUBECONFIG``, else ``~/.kube/config``); needs ``pip install 'channelworks[kube]'``.
+``$KUBECONFIG``, else ``~/.kube/config``); needs the ``kubernetes`` package (docs/cli.md#install).
 """
 
 from __future__ import annotations

@@ -18,7 +18,10 @@ GROUP = "channelworks.dev"
 VERSION = "v1alpha1"
 PLURAL = "realtimeapps"
 REQUEST_TIMEOUT = (5.0, 20.0)  # connect, read (seconds)
-MISSING_CLIENT = "channelworks status needs the Kubernetes client: pip install 'channelworks[kube]'"
+MISSING_CLIENT = (
+    "channelworks status needs the Kubernetes client: python -m pip install 'kubernetes>=31,<38' "
+    "(docs/cli.md#install)"
+)
 MISSING_CRD = (
     "the cluster at {server} does not know RealtimeApps (the CRD realtimeapps.channelworks.dev is "
     "not installed): install the Channelworks Helm chart first (docs/helm.md)"

@@ -42,8 +42,10 @@ WORKER_START_SECONDS = 30.0
 READY_POLL_SECONDS = 0.05
 READY_FILE_VARIABLE = "CHANNELWORKS_DEV_READY_FILE"  # set by the supervisor for its children
 MISSING_PACKAGES = (
-    "channelworks dev needs the interface server and the worker runtime next to the SDK: "
-    "pip install channelworks-interface channelworks-worker"
+    "channelworks dev needs the interface server and the worker runtime next to the SDK "
+    "(channelworks-interface, channelworks-worker; they are not on a package index): in a clone "
+    "of the repository, scripts/build-wheels.sh, then python -m pip install dist/*.whl "
+    "(docs/cli.md#install)"
 )
 
 
