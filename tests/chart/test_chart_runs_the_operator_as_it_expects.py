@@ -22,11 +22,12 @@ from tests.chart.helm import NAMESPACE, RELEASE, ROOT, Helm, Manifest, find, one
 from tests.chart.helm import operator_container as container_of
 
 POD_NAME = "cw-channelworks-5d8f7c9b6d-x2x9q"
+POD_UID = "0f8c6f1e-3d7e-4c1a-9a53-6f0d2b7c1e55"
 
 
 def _environment(container: Manifest) -> dict[str, str]:
     """The container's env as the kubelet would set it (fieldRefs resolved)."""
-    fields = {"metadata.name": POD_NAME, "metadata.namespace": NAMESPACE}
+    fields = {"metadata.name": POD_NAME, "metadata.namespace": NAMESPACE, "metadata.uid": POD_UID}
     env: dict[str, str] = {}
     for item in container.get("env", []):
         if "value" in item:
@@ -74,6 +75,7 @@ def test_defaults_give_a_leader_elected_operator_over_every_namespace(
     assert settings.leader_election_name == f"{RELEASE}-channelworks"
     assert settings.leader_election_namespace == NAMESPACE
     assert settings.identity == POD_NAME
+    assert (settings.pod_name, settings.pod_uid) == (POD_NAME, POD_UID)  # the Lease's owner
     assert settings.clusterwide and settings.namespaces == ()
     assert settings.operator_namespace == NAMESPACE
     assert settings.retry_period_seconds < settings.renew_deadline_seconds

@@ -42,6 +42,10 @@ class OperatorConfig:
     leader_election_name: str = "channelworks-operator"
     leader_election_namespace: str = "default"
     identity: str = field(default_factory=socket.gethostname)
+    # This replica's Pod (POD_NAME, POD_UID from the downward API): the Lease's owner, so the
+    # Lease goes with the last holder's Pod. Empty outside a pod.
+    pod_name: str = ""
+    pod_uid: str = ""
     lease_duration_seconds: float = 15.0
     renew_deadline_seconds: float = 10.0
     retry_period_seconds: float = 2.0
@@ -201,6 +205,8 @@ def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> OperatorConfig:
         leader_election_name=_text(env, "LEADER_ELECTION_NAME", "channelworks-operator"),
         leader_election_namespace=_text(env, "LEADER_ELECTION_NAMESPACE", pod_namespace),
         identity=_text(env, "IDENTITY", identity),
+        pod_name=env.get("POD_NAME", "").strip(),
+        pod_uid=env.get("POD_UID", "").strip(),
         lease_duration_seconds=lease,
         renew_deadline_seconds=renew,
         retry_period_seconds=retry,

@@ -9,7 +9,6 @@ and every failure is an ``ApiError`` with the status and the server's message. C
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import threading
@@ -21,6 +20,7 @@ from typing import Any
 
 import kubernetes
 
+from channelworks_operator import timestamps
 from channelworks_operator.exceptions import ApiError, ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -311,7 +311,7 @@ class Kube:
     ) -> None:
         """A core/v1 Event about ``involved`` (``kubectl describe`` shows it)."""
         meta = involved["metadata"]
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = timestamps.now()
         event = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -19,7 +19,15 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from channelworks_operator import __version__, handlers, health, kube, leader, queue_metrics
+from channelworks_operator import (
+    __version__,
+    handlers,
+    health,
+    kube,
+    leader,
+    queue_metrics,
+    unattended,
+)
 from channelworks_operator import config as config_module
 from channelworks_operator.config import OperatorConfig
 from channelworks_operator.exceptions import ConfigurationError
@@ -143,6 +151,8 @@ async def run(config: OperatorConfig, metrics: Metrics, state: health.HealthStat
         logger.info("stopping: %s", "leadership lost" if lost else "asked to stop")
         stop.set()
         await acting
+        if not lost:  # no one may act after us: say so on each app (a new leader rewrites it)
+            await asyncio.to_thread(unattended.mark_apps, client, config)
         if keeper is not None:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -167,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = prometheus_client.CollectorRegistry()
     metrics = Metrics(registry)
     state = health.HealthState()
-    prometheus_client.start_http_server(config.metrics_port, config.bind_address, registry)
+    metrics_server = health.serve(state, config.bind_address, config.metrics_port, registry)
     health_server = health.serve(state, config.bind_address, config.health_port)
     logger.info(
         "channelworks-operator %s starting as %s (metrics :%d, health :%d)",
@@ -183,5 +193,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = 2
     finally:
         health_server.shutdown()
+        metrics_server.shutdown()
     logger.info("channelworks-operator stopped (exit code %d)", code)
     return code

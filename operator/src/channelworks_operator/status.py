@@ -20,8 +20,10 @@ PROGRESSING = "Progressing"
 READY = "Ready"
 DEGRADED = "Degraded"
 FAILED = "Failed"
+UNKNOWN = "Unknown"
 
 INVALID_SPEC = "InvalidSpec"
+OPERATOR_STOPPED = "OperatorStopped"
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,32 @@ def invalid(
         now=now,
     )
     return {**previous, "observedGeneration": generation, "phase": FAILED, "conditions": merged}
+
+
+def unattended(previous: Mapping[str, Any], message: str, *, now: str) -> dict[str, Any]:
+    """The status of an app no operator keeps any more (the operator stopped): ``Ready`` and the
+    phase say ``Unknown``, so a status that is no longer current does not pass for one. The
+    next operator to act writes the whole status again."""
+    previous = dict(previous)
+    generation = int(previous.get("observedGeneration") or 0)
+    merged = conditions.merge(
+        previous.get("conditions") or [],
+        [conditions.unknown(conditions.READY, OPERATOR_STOPPED, message)],
+        generation=generation,
+        now=now,
+    )
+    return {**previous, "phase": UNKNOWN, "conditions": merged}
+
+
+def manifest(obj: Mapping[str, Any], new_status: dict[str, Any]) -> dict[str, Any]:
+    """What to apply to the status subresource of ``obj`` to write ``new_status``."""
+    metadata = obj["metadata"]
+    return {
+        "apiVersion": spec.API_VERSION,
+        "kind": spec.KIND,
+        "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+        "status": new_status,
+    }
 
 
 def same(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
