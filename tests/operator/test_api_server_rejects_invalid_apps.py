@@ -37,6 +37,14 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         {"django": {"env": [{"name": "CHANNELWORKS_REDIS_URL", "value": "redis://x"}]}},
         "are set by the operator",
     ),
+    "interface-on-the-metrics-port": (
+        {"interface": {"port": 9100}},
+        "spec.interface.port must not be 9100: the pods serve metrics and probes on that port",
+    ),
+    "password-in-the-redis-url": (
+        {"channelLayer": {"redis": {"mode": "external", "url": "redis://:s3cret@redis:6379/0"}}},
+        "spec.channelLayer.redis.url must not hold a user or password",
+    ),
     "keda-without-prometheus": (
         {"worker": {"autoscaling": {"mode": "keda"}}},
         "worker.autoscaling.mode keda needs prometheus.serverAddress",

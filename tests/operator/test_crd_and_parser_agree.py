@@ -71,6 +71,11 @@ def test_the_parser_applies_the_crd_defaults(fields: dict[str, Any]) -> None:
             "spec.django.env[0].name",
         ),
         ({"interface": {"replicas": "two"}}, "spec.interface.replicas"),
+        ({"interface": {"port": 9100}}, "spec.interface.port"),
+        (
+            {"channelLayer": {"redis": {"mode": "external", "url": "redis://u:pw@redis:6379"}}},
+            "spec.channelLayer.redis.url",
+        ),
     ],
 )
 def test_the_parser_names_the_field_it_cannot_honour(fields: dict[str, Any], field: str) -> None:

@@ -4,6 +4,10 @@ Every apply is a server-side apply with the operator's field manager: the API se
 takes back fields someone else changed (drift), recreates a deleted object, and writes nothing
 when nothing changed (the resourceVersion stays). Between full passes a child whose manifest is
 unchanged since the last apply is not sent at all (``Memo``).
+
+Before a child is first applied (nothing remembered of it), an object of its name that this app
+does not control is left alone, unless the app opts in to adopting it (``spec.adoptExisting``):
+an apply would take it over, and the app's deletion would delete it.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class Report:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     outcomes: dict[str, str] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    not_owned: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
 
     def keys(self, outcome: str) -> list[str]:
@@ -78,11 +83,29 @@ def _short(key: str) -> str:
     return f"{kind}/{name}"
 
 
+def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    owners = obj.get("metadata", {}).get("ownerReferences") or []
+    return any(o.get("uid") == uid and o.get("controller") for o in owners)
+
+
+def _foreign(kube: Kube, manifest: Mapping[str, Any], owner_uid: str) -> bool:
+    """An object of the manifest's name exists and is not controlled by the app."""
+    meta_ = manifest["metadata"]
+    existing = kube.get(manifest["apiVersion"], manifest["kind"], meta_["namespace"], meta_["name"])
+    return existing is not None and not controlled_by(existing, owner_uid)
+
+
 def apply_all(
-    kube: Kube, manifests: Iterable[dict[str, Any]], memo: Memo, *, full: bool, app: str
+    kube: Kube,
+    manifests: Iterable[dict[str, Any]],
+    memo: Memo,
+    *,
+    full: bool,
+    app: spec.App,
 ) -> Report:
     """Apply each manifest (or skip it, see the module doc); refusals are collected in
-    ``rejected`` (they need a person), other errors raise."""
+    ``rejected`` and objects the app does not own in ``not_owned`` (they need a person), other
+    errors raise."""
     report = Report()
     for manifest in manifests:
         key = meta.object_key(manifest)
@@ -91,15 +114,22 @@ def apply_all(
         if not full and known is not None and known[0] == digest:
             report.outcomes[key] = SKIPPED
             continue
+        if known is None and not app.adopt_existing and _foreign(kube, manifest, app.ref.uid):
+            logger.warning(
+                "[%s] %s exists and is not this app's: left alone", app.ref.prefix, _short(key)
+            )
+            report.not_owned.append(_short(key))
+            report.outcomes[key] = "not-owned"
+            continue
         try:
             applied = kube.apply(manifest)
         except ApiError as error:
             if error.not_found:  # apply makes what is missing: it is the kind that is gone
-                logger.info("[%s] %s is no longer served: not applied", app, _short(key))
+                logger.info("[%s] %s is no longer served: not applied", app.ref.prefix, _short(key))
                 report.outcomes[key] = UNSERVED
                 continue
             if _refused(error):
-                logger.warning("[%s] %s", app, error)
+                logger.warning("[%s] %s", app.ref.prefix, error)
                 report.rejected.append((_short(key), str(error)))
                 report.outcomes[key] = "rejected"
                 continue
@@ -114,7 +144,7 @@ def apply_all(
         else:
             outcome = UNCHANGED
         if outcome in (CREATED, UPDATED):
-            logger.info("[%s] %s %s", app, outcome, _short(key))
+            logger.info("[%s] %s %s", app.ref.prefix, outcome, _short(key))
         memo.applied[key] = (digest, fingerprint)
         report.objects[key] = applied.object
         report.outcomes[key] = outcome
@@ -159,8 +189,7 @@ def prune(
         existing = kube.get(ref.api_version, ref.kind, app.namespace, ref.name)
         if existing is None:
             continue
-        owners = existing.get("metadata", {}).get("ownerReferences") or []
-        if not any(o.get("uid") == app.uid and o.get("controller") for o in owners):
+        if not controlled_by(existing, app.uid):
             continue  # not ours: leave it alone
         uid = existing["metadata"].get("uid")
         if kube.delete(ref.api_version, ref.kind, app.namespace, ref.name, uid=uid):

@@ -19,7 +19,6 @@ retry it after a delay, never in a tight loop.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +34,7 @@ from channelworks_operator import (
     references,
     spec,
     status,
+    timestamps,
 )
 from channelworks_operator import scaling as scaling_module
 from channelworks_operator.autoscaler import QueueSnapshot
@@ -53,10 +53,6 @@ T = TypeVar("T")
 def _short(key: str) -> str:
     kind, _, name = key.split("/", 2)
     return f"{kind}/{name}"
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class AppLogger(logging.LoggerAdapter[logging.Logger]):
@@ -204,7 +200,7 @@ class Reconciler:
         manifests = builders.desired(app, ctx)
         before = dict(memory.memo.applied)
         report = await self._call(
-            applying.apply_all, self.kube, manifests, memory.memo, full=full, app=key
+            applying.apply_all, self.kube, manifests, memory.memo, full=full, app=app
         )
         for child, outcome in report.outcomes.items():
             self.metrics.objects_applied.labels(kind=child.split("/", 1)[0], outcome=outcome).inc()
@@ -216,6 +212,14 @@ class Reconciler:
         problems += [
             status.Problem("ApplyRejected", f"failed to apply {what}: {why}")
             for what, why in report.rejected
+        ]
+        problems += [
+            status.Problem(
+                "ChildNotOwned",
+                f"{what} exists and was not made for this app: the operator leaves it alone; "
+                "delete or rename it, or set spec.adoptExisting: true to take it over",
+            )
+            for what in report.not_owned
         ]
 
         interface = await self._observed(report, "Deployment", meta.interface_name(app.ref), app)
@@ -250,7 +254,7 @@ class Reconciler:
             problems=tuple(problems),
         )
         previous = obj.get("status") or {}
-        new_status = status.build(app, observation, previous, now=_now())
+        new_status = status.build(app, observation, previous, now=timestamps.now())
         if not status.same(new_status, previous):
             await self._write_status(obj, new_status)
         facts = notices.RunFacts(
@@ -369,14 +373,7 @@ class Reconciler:
         return await self._call(self.kube.get, "apps/v1", kind, app.ref.namespace, name)
 
     async def _write_status(self, obj: Mapping[str, Any], new_status: dict[str, Any]) -> None:
-        metadata = obj["metadata"]
-        manifest = {
-            "apiVersion": spec.API_VERSION,
-            "kind": spec.KIND,
-            "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
-            "status": new_status,
-        }
-        await self._call(self.kube.apply, manifest, subresource="status")
+        await self._call(self.kube.apply, status.manifest(obj, new_status), subresource="status")
 
     async def _report_invalid(
         self, obj: Mapping[str, Any], error: InvalidSpec, log: AppLogger
@@ -384,7 +381,7 @@ class Reconciler:
         previous = obj.get("status") or {}
         generation = int(obj.get("metadata", {}).get("generation", 0))
         message = f"the spec cannot be honoured: {error}"
-        new_status = status.invalid(previous, generation, message, now=_now())
+        new_status = status.invalid(previous, generation, message, now=timestamps.now())
         if status.same(new_status, previous):
             return
         log.warning("%s", message)

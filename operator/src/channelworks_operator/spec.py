@@ -45,6 +45,9 @@ DEFAULT_SHARDS = 3
 DEFAULT_REPLICAS_PER_SHARD = 1
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _URL = re.compile(r"^(redis|rediss|redis\+cluster|rediss\+cluster)://\S+$")
+_URL_USERINFO = re.compile(r"^[a-z+]+://[^/@]*@")
+# The pods' metrics and probe port (builders.meta.METRICS_PORT): the interface cannot take it.
+METRICS_PORT = 9100
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 Json = Any  # a JSON value taken from the manifest as it is (resources, tolerations, env...)
@@ -184,6 +187,7 @@ class App:
     channel_layer: ChannelLayerSpec
     network_policy: bool
     monitoring: MonitoringSpec
+    adopt_existing: bool = False
 
 
 class _Fields:
@@ -290,6 +294,11 @@ def _env(fields: _Fields, key: str) -> tuple[Json, ...]:
 
 def _interface(fields: _Fields) -> InterfaceSpec:
     service = fields.sub("service")
+    if fields.integer("port", 8000, 1024, 65535) == METRICS_PORT:
+        raise InvalidSpec(
+            f"{fields.path}.port",
+            f"must not be {METRICS_PORT}: the pods serve metrics and probes on that port",
+        )
     return InterfaceSpec(
         image=fields.text("image"),
         replicas=fields.integer("replicas", 2, 0, 1000),
@@ -352,6 +361,12 @@ def _redis(fields: _Fields) -> RedisSpec:
         raise InvalidSpec(f"{fields.path}.url", "is only used with mode external")
     if url and not _URL.match(url):
         raise InvalidSpec(f"{fields.path}.url", "must be a redis://, rediss:// or +cluster URL")
+    if url and _URL_USERINFO.match(url):
+        raise InvalidSpec(
+            f"{fields.path}.url",
+            "must not hold a user or password (it would be copied in plain text into every pod "
+            "spec): put the password in a Secret and name it in passwordSecretRef",
+        )
     if mode != "cluster" and (fields.has("shards") or fields.has("replicasPerShard")):
         raise InvalidSpec(f"{fields.path}.shards", "shards and replicasPerShard need mode cluster")
     shards = fields.integer("shards", DEFAULT_SHARDS, 3, 64)
@@ -434,6 +449,7 @@ def parse(body: Mapping[str, Any]) -> App:
             redis=_redis(layer.sub("redis")),
         ),
         network_policy=spec.sub("networkPolicy").boolean("enabled", True),
+        adopt_existing=spec.boolean("adoptExisting", False),
         monitoring=MonitoringSpec(
             enabled=monitoring.boolean("enabled", True),
             kind=monitoring.choice("kind", "PodMonitor", MONITOR_KINDS),

@@ -61,8 +61,42 @@ def tmp_mount() -> dict[str, Any]:
     return {"name": TMP_VOLUME, "mountPath": "/tmp"}
 
 
-def resources(value: spec.Json) -> dict[str, Any]:
-    return dict(value) if value else {}
+# What a container gets when its spec gives no ``resources``: requests the scheduler and the
+# autoscaler can go by, and a memory limit so one leaking pod cannot take its node's memory (no
+# CPU limit: throttling hurts latency more than it protects). Documented in the CRD reference.
+DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    "interface": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+    "worker": {"requests": {"cpu": "100m", "memory": "192Mi"}, "limits": {"memory": "1Gi"}},
+    "redis": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+}
+
+
+def resources(value: spec.Json, component: str) -> dict[str, Any]:
+    """The spec's resources as given, else the component's defaults."""
+    if value:
+        return dict(value)
+    return {kind: dict(amounts) for kind, amounts in DEFAULT_RESOURCES[component].items()}
+
+
+_MEMORY_UNITS = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+}  # fmt: skip
+
+
+def memory_bytes(quantity: object) -> int | None:
+    """A Kubernetes memory quantity in bytes (``256Mi``, ``1G``, ``1e9``); None if unreadable."""
+    text = str(quantity).strip()
+    for suffix, factor in _MEMORY_UNITS.items():
+        if text.endswith(suffix):
+            number, multiplier = text[: -len(suffix)], factor
+            break
+    else:
+        number, multiplier = text, 1
+    try:
+        return int(float(number) * multiplier)
+    except ValueError:
+        return None
 
 
 def apply_placement(pod: dict[str, Any], placement: spec.Placement) -> None:

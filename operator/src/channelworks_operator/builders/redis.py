@@ -18,6 +18,10 @@ CONFIG_FILE = "redis.conf"
 DATA_VOLUME = "data"
 CONFIG_VOLUME = "config"
 CLUSTER_NODE_TIMEOUT_MS = 5000
+# Redis may hold at most this share of its container's memory limit (``maxmemory``); the rest is
+# for replication buffers, client buffers and fragmentation. With ``noeviction`` a full Redis
+# refuses writes (the layer raises) instead of evicting keys of the channel layer silently.
+MAXMEMORY_SHARE = 0.75
 
 _BASE_CONFIG = """\
 # Made by the Channelworks operator; the password comes from the command line.
@@ -122,6 +126,10 @@ def _container(app: spec.App, ctx: BuildContext) -> dict[str, Any]:
             }
         )
         args += ["--requirepass", "$(REDIS_PASSWORD)", "--masterauth", "$(REDIS_PASSWORD)"]
+    resources = pods.resources(redis.resources, "redis")
+    limit = pods.memory_bytes((resources.get("limits") or {}).get("memory", ""))
+    if limit:
+        args += ["--maxmemory", str(int(limit * MAXMEMORY_SHARE))]
     ports = [{"name": "redis", "containerPort": meta.REDIS_PORT, "protocol": "TCP"}]
     if redis.mode == "cluster":
         env.append({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
@@ -147,7 +155,7 @@ def _container(app: spec.App, ctx: BuildContext) -> dict[str, Any]:
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
-        "resources": pods.resources(redis.resources),
+        "resources": resources,
         "securityContext": pods.container_security(),
         "volumeMounts": [
             {"name": DATA_VOLUME, "mountPath": "/data"},

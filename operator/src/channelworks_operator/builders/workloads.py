@@ -89,7 +89,7 @@ def _container(
         "env": env,
         "ports": ports,
         **pods.http_probes(),
-        "resources": pods.resources(resources),
+        "resources": pods.resources(resources, name),
         "securityContext": pods.container_security(),
         "volumeMounts": [pods.tmp_mount()],
     }
