@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -110,7 +109,10 @@ class Line(Exchange):
                 )
                 for call in calls:
                     try:
-                        reply = await connection.read_response(timeout=math.inf)
+                        # No per-read timeout (the connection has no socket timeout either):
+                        # with one, redis-py answers None for a socket that timed out
+                        # (ETIMEDOUT from TCP_USER_TIMEOUT or keepalive) instead of raising.
+                        reply = await connection.read_response()
                     except redis_errors.ResponseError as error:
                         replies.append(error)
                         continue
