@@ -596,7 +596,7 @@ start_local_path_provisioner() {
         --helper-pod-file="$STATE/config/local-path/helperPod.yaml" \
         --configmap-name=local-path-config --helper-image="$HELPER_IMAGE" \
         --service-account-name=local-path-provisioner-service-account \
-        --provisioner-name=rancher.io/local-path
+        --provisioner-name=rancher.io/local-path --health-port=20245
 }
 
 node_ready() {
@@ -799,6 +799,7 @@ up() {
     start_kube_router
     wait_until "CoreDNS answering through the kube-dns Service" cluster_dns_ok
     wait_until "kube-router healthy" in_node curl -sf --max-time 3 http://127.0.0.1:20244/healthz
+    wait_until "local-path-provisioner ready" in_node curl -sf --max-time 3 http://127.0.0.1:20245/ready
     # Pods are refused until the controller-manager made the namespace's service account.
     wait_until "ServiceAccount default/default" node_kubectl get serviceaccount default -n default
     if [[ -n "$importing" ]]; then
