@@ -12,8 +12,13 @@ from tools.docs.markdown import ROOT
 
 OPERATOR = ROOT / "operator" / "src" / "channelworks_operator"
 PAGES = sorted([*(ROOT / "docs").rglob("*.md"), ROOT / "README.md"])
-CONDITION_TYPES = ("Ready", "InterfaceAvailable", "WorkersAvailable", "ChannelLayerReady")
-CONDITION_TYPES += ("Autoscaling",)
+CONDITION_TYPES = {
+    "Ready",
+    "InterfaceAvailable",
+    "WorkersAvailable",
+    "ChannelLayerReady",
+    "Autoscaling",
+}
 # `channelworks status`:  "    Ready               False   ReplicasUnavailable: ..."
 _SUMMARY_LINE = re.compile(r"^\s+([A-Z]\w+)\s+(?:True|False|Unknown)\s+([A-Z]\w+):", re.M)
 # "autoscaler wants 3 (Stable: ..."
@@ -29,9 +34,9 @@ def operator_words() -> set[str]:
     words: set[str] = set()
     for path in OPERATOR.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
-            if is_text and re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*", node.value):
-                words.add(node.value)
+            value = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(value, str) and re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*", value):
+                words.add(value)
     return words
 
 
