@@ -736,6 +736,7 @@ on_up_exit() {
     cp -r "$STATE/logs" "$keep/" 2>/dev/null || true
     log "up failed (exit $status); the components' logs are kept in $keep/logs; tearing down"
     down
+    rm -f "$STATE.lock"
 }
 
 up() {
