@@ -38,12 +38,16 @@ RECONNECT_PAUSE = 0.5
 HTTP_PAUSE = 0.2
 
 
-def _workers(cluster: Cluster, app: App) -> list[dict[str, Any]]:
+def _ready_workers(cluster: Cluster, app: App) -> list[dict[str, Any]]:
     selector = f"app.kubernetes.io/instance={app.name},app.kubernetes.io/component=worker"
     return [
         pod
         for pod in cluster.items("pods", app.namespace, selector)
-        if pod["metadata"].get("deletionTimestamp") is None and pod["status"].get("podIP")
+        if pod["metadata"].get("deletionTimestamp") is None
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in pod["status"].get("conditions") or []
+        )
     ]
 
 
@@ -69,6 +73,11 @@ class Load:
     def total_echoed(self) -> int:
         return sum(len(set(counter)) for counter in self.echoed)
 
+    def summary(self) -> str:
+        sent = [len(texts) for texts in self.sent]
+        echoed = [len(set(counter)) for counter in self.echoed]
+        return f"sent per socket {sent}, came back {echoed}"
+
 
 async def _load_while_deleting_a_worker(
     cluster: Cluster, app: App, address: ChatAddress
@@ -84,7 +93,6 @@ async def _load_while_deleting_a_worker(
     for socket in sockets:
         await join(socket, room)
     total = LOAD_SOCKETS * MESSAGES_PER_SOCKET
-    progressed = asyncio.Event()
 
     async def read(index: int) -> None:
         prefix = f"{run} {index}-"
@@ -93,13 +101,24 @@ async def _load_while_deleting_a_worker(
             text = str(frame.get("message", ""))
             if text.startswith(prefix):
                 load.echoed[index][text] += 1
-                progressed.set()
+
+    def still_reading(index: int) -> None:
+        if readers[index].done():
+            raise AssertionError(
+                f"socket {index} stopped: {readers[index].exception()!r}; {load.summary()}"
+            )
 
     async def send(index: int) -> None:
         for number in range(MESSAGES_PER_SOCKET):
+            waited_until = time.monotonic() + ECHO_TIMEOUT
             while load.outstanding(index) >= OUTSTANDING:
-                progressed.clear()
-                await asyncio.wait_for(progressed.wait(), ECHO_TIMEOUT)
+                still_reading(index)
+                if time.monotonic() > waited_until:
+                    raise AssertionError(
+                        f"socket {index}: nothing came back for {ECHO_TIMEOUT:.0f}s; "
+                        f"{load.summary()}; deleted {deleted}"
+                    )
+                await asyncio.sleep(0.05)
             text = f"{run} {index}-{number}"
             load.sent[index].add(text)
             await sockets[index].send({"command": "send", "room": room, "message": text})
@@ -107,9 +126,11 @@ async def _load_while_deleting_a_worker(
     async def delete_a_worker() -> None:
         while load.total_echoed < DELETE_AFTER * total:
             await asyncio.sleep(0.1)
-        victim = _workers(cluster, app)[0]
-        ip, name = victim["status"]["podIP"], victim["metadata"]["name"]
-        handled, holding = await _worker_counts(ip)
+        # The busiest ready worker (the autoscaler may have added some): it holds events now.
+        workers = await asyncio.to_thread(_ready_workers, cluster, app)
+        counts = [await _worker_counts(pod["status"]["podIP"]) for pod in workers]
+        (handled, holding), victim = max(zip(counts, workers, strict=True), key=lambda x: x[0])
+        name = victim["metadata"]["name"]
         await asyncio.to_thread(
             cluster.kubectl, "delete", "pod", name, "-n", app.namespace, "--wait=false"
         )
@@ -121,9 +142,8 @@ async def _load_while_deleting_a_worker(
         await asyncio.gather(delete_a_worker(), *(send(i) for i in range(LOAD_SOCKETS)))
         deadline = time.monotonic() + ECHO_TIMEOUT
         while load.total_echoed < total and time.monotonic() < deadline:
-            for reader in readers:
-                if reader.done():
-                    reader.result()  # a reader that failed says why
+            for index in range(LOAD_SOCKETS):
+                still_reading(index)
             await asyncio.sleep(0.2)
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets))
