@@ -844,8 +844,13 @@ main() {
     case "$STATE" in
     /run/* | /var/lib/* | /var/log/*) fail "CHANNELWORKS_NODE_STATE may not be under /run, /var/lib or /var/log (hidden inside the node)" ;;
     esac
+    [[ "$NETNS" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] ||
+        fail "CHANNELWORKS_NODE_NETNS must be a plain name (letters, digits, _ . -): $NETNS"
     [[ "$command" == exec || "$command" == status ]] || {
         ((EUID == 0)) || fail "must run as root"
+        # From inside the node, `down` would kill its own caller.
+        [[ "$(readlink /proc/self/ns/mnt)" != "$(cat "$STATE/mntns" 2>/dev/null)" ]] ||
+            fail "$command: run it on the host, not inside the node (e2e/node.sh exec)"
     }
     case "$command" in
     up | down | import)
