@@ -23,7 +23,8 @@ from tests.dataplane.clients import JsonSocket, join, login, open_chat
 
 pytestmark = pytest.mark.timeout(900)
 FAILOVER_TIMEOUT = 180.0
-SEND_INTERVAL = 0.1
+SEND_INTERVAL = 0.1  # all senders together: 10 lines a second
+SENDERS = 5  # alice's sockets; one connection's lines are handled one at a time, in order
 STEADY_MESSAGES = 20  # delivered before the kill
 AFTER_RECOVERY = 30  # delivered after the cluster is whole again
 STRAGGLERS_TIMEOUT = 30.0
@@ -102,6 +103,7 @@ class ChatTraffic:
     run: str = field(default_factory=lambda: str(time.time_ns()))
     sent: dict[int, float] = field(default_factory=dict)
     received: dict[int, float] = field(default_factory=dict)
+    next_seq: int = 0
     duplicates: int = 0
     reconnects: int = 0
     sending: bool = True
@@ -117,15 +119,16 @@ class ChatTraffic:
                 await asyncio.sleep(1)
 
     async def send(self, session: str) -> None:
-        socket, seq = await self._socket(session), 0
+        """One of alice's sockets: a line every SEND_INTERVAL * SENDERS."""
+        socket = await self._socket(session)
         drain = asyncio.create_task(_drain(socket))
         while self.sending:
             try:
+                seq, self.next_seq = self.next_seq, self.next_seq + 1
                 text = f"failover {self.run}-{seq}"
                 await socket.send({"command": "send", "room": ROOM, "message": text})
                 self.sent[seq] = time.time()
-                seq += 1
-                await asyncio.sleep(SEND_INTERVAL)
+                await asyncio.sleep(SEND_INTERVAL * SENDERS)
             except websockets.ConnectionClosed:
                 socket = await self._socket(session)
                 drain = asyncio.create_task(_drain(socket))
@@ -149,6 +152,14 @@ class ChatTraffic:
                     self.duplicates += 1
                 else:
                     self.received[seq] = time.time()
+
+    def summary(self, killed: float, recovered: float) -> str:
+        lost = set(self.sent) - set(self.received)
+        return (
+            f"no line delivered for {self.longest_silence(killed, recovered):.1f}s; "
+            f"{len(lost)} of {len(self.sent)} lines lost, {self.duplicates} duplicated, "
+            f"{self.reconnects} socket reconnects"
+        )
 
     def delivered_after(self, moment: float) -> int:
         return sum(1 for seq, at in self.sent.items() if at > moment and seq in self.received)
@@ -200,17 +211,10 @@ def test_the_redis_cluster_forms_on_pod_ips_with_a_claim_per_node(
 def test_deleting_a_master_pod_fails_over_and_the_chat_carries_on(
     cluster: Cluster, cluster_app: App
 ) -> None:
-    report = asyncio.run(_fail_over_under_chat(cluster, cluster_app))
-    print(
-        f"\nFAILOVER (chat through the Service, a line every {SEND_INTERVAL}s): "
-        f"replica promoted {report['promoted']:.1f}s after the delete, pod back as a replica "
-        f"after {report['rejoined']:.1f}s; no line delivered for {report['silence']:.1f}s; "
-        f"{report['lost']} of {report['sent']} lines lost, {report['duplicates']} duplicated, "
-        f"{report['reconnects']} socket reconnects"
-    )
+    asyncio.run(_fail_over_under_chat(cluster, cluster_app))
 
 
-async def _fail_over_under_chat(cluster: Cluster, app: App) -> dict[str, Any]:
+async def _fail_over_under_chat(cluster: Cluster, app: App) -> None:
     redis = await asyncio.to_thread(_redis_pods, cluster, app)
     by_address = {pod["status"]["podIP"]: name for name, pod in redis.items()}
     nodes = await asyncio.to_thread(_nodes, cluster, app, sorted(redis)[0])
@@ -222,43 +226,42 @@ async def _fail_over_under_chat(cluster: Cluster, app: App) -> dict[str, Any]:
     claim_uid = claims[f"data-{victim}"]["metadata"]["uid"]
     old_uid = redis[victim]["metadata"]["uid"]
 
+    def promoted() -> tuple[bool, Any]:
+        try:
+            now = {node.id: node for node in _nodes(cluster, app, witness)}
+        except CommandFailed as error:  # the witness is busy: ask again
+            return False, str(error)
+        return now[replica.id].is_master, now.get(replica.id)
+
+    def rejoined() -> tuple[bool, Any]:
+        pod = _redis_pods(cluster, app).get(victim)
+        if pod is None or pod["metadata"]["uid"] == old_uid or not is_ready(pod):
+            return False, pod and pod["status"].get("phase")
+        try:
+            mine = next(n for n in _nodes(cluster, app, victim) if "myself" in n.flags)
+            link = _info(cluster, app, victim, "info", "replication").get("master_link_status")
+            state = _info(cluster, app, victim, "cluster", "info").get("cluster_state")
+        except CommandFailed as error:  # just started: ask again
+            return False, str(error)
+        back = mine.id == master.id and "slave" in mine.flags and mine.master_id == replica.id
+        return back and link == "up" and state == "ok", (mine, link, state)
+
     chat = ChatAddress.of(app)
     traffic = ChatTraffic(chat)
     alice, bob = await login(chat.base, "alice"), await login(chat.base, "bob")
     listening = asyncio.Event()
     receiver = asyncio.create_task(traffic.receive(bob, listening))
     await listening.wait()
-    sender = asyncio.create_task(traffic.send(alice))
+    senders = [asyncio.create_task(traffic.send(alice)) for _ in range(SENDERS)]
+    killed = promoted_at = recovered = 0.0
     try:
         await _until("steady chat", lambda: len(traffic.received) >= STEADY_MESSAGES, 60)
         killed = time.time()
         await asyncio.to_thread(
             cluster.kubectl, "delete", "pod", victim, "-n", app.namespace, "--wait=false"
         )
-
-        def promoted() -> tuple[bool, Any]:
-            try:
-                now = {node.id: node for node in _nodes(cluster, app, witness)}
-            except CommandFailed as error:  # the witness is busy: ask again
-                return False, str(error)
-            return now[replica.id].is_master, now.get(replica.id)
-
         await asyncio.to_thread(wait_for, f"{witness} promoted", promoted, FAILOVER_TIMEOUT)
         promoted_at = time.time()
-
-        def rejoined() -> tuple[bool, Any]:
-            pod = _redis_pods(cluster, app).get(victim)
-            if pod is None or pod["metadata"]["uid"] == old_uid or not is_ready(pod):
-                return False, pod and pod["status"].get("phase")
-            try:
-                mine = next(n for n in _nodes(cluster, app, victim) if "myself" in n.flags)
-                link = _info(cluster, app, victim, "info", "replication").get("master_link_status")
-                state = _info(cluster, app, victim, "cluster", "info").get("cluster_state")
-            except CommandFailed as error:  # just started: ask again
-                return False, str(error)
-            back = mine.id == master.id and "slave" in mine.flags and mine.master_id == replica.id
-            return back and link == "up" and state == "ok", (mine, link, state)
-
         await asyncio.to_thread(wait_for, f"{victim} back as a replica", rejoined, FAILOVER_TIMEOUT)
         recovered = time.time()
         await _until(
@@ -268,21 +271,22 @@ async def _fail_over_under_chat(cluster: Cluster, app: App) -> dict[str, Any]:
         )
     finally:
         traffic.sending = False
-        await asyncio.gather(sender, return_exceptions=True)
-    # What has not arrived by then is lost: counted below.
-    await _settled(lambda: len(traffic.received) >= len(traffic.sent), STRAGGLERS_TIMEOUT)
-    receiver.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+        # What has not arrived by then is lost.
+        await _settled(lambda: len(traffic.received) >= len(traffic.sent), STRAGGLERS_TIMEOUT)
+        receiver.cancel()
+        steps = (
+            f"replica promoted {promoted_at - killed:.1f}s after the delete, "
+            if promoted_at
+            else "replica NOT promoted, "
+        ) + (f"pod back as a replica after {recovered - killed:.1f}s" if recovered else "")
+        print(
+            f"\nFAILOVER ({SENDERS} sockets chatting through the Service, 10 lines/s): {steps}; "
+            f"{traffic.summary(killed or time.time(), recovered or time.time())}"
+        )
     claims = await asyncio.to_thread(_claims, cluster, app)
     assert claims[f"data-{victim}"]["metadata"]["uid"] == claim_uid, "the claim was replaced"
-    lost = sorted(set(traffic.sent) - set(traffic.received))
-    after = [seq for seq in lost if traffic.sent[seq] > recovered]
-    assert not after, f"lines sent after the recovery were lost: {after}"
-    return {
-        "promoted": promoted_at - killed,
-        "rejoined": recovered - killed,
-        "silence": traffic.longest_silence(killed, recovered),
-        "lost": len(lost),
-        "sent": len(traffic.sent),
-        "duplicates": traffic.duplicates,
-        "reconnects": traffic.reconnects,
-    }
+    lost_after = [
+        seq for seq in set(traffic.sent) - set(traffic.received) if traffic.sent[seq] > recovered
+    ]
+    assert not lost_after, f"lines sent after the recovery were lost: {lost_after}"
