@@ -24,8 +24,9 @@ from tests.support import control_plane
 def container_environment(
     container: Mapping[str, Any], pod_name: str, namespace: str
 ) -> dict[str, str]:
-    """The container's ``env`` as the kubelet sets it; only the fieldRefs the chart uses."""
-    fields = {"metadata.name": pod_name, "metadata.namespace": namespace}
+    """The container's ``env`` as the kubelet sets it; only the fieldRefs the chart uses. The
+    process runs in no Pod, so its uid is empty (the Lease then has no owner to go with)."""
+    fields = {"metadata.name": pod_name, "metadata.namespace": namespace, "metadata.uid": ""}
     env: dict[str, str] = {}
     for item in container.get("env", []):
         if "value" in item:
