@@ -72,7 +72,7 @@ find_binaries() {
     local cache="${CHANNELWORKS_CACHE:-$HOME/.cache/channelworks}"
     dirs+=("$cache/node/bin")
     for name in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy \
-        coredns kube-router local-path-provisioner helm; do
+        coredns kube-router local-path-provisioner helm kubectl; do
         BIN[$name]=""
         for dir in "${dirs[@]}"; do
             if [[ -x "$dir/$name" ]]; then
@@ -80,9 +80,13 @@ find_binaries() {
                 break
             fi
         done
+        # kubectl: the cache's when the build script makes one, else the system's.
+        if [[ -z "${BIN[$name]}" && "$name" == kubectl ]]; then
+            BIN[$name]="$(PATH="$SYSTEM_PATH:$PATH" command -v kubectl || true)"
+        fi
         [[ -n "${BIN[$name]}" ]] || missing+=("$name")
     done
-    for name in containerd containerd-shim-runc-v2 runc ctr kubectl iptables ipset conntrack \
+    for name in containerd containerd-shim-runc-v2 runc ctr iptables ipset conntrack \
         nsenter unshare setsid ip openssl python3 flock; do
         BIN[$name]="$(PATH="$SYSTEM_PATH:$PATH" command -v "$name" || true)"
         [[ -n "${BIN[$name]}" ]] || missing+=("$name")
@@ -826,13 +830,18 @@ exec_in_node() {
     [[ "${1:-}" != "--" ]] || shift
     (($#)) || fail "exec: no command given"
     require_up
-    local env_args=() line helm_dir
+    local env_args=() line helm_dir kubectl_dir
     while IFS= read -r line; do
         [[ -n "$line" ]] && env_args+=("$line")
     done <"$STATE/env"
     helm_dir="$(dirname "$(grep '^HELM=' "$STATE/env" | cut -d= -f2-)")"
+    kubectl_dir="$(dirname "$(grep '^KUBECTL=' "$STATE/env" | cut -d= -f2-)")"
+    local path="$helm_dir:$PATH"
+    # A cached kubectl goes first; a system one is on PATH already (and /usr/bin first would
+    # change which python3 the caller gets).
+    [[ ":$SYSTEM_PATH:" == *":$kubectl_dir:"* ]] || path="$kubectl_dir:$path"
     exec nsenter --target "$(holder_pid)" --mount --net --wd="$PWD" -- \
-        env "${env_args[@]}" PATH="$helm_dir:$PATH" "$@"
+        env "${env_args[@]}" PATH="$path" "$@"
 }
 
 main() {
