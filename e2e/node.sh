@@ -87,7 +87,7 @@ find_binaries() {
         [[ -n "${BIN[$name]}" ]] || missing+=("$name")
     done
     for name in containerd containerd-shim-runc-v2 runc ctr iptables ipset conntrack \
-        nsenter unshare setsid ip openssl python3 flock; do
+        nsenter unshare setsid ip openssl python3 flock curl; do
         BIN[$name]="$(PATH="$SYSTEM_PATH:$PATH" command -v "$name" || true)"
         [[ -n "${BIN[$name]}" ]] || missing+=("$name")
     done
@@ -407,6 +407,10 @@ EOF
 # -- the namespaces and cgroups ----------------------------------------------------------------
 
 make_netns() {
+    # Traffic between two pods on the bridge must pass iptables, or a Service's replies skip
+    # kube-proxy's reverse translation: that takes the br_netfilter module.
+    [[ -d /proc/sys/net/bridge ]] || modprobe br_netfilter 2>/dev/null ||
+        fail "the kernel has no br_netfilter (modprobe br_netfilter failed)"
     ip netns add "$NETNS"
     ip -n "$NETNS" link set lo up
     # Both ends of the pair live in the node's namespace; the peer stays down, so what is routed
