@@ -681,19 +681,19 @@ node_pids() {
 }
 
 kill_node_processes() {
-    local pids deadline=$((SECONDS + 20))
-    pids="$(node_pids)"
-    [[ -z "$pids" ]] || log "stopping $(wc -w <<<"$pids") process(es)"
-    while [[ -n "$pids" ]]; do
+    local pids=() deadline=$((SECONDS + 20))
+    mapfile -t pids < <(node_pids)
+    ((${#pids[@]} == 0)) || log "stopping ${#pids[@]} process(es)"
+    while ((${#pids[@]})); do
         # Everything at once, with SIGKILL: the node's state is thrown away anyway, and nothing
         # gets the chance to restart what was just stopped (the kubelet, the shims).
-        kill -KILL $pids 2>/dev/null || true
+        kill -KILL "${pids[@]}" 2>/dev/null || true
         ((SECONDS < deadline)) || {
-            log "warning: processes still there after 20s: $pids"
+            log "warning: processes still there after 20s: ${pids[*]}"
             return 1
         }
         sleep 0.1
-        pids="$(node_pids)"
+        mapfile -t pids < <(node_pids)
     done
 }
 
@@ -826,8 +826,9 @@ up() {
 }
 
 require_up() {
-    [[ -f "$STATE/env" ]] && holder_alive ||
+    if ! [[ -f "$STATE/env" ]] || ! holder_alive; then
         fail "the node is not up (no $STATE/env or its holder is gone): run e2e/node.sh up"
+    fi
 }
 
 exec_in_node() {
