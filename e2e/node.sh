@@ -634,8 +634,9 @@ import_images() {
 }
 
 image_present() {
-    in_node "${BIN[ctr]}" --address /run/containerd/containerd.sock -n k8s.io images ls -q |
-        grep -qxF "$1"
+    local refs # read whole: grep -q stopping early would fail the pipeline (pipefail)
+    refs="$(in_node "${BIN[ctr]}" --address /run/containerd/containerd.sock -n k8s.io images ls -q)"
+    grep -qxF "$1" <<<"$refs"
 }
 
 write_env() {
