@@ -213,15 +213,26 @@ build_kwok() {
 }
 
 build_helm() {
-    if stamp_ok "$HELM_BIN" helm "$HELM_VERSION"; then
+    # The Kubernetes version helm assumes without a cluster (`helm template`, `helm lint`) is the
+    # one we build, as a release build stamps it; otherwise it is 1.20, below the chart's
+    # kubeVersion, and `helm template charts/channelworks` fails without --kube-version.
+    local k8s_major k8s_minor stamp
+    k8s_major="$(cut -d. -f1 <<<"${K8S_VERSION#v}")"
+    k8s_minor="$(cut -d. -f2 <<<"$K8S_VERSION")"
+    stamp="$HELM_VERSION kubernetes-$k8s_major.$k8s_minor"
+    if stamp_ok "$HELM_BIN" helm "$stamp"; then
         log "helm $HELM_VERSION: cached in $HELM_BIN"
         return
     fi
     log "helm $HELM_VERSION: building"
     GOBIN="$HELM_BIN" go install "${GO_BUILD_FLAGS[@]}" \
-        -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+        -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $(
+            for package in chartutil lint/rules; do
+                printf -- '-X helm.sh/helm/v3/pkg/%s.k8sVersionMajor=%s ' "$package" "$k8s_major"
+                printf -- '-X helm.sh/helm/v3/pkg/%s.k8sVersionMinor=%s ' "$package" "$k8s_minor"
+            done)" \
         "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-    write_stamp "$HELM_BIN" helm "$HELM_VERSION"
+    write_stamp "$HELM_BIN" helm "$stamp"
     log "helm $HELM_VERSION: done"
 }
 
