@@ -113,6 +113,24 @@ def headless_service(app: spec.App) -> Manifest:
     }
 
 
+# Before a cluster node's container stops (pod deleted, evicted, rolled), a master hands its slots
+# to its replica with a coordinated CLUSTER FAILOVER (the replica catches up first, nothing is
+# lost) and waits until it is a replica itself. Without it a deleted master pod is back within
+# cluster-node-timeout, before any failover, empty (no persistence) yet still a master, and its
+# replica resyncs to the empty dataset: the shard's messages and group memberships are gone.
+HAND_OVER = """\
+cli() { redis-cli -a "$REDIS_PASSWORD" --no-auth-warning "$@"; }
+set -- $(cli role)
+[ "$1" = master ] && [ -n "$4" ] || exit 0
+cli -h "$3" -p "$4" cluster failover || exit 0
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+  set -- $(cli role)
+  [ "$1" = slave ] && exit 0
+  sleep 1
+done
+"""
+
+
 def _container(app: spec.App, ctx: BuildContext) -> dict[str, Any]:
     redis = app.channel_layer.redis
     ref = password_secret_ref(app)
@@ -136,6 +154,7 @@ def _container(app: spec.App, ctx: BuildContext) -> dict[str, Any]:
         args += ["--cluster-announce-ip", "$(POD_IP)"]
         ports.append({"name": "bus", "containerPort": meta.REDIS_BUS_PORT, "protocol": "TCP"})
     ping = 'redis-cli -h 127.0.0.1 -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'
+    lifecycle = {"preStop": {"exec": {"command": ["sh", "-c", HAND_OVER]}}}
     return {
         "name": "redis",
         "image": redis.image or ctx.redis_image,
@@ -155,6 +174,7 @@ def _container(app: spec.App, ctx: BuildContext) -> dict[str, Any]:
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
+        **({"lifecycle": lifecycle} if redis.mode == "cluster" else {}),
         "resources": resources,
         "securityContext": pods.container_security(),
         "volumeMounts": [
