@@ -31,11 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from channelworks.deploy import cluster, summary
+    from channelworks.deploy import cluster, layer_diagnosis, summary
 
     kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or None
     connection = cluster.connect(kubeconfig, args.context)
     namespace = args.namespace or connection.namespace
     app = cluster.read_app(connection, args.name, namespace)
-    sys.stdout.write(summary.summarize(app, dt.datetime.now(dt.UTC)))
+    reasons: list[str] = []
+    if summary.layer_needs_a_reason(app):
+        found = cluster.read_layer_objects(connection, args.name, namespace)
+        reasons = layer_diagnosis.reasons(found) if found is not None else []
+    sys.stdout.write(summary.summarize(app, dt.datetime.now(dt.UTC), reasons))
     return 0

@@ -125,3 +125,42 @@ def read_app(connection: Connection, name: str, namespace: str) -> dict[str, Any
         cause = getattr(error, "reason", None) or error
         raise ClusterError(f"cannot reach the cluster at {connection.server}: {cause}") from None
     return app
+
+
+LAYER_COMPONENT = "channel-layer"  # the operator's app.kubernetes.io/component of Redis pods
+
+
+def read_layer_objects(connection: Connection, name: str, namespace: str) -> Any:
+    """The app's Redis pods and volume claims, the claims' Warning events and the cluster's
+    StorageClasses, for :mod:`channelworks.deploy.layer_diagnosis`; None when the kubeconfig's
+    user may not read pods or claims (the summary then says only what the status says)."""
+    from channelworks.deploy.layer_diagnosis import LayerObjects
+
+    kubernetes = _kubernetes()
+    core = kubernetes.client.CoreV1Api(connection.api)
+    storage = kubernetes.client.StorageV1Api(connection.api)
+    plain = connection.api.sanitize_for_serialization
+    selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/component={LAYER_COMPONENT}"
+    timeout = {"_request_timeout": REQUEST_TIMEOUT}
+    try:
+        pods = core.list_namespaced_pod(namespace, label_selector=selector, **timeout).items
+        claims = core.list_namespaced_persistent_volume_claim(
+            namespace, label_selector=selector, **timeout
+        ).items
+        events = core.list_namespaced_event(
+            namespace, field_selector="involvedObject.kind=PersistentVolumeClaim", **timeout
+        ).items
+    except kubernetes.client.ApiException:
+        return None
+    try:
+        classes: list[Any] | None = [
+            plain(item) for item in storage.list_storage_class(**timeout).items
+        ]
+    except kubernetes.client.ApiException:
+        classes = None  # StorageClasses are cluster-wide: a namespaced user may not list them
+    return LayerObjects(
+        pods=[plain(item) for item in pods],
+        claims=[plain(item) for item in claims],
+        storage_classes=classes,
+        events=[plain(item) for item in events],
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 NO_STATUS = (
@@ -82,8 +82,17 @@ def _conditions(conditions: list[Mapping[str, Any]], now: dt.datetime) -> list[s
     return lines
 
 
-def summarize(app: Mapping[str, Any], now: dt.datetime) -> str:
-    """The lines ``channelworks status`` prints for the RealtimeApp object ``app``."""
+def layer_needs_a_reason(app: Mapping[str, Any]) -> bool:
+    """Whether the status says Redis pods are missing: then ``channelworks status`` looks for
+    why (:mod:`channelworks.deploy.layer_diagnosis`)."""
+    layer = (app.get("status") or {}).get("channelLayer") or {}
+    ready, nodes = layer.get("readyNodes"), layer.get("nodes")
+    return isinstance(ready, int) and isinstance(nodes, int) and ready < nodes
+
+
+def summarize(app: Mapping[str, Any], now: dt.datetime, layer_reasons: Sequence[str] = ()) -> str:
+    """The lines ``channelworks status`` prints for the RealtimeApp object ``app``, with
+    ``layer_reasons`` (why Redis pods are not ready) under the layer's line."""
     metadata, spec = app.get("metadata") or {}, app.get("spec") or {}
     status: Mapping[str, Any] = app.get("status") or {}
     title = f"RealtimeApp {metadata.get('namespace', '?')}/{metadata.get('name', '?')}"
@@ -103,6 +112,7 @@ def summarize(app: Mapping[str, Any], now: dt.datetime) -> str:
         f"  workers     {_workers(status)}",
         f"  queue       {_queue(status)}",
         f"  layer       {_layer(spec, status)}",
+        *(f"    why       {reason}" for reason in layer_reasons),
         *_conditions(list(status.get("conditions") or []), now),
     ]
     return "\n".join(lines) + "\n"
