@@ -135,6 +135,23 @@ class Namespace:
             self.run("iptables", "-A", *rule)
             self._rules.append(rule)
 
+    def silence_connections(self, port: int) -> list[int]:
+        """Drop every packet of the connections made so far from outside to ``port`` (new
+        connections pass): what a client sees behind a Service address whose pod was
+        replaced. Returns the client ports silenced."""
+        listing = _run(
+            "ss", "-tnH", "state", "established", f"( dst {self.address} and dport = :{port} )"
+        )
+        client_ports = [int(line.split()[2].rsplit(":", 1)[1]) for line in listing.splitlines()]
+        for client_port in client_ports:
+            for rule in (
+                ("INPUT", "-i", self.inside_link, "-p", "tcp", "--sport", str(client_port)),
+                ("OUTPUT", "-o", self.inside_link, "-p", "tcp", "--dport", str(client_port)),
+            ):
+                self.run("iptables", "-A", *rule, "-j", "DROP")
+                self._rules.append((*rule, "-j", "DROP"))
+        return client_ports
+
     def connection_attempts(self, port: int) -> int:
         """Connections tried to ``port`` (SYN packets) since its blackhole began."""
         listing = self.run("iptables", "-L", "INPUT", "-v", "-x", "-n")

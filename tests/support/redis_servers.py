@@ -387,15 +387,22 @@ class RedisServer(_Servers):
     """One standalone redis-server; ``requirepass`` turns on password authentication."""
 
     def __init__(
-        self, requirepass: str | None = None, *, startup_timeout: float = STARTUP_TIMEOUT
+        self,
+        requirepass: str | None = None,
+        *,
+        startup_timeout: float = STARTUP_TIMEOUT,
+        host: str = HOST,
+        launcher: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.password = requirepass
         self._startup_timeout = startup_timeout
+        self._host = host
+        self._launcher = tuple(launcher)
 
     def start(self) -> Self:
         root = self._make_root("channelworks-redis-")
-        node = _Node(root, {}, self.password, bus=False)
+        node = _Node(root, {}, self.password, bus=False, host=self._host, launcher=self._launcher)
         self._nodes = [node]
         return self._started(lambda: node.start(self._startup_timeout))
 
@@ -407,7 +414,7 @@ class RedisServer(_Servers):
 
     @property
     def host(self) -> str:
-        return HOST
+        return self._node.host
 
     @property
     def port(self) -> int:
@@ -420,7 +427,7 @@ class RedisServer(_Servers):
     @property
     def url(self) -> str:
         """``redis://[:password@]127.0.0.1:PORT/0``."""
-        return f"redis://{_credentials(self.password)}{HOST}:{self.port}/0"
+        return f"redis://{_credentials(self.password)}{self.host}:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -432,6 +439,12 @@ class RedisServer(_Servers):
 
     def flushall(self) -> None:
         self._node.cli("FLUSHALL")
+
+    def replace(self) -> None:
+        """SIGKILL the server and start a new, empty one on the same address (a pod replaced
+        behind a Service: the old connections are gone on the server's side)."""
+        self._node.kill()
+        self._node.restart(self._startup_timeout)
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         return self._node.log_tail(lines)

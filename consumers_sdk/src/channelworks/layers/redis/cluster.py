@@ -17,10 +17,9 @@ layer routes for itself:
   (host names are resolved again at every connect: a headless Service names the pods of now),
   each asked with the short ``connect_timeout``, so an address that stopped answering costs
   about a second, not the exchange timeout;
-- an exchange that has waited longer than ``connect_timeout`` has its server pinged on a
-  connection of its own; a server that does not answer within ``connect_timeout`` is taken
-  for gone and the exchanges waiting on it fail at once (its pod vanished: on a pod network
-  nothing refuses the connection, the packets just go unanswered);
+- every line reports its exchanges to a ``watch.ServerWatch``: the exchanges waiting on a node
+  that stopped answering fail at once and the map is read again (its pod vanished: on a pod
+  network nothing refuses the connection, the packets just go unanswered);
 - a ``RoutedLine`` is a dedicated connection for the blocking reads of one hash tag, which
   follows that tag's slot from master to master.
 """
@@ -28,20 +27,18 @@ layer routes for itself:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import math
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Hashable, Sequence
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
+from channelworks.layers.redis.watch import ServerWatch
 from channelworks.layers.redis.wire import Call, Exchange, Line
 
-logger = logging.getLogger(__name__)
 Address = tuple[str, int]
 __all__ = ["RELOAD_INTERVAL", "Address", "RoutedLine", "SlotMap", "first_key", "read_cluster_slots"]
 RELOAD_INTERVAL = 0.25  # seconds between two readings of the map while errors persist
@@ -109,11 +106,7 @@ class SlotMap:
         self._unreachable: set[Address] = set()
         self._nodes: dict[Address, aioredis.Redis] = {}
         self._lines: dict[Address, tuple[Line, asyncio.Lock]] = {}
-        # Exchanges in flight (line -> server, since when), watched for servers that vanished.
-        self._in_flight: dict[Line, tuple[Address, float]] = {}
-        self._watchdog: asyncio.Task[None] | None = None
-        self._probes: dict[Address, Line] = {}
-        self._answered_at: dict[Address, float] = {}  # a node's last answer to a ping
+        self.server_watch = ServerWatch(connect_timeout, self._probe_line, self._gone)
 
     def node(self, address: Address) -> aioredis.Redis:
         """A (lazily connecting) client for one node, to build lines from."""
@@ -196,9 +189,13 @@ class SlotMap:
         for address in [address for address in self._lines if address not in known]:
             line, _ = self._lines.pop(address)
             await line.close()
-        for address in [address for address in self._probes if address not in known]:
-            self._answered_at.pop(address, None)
-            await self._probes.pop(address).close()
+        await self.server_watch.forget(set(known))
+
+    def _probe_line(self, server: Hashable) -> Line:
+        return Line(self.node(cast(Address, server)), 2 * self._connect_timeout)
+
+    def _gone(self, server: Hashable) -> None:
+        self.lost(cast(Address, server))
 
     async def _ask(self, address: Address, *call: Any) -> Any:
         """One command on a connection of its own, bounded by ``connect_timeout`` twice (to
@@ -250,15 +247,12 @@ class SlotMap:
         when the map changed under them: they take turns)."""
         entry = self._lines.get(address)
         if entry is None:
-            entry = self._lines[address] = (Line(self.node(address), self._timeout), asyncio.Lock())
+            line = Line(self.node(address), self._timeout, self.server_watch, address)
+            entry = self._lines[address] = (line, asyncio.Lock())
         line, turn = entry
         try:
             async with turn:
-                self.watch(line, address)
-                try:
-                    return await line.call(calls)
-                finally:
-                    self.unwatch(line)
+                return await line.call(calls)
         except _CONNECTION_FAILURES as error:
             self.lost(address)
             return [error] * len(calls)
@@ -268,64 +262,10 @@ class SlotMap:
         (_, reply) = await self._exchange((str(error.host), int(error.port)), [("ASKING",), call])
         return reply
 
-    # Servers that vanished -------------------------------------------------------------------
-
-    def watch(self, line: Line, address: Address) -> None:
-        """An exchange with ``address`` starts on ``line``: cut it if that server vanishes."""
-        self._in_flight[line] = (address, time.monotonic())
-        if self._watchdog is None:
-            self._watchdog = asyncio.get_running_loop().create_task(self._watch_servers())
-
-    def unwatch(self, line: Line) -> None:
-        self._in_flight.pop(line, None)
-
-    async def _watch_servers(self) -> None:
-        """While exchanges are in flight: ping the servers of those waiting longer than
-        ``connect_timeout``; cut the exchanges of a server that does not answer."""
-        try:
-            while self._in_flight:
-                await asyncio.sleep(self._connect_timeout / 4)
-                since = time.monotonic() - self._connect_timeout
-                waiting = {
-                    address
-                    for address, start in self._in_flight.values()
-                    if start < since and self._answered_at.get(address, -math.inf) < since
-                }  # a node that answered a ping within the last connect_timeout is still there
-                if waiting:
-                    await asyncio.gather(*(self._check(address) for address in waiting))
-        finally:
-            self._watchdog = None
-
-    async def _check(self, address: Address) -> None:
-        probe = self._probes.get(address)
-        if probe is None:
-            probe = self._probes[address] = Line(self.node(address), 2 * self._connect_timeout)
-        try:
-            await probe.one("PING")
-            self._answered_at[address] = time.monotonic()
-            return
-        except redis_errors.ResponseError:
-            self._answered_at[address] = time.monotonic()
-            return  # it answers (NOAUTH, LOADING...): the server is there
-        except _CONNECTION_FAILURES as error:
-            cause = f"{address[0]}:{address[1]} stopped answering ({error})"
-        del self._probes[address]
-        self._answered_at.pop(address, None)
-        await probe.close()
-        logger.warning("Redis node %s; reading the cluster's slot map again", cause)
-        self.lost(address)
-        for line, (server, _) in list(self._in_flight.items()):
-            if server == address:
-                line.cut(cause)
-
     async def close(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
-            self._watchdog = None
-        lines = [line for line, _ in self._lines.values()] + list(self._probes.values())
-        self._lines, self._probes = {}, {}
+        await self.server_watch.close()
+        lines = [line for line, _ in self._lines.values()]
+        self._lines = {}
         for line in lines:
             await line.close()
         nodes, self._nodes = self._nodes, {}
@@ -353,14 +293,11 @@ class RoutedLine(Exchange):
         for _ in range(_REDIRECTS):
             address = await self._slots.owner(self._slot)
             line = await self._line_to(address)
-            self._slots.watch(line, address)
             try:
                 replies = await line.call(calls, packed)
             except _CONNECTION_FAILURES:
                 self._slots.lost(address)
                 raise
-            finally:
-                self._slots.unwatch(line)
             for reply in replies:
                 if isinstance(reply, redis_errors.ResponseError):
                     self._slots.answered_with(reply)
@@ -373,7 +310,13 @@ class RoutedLine(Exchange):
         if self._line is None or address != self._address:
             if self._line is not None:
                 await self._line.close()
-            self._line = Line(self._slots.node(address), self._timeout)
+            self._line = Line(
+                self._slots.node(address),
+                self._timeout,
+                self._slots.server_watch,
+                address,
+                blocking=True,
+            )
             self._address = address
         return self._line
 

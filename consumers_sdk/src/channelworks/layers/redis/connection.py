@@ -7,13 +7,14 @@ import urllib.parse
 import zlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from channelworks.exceptions import ConfigurationError
 from channelworks.layers.redis.cluster import RoutedLine, SlotMap
+from channelworks.layers.redis.watch import ServerWatch
 from channelworks.layers.redis.wire import Caller, Exchange, Line
 
 Client = aioredis.Redis | RedisCluster
@@ -162,7 +163,25 @@ class Clients:
     plan: ConnectionPlan
     clients: list[Client]
     slots: SlotMap | None = None
+    sockets: SocketSettings = field(default_factory=lambda: SocketSettings())
     _batch_lines: dict[int, Line] = field(default_factory=dict, init=False, repr=False)
+    _watch: ServerWatch | None = field(default=None, init=False, repr=False)
+
+    def _server_watch(self) -> ServerWatch:
+        """Standalone servers' watch (a cluster's is its slot map's): the index of a client."""
+        if self._watch is None:
+            self._watch = ServerWatch(self.sockets.connect_timeout, self._probe_line)
+        return self._watch
+
+    def _probe_line(self, server: Hashable) -> Line:
+        client = self.clients[cast(int, server)]
+        assert isinstance(client, aioredis.Redis)
+        return Line(client, 2 * self.sockets.connect_timeout)
+
+    def _watched_line(self, client: Client, blocking: bool) -> Line:
+        assert isinstance(client, aioredis.Redis)
+        index = self.clients.index(client)
+        return Line(client, LINE_TIMEOUT, self._server_watch(), index, blocking)
 
     def for_tag(self, tag: str) -> Client:
         if len(self.clients) == 1:
@@ -181,17 +200,14 @@ class Clients:
             return self.slots.call
         line = self._batch_lines.get(id(client))
         if line is None:
-            assert isinstance(client, aioredis.Redis)
-            line = self._batch_lines[id(client)] = Line(client, LINE_TIMEOUT)
+            line = self._batch_lines[id(client)] = self._watched_line(client, blocking=False)
         return line.call
 
     def line(self, tag: str) -> Exchange:
         """A new dedicated connection to the server holding ``tag``; its user closes it."""
         if self.slots is not None:
             return RoutedLine(self.slots, tag, LINE_TIMEOUT)
-        client = self.for_tag(tag)
-        assert isinstance(client, aioredis.Redis)
-        return Line(client, LINE_TIMEOUT)
+        return self._watched_line(self.for_tag(tag), blocking=True)
 
     def address_of(self, client: Client) -> str:
         if self.plan.cluster:
@@ -199,6 +215,9 @@ class Clients:
         return self.plan.hosts[self.clients.index(client)].address
 
     async def close(self) -> None:
+        if self._watch is not None:
+            await self._watch.close()
+            self._watch = None
         lines, self._batch_lines = self._batch_lines, {}
         for line in lines.values():
             await line.close()
@@ -240,8 +259,10 @@ def open_clients(plan: ConnectionPlan, sockets: SocketSettings | None = None) ->
             plan,
             [cluster],
             slots=SlotMap(addresses, node_options, LINE_TIMEOUT, sockets.connect_timeout),
+            sockets=sockets,
         )
     return Clients(
         plan,
         [aioredis.Redis.from_url(host.url, **options, **dict(host.options)) for host in plan.hosts],
+        sockets=sockets,
     )

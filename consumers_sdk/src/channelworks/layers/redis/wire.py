@@ -16,15 +16,23 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 Call = tuple[Any, ...]
 Caller = Callable[[Sequence[Call]], Awaitable[list[Any]]]
-__all__ = ["Call", "Caller", "Exchange", "Line", "pack_commands"]
+__all__ = ["Call", "Caller", "Exchange", "Line", "Watcher", "pack_commands"]
+
+
+class Watcher(Protocol):
+    """What a ``Line`` tells about its exchanges (``watch.ServerWatch``)."""
+
+    def watch(self, line: Line, server: Hashable, blocking: bool = False) -> None: ...
+
+    def unwatch(self, line: Line) -> None: ...
 
 
 def pack_commands(calls: Sequence[Call]) -> list[bytes]:
@@ -85,10 +93,22 @@ class Exchange(abc.ABC):
 
 
 class Line(Exchange):
-    """One dedicated connection to one server; one exchange at a time."""
+    """One dedicated connection to one server; one exchange at a time. With a ``watcher``,
+    each exchange is reported to it (as with ``server``; ``blocking``: a line for blocking
+    reads), so it can be cut if that server vanishes."""
 
-    def __init__(self, client: aioredis.Redis, timeout: float) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        timeout: float,
+        watcher: Watcher | None = None,
+        server: Hashable = None,
+        blocking: bool = False,
+    ) -> None:
         super().__init__()
+        self._watcher = watcher
+        self._server = server
+        self._blocking = blocking
         pool = client.connection_pool
         options = {**pool.connection_kwargs, "socket_timeout": None}
         self._connection = pool.connection_class(**options)
@@ -102,6 +122,9 @@ class Line(Exchange):
         ``cut`` raises (and drops the connection, which the next call makes again)."""
         connection = self._connection
         replies: list[Any] = []
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.watch(self, self._server, self._blocking)
         try:
             async with asyncio.timeout(self._timeout) as self._scope:
                 await connection.send_packed_command(
@@ -128,6 +151,8 @@ class Line(Exchange):
             ) from None
         finally:
             self._scope = self._cut_because = None
+            if watcher is not None:
+                watcher.unwatch(self)
         return replies
 
     def cut(self, because: str) -> None:
