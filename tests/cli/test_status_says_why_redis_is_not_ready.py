@@ -79,12 +79,9 @@ def test_claims_that_cannot_bind_are_named_with_the_reason(
 ) -> None:
     core = kubernetes.client.CoreV1Api(kube_api)
     classes = kubernetes.client.StorageV1Api(kube_api).list_storage_class().items
-    defaults = [
-        c.metadata.name
-        for c in classes
-        if (c.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class")
-        == "true"
-    ]
+    annotation = "storageclass.kubernetes.io/is-default-class"
+    metas = [c.metadata for c in classes if c.metadata is not None]
+    defaults = [m.name for m in metas if (m.annotations or {}).get(annotation) == "true"]
     assert not defaults, f"this test needs a cluster without a default StorageClass: {defaults}"
     app_with_layer(kube_api, namespace, ready=0, nodes=2)
     redis_pod_and_claim(core, namespace, 0, "fast")
