@@ -114,8 +114,13 @@ def test_the_documented_install_serves_a_new_project_with_dev(tmp_path: Path) ->
     with devmode.running("dev", argv, tmp_path, project, PATH=env["PATH"]) as dev:
         url = dev.wait_for_url()
         page = httpx.get(url, timeout=30)
+        # The page's reconnecting client is the channelworks app's static file, in the wheel.
+        script = re.search(r'<script src="([^"]+websocketbridge\.js)"', page.text)
+        assert script is not None, page.text
+        client = httpx.get(url.rstrip("/") + script.group(1), timeout=30)
         # What serves it runs on the plain venv's Python, not the workspace's.
         pythons = {child.cmdline()[0] for child in dev.descendants()}
     assert page.status_code == 200
     assert "<h1>my_app</h1>" in page.text
+    assert client.status_code == 200 and "WebSocketBridge" in client.text
     assert pythons == {str(venv / "bin" / "python")}, pythons
