@@ -35,15 +35,17 @@
 # Environment: CHANNELWORKS_CACHE (cache root), BUILD_JOBS (go build -p, default: nproc, max 2).
 #
 # Build times measured on the 2-core CI machine (Go 1.26.8; "cold" = empty Go build and module
-# caches for that binary, "warm" = after the control plane, which shares most packages):
+# caches for that binary, "warm" = its packages in the Go build cache, the binary missing):
 #   etcd                                                       45 s cold
 #   control plane (apiserver, controller-manager, scheduler)  16 min cold (load average ~10)
 #   kubelet + kube-proxy                                       124 s warm (after the control
 #                                                              plane); ~400 s if built alone cold
 #   coredns (11 plugins)                                       250 s cold, ~30 s of it downloads
-#   kube-router                                                (being measured)
-#   local-path-provisioner                                     (being measured)
-#   prometheus (server, no web UI, kubernetes/file/http SD)    (being measured)
+#   kube-router                                                517 s cold, 60 s warm
+#   local-path-provisioner                                     324 s cold, 47 s warm
+#   prometheus (server, no web UI, kubernetes/file/http SD)    see tests/chart/build-promtool.sh
+# (coredns warm: 37 s; everything cached: 0.4 s. Cold times taken at load average 10-30 on the
+# two cores, so upper bounds; docs/testing-control-plane.md has the table.)
 # On a cold machine the five Kubernetes binaries are compiled by one `go build`, so the packages
 # they share are compiled once.
 set -euo pipefail
