@@ -171,9 +171,11 @@ async def open_sockets(url: str, count: int) -> list[Any]:
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-async def echo(url: str, conns: int, seconds: float) -> tuple[int, list[float]]:
+async def echo(url: str, conns: int, seconds: float, meter: Meter | None = None) -> list[float]:
     sockets = await open_sockets(url, conns)
     latencies: list[float] = []
+    if meter:
+        await meter.start()
     stop = time.monotonic() + seconds
 
     async def run(socket: Any, index: int) -> None:
@@ -189,15 +191,18 @@ async def echo(url: str, conns: int, seconds: float) -> tuple[int, list[float]]:
 
     try:
         await asyncio.gather(*(run(socket, i) for i, socket in enumerate(sockets)))
+        if meter:
+            await meter.stop()
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
-    return len(latencies), sorted(latencies)
+    return sorted(latencies)
 
 
-async def broadcast(base: str, size: int, repeats: int) -> list[float]:
+async def broadcast(base: str, size: int, repeats: int, meter: Meter) -> list[float]:
     url = f"{base}/broadcast/g{secrets.token_hex(4)}/"
     sockets = await open_sockets(url, size)
     times: list[float] = []
+    await meter.start()
     try:
         for round_ in range(repeats):
             text = f"round {round_} {PAD}"
@@ -210,18 +215,30 @@ async def broadcast(base: str, size: int, repeats: int) -> list[float]:
 
             await asyncio.wait_for(asyncio.gather(*(heard(s) for s in sockets)), 60)
             times.append(time.perf_counter() - started)
+        await meter.stop()
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
     return times
 
 
-def measure(namespace: str, name: str, work: Any) -> tuple[Any, Figure]:
-    before, client_before, started = cpu_seconds(namespace), own_cpu(), time.perf_counter()
-    result = asyncio.run(work)
-    seconds, client = time.perf_counter() - started, own_cpu() - client_before
-    after = cpu_seconds(namespace)
-    cpu = {part: after[part] - before.get(part, 0.0) for part in after}
-    return result, Figure(name, 1, seconds, {}, cpu, client)
+class Meter:
+    """CPU of the app's pods and of this process, and wall time, between start() and stop():
+    the timed part only (after the sockets are open, before they close)."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        self.namespace, self.figure = namespace, Figure(name, 1, 0.0, {}, {}, 0.0)
+        self._pods: dict[str, float] = {}
+        self._client = self._started = 0.0
+
+    async def start(self) -> None:
+        self._pods = await asyncio.to_thread(cpu_seconds, self.namespace)
+        self._client, self._started = own_cpu(), time.perf_counter()
+
+    async def stop(self) -> None:
+        self.figure.seconds = time.perf_counter() - self._started
+        self.figure.client_cpu = own_cpu() - self._client
+        after = await asyncio.to_thread(cpu_seconds, self.namespace)
+        self.figure.cpu = {part: after[part] - self._pods.get(part, 0.0) for part in after}
 
 
 def run(args: argparse.Namespace) -> list[Figure]:
@@ -244,24 +261,24 @@ def run(args: argparse.Namespace) -> list[Figure]:
                  and app_status(namespace).get("worker", {}).get("readyReplicas") == w)  # fmt: skip
             log(f"{workers} worker pod(s): echo")
             asyncio.run(echo(f"{base}/echo/", args.echo_conns, 1.0))  # warm-up
-            (count, latencies), fig = measure(
-                namespace, f"echo {args.echo_conns} conns, {workers} worker(s)",
-                echo(f"{base}/echo/", args.echo_conns, args.echo_seconds),
-            )  # fmt: skip
+            meter = Meter(namespace, f"echo {args.echo_conns} conns, {workers} worker(s)")
+            latencies = asyncio.run(
+                echo(f"{base}/echo/", args.echo_conns, args.echo_seconds, meter)
+            )
             if not latencies:
                 raise BenchError("echo: no round trip")
-            fig.operations = count
+            fig = meter.figure
+            fig.operations = len(latencies)
             fig.numbers = {
-                "round trips/s": count / fig.seconds,
+                "round trips/s": len(latencies) / fig.seconds,
                 "p50 ms": latencies[len(latencies) // 2] * 1e3,
                 "p99 ms": latencies[int(len(latencies) * 0.99)] * 1e3,
             }
             figures.append(fig)
             log(f"{workers} worker pod(s): broadcast to {args.bcast_sockets}")
-            times, fig = measure(
-                namespace, f"broadcast to {args.bcast_sockets}, {workers} worker(s)",
-                broadcast(base, args.bcast_sockets, args.bcast_repeats),
-            )  # fmt: skip
+            meter = Meter(namespace, f"broadcast to {args.bcast_sockets}, {workers} worker(s)")
+            times = asyncio.run(broadcast(base, args.bcast_sockets, args.bcast_repeats, meter))
+            fig = meter.figure
             fig.operations = len(times)
             fig.numbers = {"median ms": statistics.median(times) * 1e3, "max ms": max(times) * 1e3}
             figures.append(fig)
