@@ -69,6 +69,10 @@ async def test_channelworks_dev_serves_the_new_project(tmp_path: Path) -> None:
             page = await client.get(url)
         assert page.status_code == 200
         assert "<h1>shop_live</h1>" in page.text and "/echo/" in page.text
+        # As runserver does: the new project's auth, contenttypes, sessions are not migrated.
+        assert "You have unapplied migrations for app(s): auth, contenttypes, sessions" in (
+            dev.log()
+        )
 
 
 def test_init_refuses_names_and_folders_it_cannot_use(tmp_path: Path) -> None:

@@ -12,16 +12,19 @@ connections are handled as per request), and sends the response to the reply cha
 - then ``{"content": bytes, "more_content": bool}`` until ``more_content`` is False.
 
 Content goes in chunks of at most ``chunk_size`` bytes; a streaming response is sent as it is
-produced (the headers first, each part as it comes). With ``DEBUG`` on and
-``django.contrib.staticfiles`` installed, static files are served as runserver serves them.
+produced (the headers first, each part as it comes). With ``django.contrib.staticfiles``
+installed, static files are served: with ``DEBUG`` as runserver serves them, without it from
+``STATIC_ROOT`` (collected) with caching headers.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django import http
@@ -68,8 +71,8 @@ class AsgiHandler(base.BaseHandler):  # type: ignore[misc]
             response.close()
 
     def get_response(self, req: Any) -> Any:
-        if self._static is not None and req.path.startswith(self._static):
-            return _serve_static(req, req.path[len(self._static) :])
+        if self._static is not None and req.path.startswith(self._static.prefix):
+            return _serve_static(req, self._static, req.path[len(self._static.prefix) :])
         return super().get_response(req)
 
     @classmethod
@@ -101,28 +104,57 @@ class AsgiHandler(base.BaseHandler):  # type: ignore[misc]
             yield data[position : position + cls.chunk_size]
 
 
-def _static_serving() -> str | None:
-    """The STATIC_URL path prefix when static files are served as runserver does, else None."""
+STATIC_MAX_AGE = 3600  # seconds a browser or proxy may keep a collected static file
+
+
+@dataclass(frozen=True)
+class StaticServing:
+    """Where static files are served from: ``prefix`` is ``STATIC_URL``'s path; ``root`` is
+    ``STATIC_ROOT`` (collected files, with caching headers), or None for the finders (as
+    ``runserver`` serves them, never cached)."""
+
+    prefix: str
+    root: str | None
+
+
+def _static_serving() -> StaticServing | None:
+    """How this process serves ``STATIC_URL``, or None when it does not.
+
+    With ``DEBUG`` (or ``CHANNELWORKS["SERVE_STATIC"] = True``): from the staticfiles finders, as
+    runserver does. Without ``DEBUG``: from ``STATIC_ROOT`` when it is a folder (what
+    ``collectstatic``, run by ``channelworks build``, filled), unless ``SERVE_STATIC`` is False.
+    """
     from django.apps import apps
 
     ours = getattr(settings, "CHANNELWORKS", None) or {}
-    wanted = ours.get("SERVE_STATIC", settings.DEBUG)
+    wanted = ours.get("SERVE_STATIC")
     static_url = getattr(settings, "STATIC_URL", None)
-    if not wanted or not static_url or not apps.is_installed("django.contrib.staticfiles"):
+    if wanted is False or not static_url or not apps.is_installed("django.contrib.staticfiles"):
         return None
     prefix = str(static_url)
     if "://" in prefix:
         return None
-    return prefix if prefix.startswith("/") else "/" + prefix
+    prefix = prefix if prefix.startswith("/") else "/" + prefix
+    if wanted or settings.DEBUG:
+        return StaticServing(prefix, None)
+    root = getattr(settings, "STATIC_ROOT", None)
+    if root and os.path.isdir(root):
+        return StaticServing(prefix, str(root))
+    return None
 
 
-def _serve_static(req: Any, relative: str) -> Any:
+def _serve_static(req: Any, serving: StaticServing, relative: str) -> Any:
     from django.contrib.staticfiles import views
+    from django.views import static
 
     try:
-        return views.serve(req, relative, insecure=True)
+        if serving.root is None:
+            return views.serve(req, relative, insecure=True)
+        response = static.serve(req, relative, document_root=serving.root)
     except http.Http404 as error:
         return http.HttpResponseNotFound(str(error))
+    response["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
+    return response
 
 
 class ViewConsumer:

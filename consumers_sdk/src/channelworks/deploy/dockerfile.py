@@ -39,6 +39,19 @@ def default_base_image(sdk_version: str) -> str:
     return f"{BASE_REPOSITORY}:{sdk_version}"
 
 
+# The build's collectstatic, as one `python -c` program (the worker base image may predate any
+# helper module of this SDK): a project without STATIC_ROOT or staticfiles is left as it is.
+COLLECT_STATIC = (
+    "import django; django.setup(); "
+    "from django.apps import apps; from django.conf import settings; "
+    "from django.core.management import call_command; "
+    "root = apps.is_installed('django.contrib.staticfiles') and settings.STATIC_ROOT; "
+    "root and call_command('collectstatic', interactive=False, verbosity=0); "
+    "print('static files:', f'collected into {root}' if root else "
+    "'none collected (no STATIC_ROOT or no django.contrib.staticfiles)')"
+)
+
+
 def _quoted(value: str) -> str:
     """A Dockerfile ``ENV``/``LABEL`` value: a JSON string is a valid double-quoted one."""
     return json.dumps(value)
@@ -69,6 +82,8 @@ COPY {CONTEXT_APP_DIR}/ {APP_DIR}/
 RUN python -m compileall -q {APP_DIR}
 WORKDIR {APP_DIR}
 ENV {env_lines}
+# Static files into the settings' STATIC_ROOT (when set): the worker serves them without DEBUG.
+RUN python -c {_quoted(COLLECT_STATIC)}
 LABEL {label_lines}
 USER {RUN_AS}
 """

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry
 
 from channelworks import exceptions
+from channelworks.dev import migrations
 from channelworks.dev.config import DevConfig
 from channelworks.layers import base
 from channelworks.layers import env as layer_env
@@ -70,6 +71,7 @@ def setup_django(config: DevConfig) -> routing.Router:
     from channelworks import conf
 
     django.setup()
+    migrations.warn_if_unapplied()
     return conf.get_router()
 
 
