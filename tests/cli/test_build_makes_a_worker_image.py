@@ -63,6 +63,11 @@ def test_a_project_becomes_an_image_the_worker_runs(worker_base: str, tmp_path: 
         result = json.loads(probe.strip().splitlines()[-1])
         assert result["ok"], result
         assert result["routing"] == "bulletin.routing.channel_routing"
+        # collectstatic ran in the build: the worker serves these without DEBUG.
+        script = "/app/staticfiles/channels/js/websocketbridge.js"
+        check = f"import pathlib; print(pathlib.Path({script!r}).is_file())"
+        found = podman.run_once(tag, "-c", check, entrypoint="python")
+        assert found.strip().splitlines()[-1] == "True"
     finally:
         podman.podman("rmi", "--force", tag, check=False)
 
