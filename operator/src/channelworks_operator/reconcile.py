@@ -265,6 +265,7 @@ class Reconciler:
             problem_reasons=frozenset(problem.reason for problem in problems),
         )
         for notice in notices.notices(previous, new_status, facts, scaling, worker):
+            log.info("%s: %s", notice.reason, notice.message)  # each Event in the log too
             await self._event(obj, notice.type, notice.reason, notice.message)
         if full:
             memory.last_full = now
