@@ -20,11 +20,18 @@ def project(tmp_path: Path) -> Path:
     return cli.init(tmp_path, "scores")
 
 
-def manifest(project: Path, *options: str) -> dict[str, Any]:
+def printed(project: Path, *options: str) -> list[dict[str, Any]]:
+    """The documents ``channelworks manifest`` prints."""
     done = cli.run("manifest", *options, cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("# RealtimeApp ")
-    document: dict[str, Any] = yaml.safe_load(done.stdout)
+    return [document for document in yaml.safe_load_all(done.stdout) if document]
+
+
+def manifest(project: Path, *options: str) -> dict[str, Any]:
+    """The RealtimeApp ``channelworks manifest`` prints (its last document)."""
+    document = printed(project, *options)[-1]
+    assert document["kind"] == "RealtimeApp"
     return document
 
 
@@ -45,7 +52,14 @@ def test_the_default_manifest_is_accepted_and_defaulted(
     document = manifest(project)
     assert document["metadata"] == {"name": "scores"}
     assert document["spec"]["image"] == "scores-worker:latest"
-    assert document["spec"]["django"] == {"settingsModule": "scores.settings"}
+    assert document["spec"]["django"] == {
+        "settingsModule": "scores.settings",
+        "env": [
+            {"name": "DJANGO_DEBUG", "value": "false"},
+            {"name": "DJANGO_ALLOWED_HOSTS", "value": "scores-interface"},
+        ],
+        "envFrom": [{"secretRef": {"name": "scores-django"}}],
+    }
     created = dry_run_create(kube_api, namespace, document)
     spec = created["spec"]
     assert spec["interface"]["replicas"] == 2
@@ -70,17 +84,27 @@ def test_every_option_ends_up_in_an_accepted_app(
         "--routing", "scores.routing.channel_routing", "--interface-replicas", "3",
         "--min-workers", "0", "--max-workers", "40", "--concurrency", "64",
         "--layer", "external", "--redis-url", "rediss+cluster://redis.example:6380",
-        "--redis-password-secret", "scores-redis",
+        "--redis-password-secret", "scores-redis", "--secret-key-secret", "scores-key",
+        "--host", "scores.example.com", "--host", ".scores.example",
     )  # fmt: skip
+    assert len(printed(project, "--secret-key-secret", "scores-key")) == 1  # no Secret made
     created = dry_run_create(kube_api, namespace, document)
     assert created["metadata"]["name"] == "scores-live"
     assert created["metadata"]["namespace"] == namespace
     spec = created["spec"]
     assert spec["image"] == "registry.example/scores-worker:1.4"
     assert spec["imagePullPolicy"] == "IfNotPresent"
+    service = f"scores-live-interface.{namespace}"
     assert spec["django"]["env"] == [
-        {"name": "CHANNELWORKS_ROUTING", "value": "scores.routing.channel_routing"}
+        {"name": "DJANGO_DEBUG", "value": "false"},
+        {
+            "name": "DJANGO_ALLOWED_HOSTS",
+            "value": f"scores-live-interface,{service},{service}.svc,"
+            f"{service}.svc.cluster.local,scores.example.com,.scores.example",
+        },
+        {"name": "CHANNELWORKS_ROUTING", "value": "scores.routing.channel_routing"},
     ]
+    assert spec["django"]["envFrom"] == [{"secretRef": {"name": "scores-key"}}]
     assert spec["interface"]["replicas"] == 3
     assert spec["worker"]["concurrency"] == 64
     assert spec["worker"]["autoscaling"]["minReplicas"] == 0
@@ -104,7 +128,24 @@ REFUSED = [
     (("--concurrency", "0"), "--concurrency must be between 1 and 1024"),
     (("--layer", "external"), "--layer external needs --redis-url"),
     (("--redis-url", "redis://x:6379"), "only used with --layer external"),
+    (("--host", "Chat.Example"), "--host 'Chat.Example' is not a host name"),
 ]
+
+
+@pytest.mark.usefixtures("realtimeapp_crd")
+def test_the_secret_key_secret_is_accepted_and_its_key_is_new_each_time(
+    project: Path, kube_api: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    secret, app = printed(project, "-n", namespace)
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "scores-django"
+    key = secret["stringData"]["DJANGO_SECRET_KEY"]
+    assert len(key) >= 50
+    assert app["spec"]["django"]["envFrom"] == [{"secretRef": {"name": "scores-django"}}]
+    core = kubernetes.client.CoreV1Api(kube_api)
+    created = core.create_namespaced_secret(namespace, secret, dry_run="All")  # type: ignore[arg-type]
+    assert created.metadata is not None and created.metadata.name == "scores-django"
+    again, _ = printed(project, "-n", namespace)
+    assert again["stringData"]["DJANGO_SECRET_KEY"] != key
 
 
 @pytest.mark.parametrize(("options", "message"), REFUSED)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -77,6 +78,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--redis-url", metavar="URL", help="the Redis of --layer external")
     parser.add_argument(
+        "--host",
+        dest="hosts",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="a host name clients use (an Ingress's), added to DJANGO_ALLOWED_HOSTS after the "
+        "interface Service's names; repeatable",
+    )
+    parser.add_argument(
+        "--secret-key-secret",
+        metavar="SECRET",
+        help="an existing Secret with the key DJANGO_SECRET_KEY (default: print a Secret "
+        "<name>-django with a new random key before the RealtimeApp)",
+    )
+    parser.add_argument(
         "--redis-password-secret",
         metavar="SECRET",
         help="Secret (key 'password') with the Redis password",
@@ -106,6 +122,12 @@ def run(args: argparse.Namespace) -> int:
         redis_url=args.redis_url,
         redis_password_secret=args.redis_password_secret,
         pull_policy=args.pull_policy,
+        secret_key_secret=args.secret_key_secret,
+        hosts=tuple(args.hosts),
     )
-    sys.stdout.write(manifest.to_yaml(manifest.realtime_app(options)))
+    app = manifest.realtime_app(options)
+    secret = None
+    if options.secret_key_secret is None:
+        secret = manifest.secret_key_secret(options, secrets.token_urlsafe(50))
+    sys.stdout.write(manifest.to_yaml(app, secret))
     return 0

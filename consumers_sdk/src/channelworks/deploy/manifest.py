@@ -42,6 +42,30 @@ class AppOptions:
     redis_url: str | None = None
     redis_password_secret: str | None = None
     pull_policy: str | None = None
+    secret_key_secret: str | None = None
+    hosts: tuple[str, ...] = ()
+
+
+SECRET_KEY_VARIABLE = "DJANGO_SECRET_KEY"
+_HOST = re.compile(r"^\.?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def django_secret_name(options: AppOptions) -> str:
+    """The Secret whose ``DJANGO_SECRET_KEY`` the pods get: the one named, else ``<name>-django``
+    (which :func:`secret_key_secret` makes)."""
+    return options.secret_key_secret or f"{options.name}-django"
+
+
+def allowed_hosts(options: AppOptions) -> list[str]:
+    """``DJANGO_ALLOWED_HOSTS`` of the pods: the app's interface Service by the names a client in
+    the cluster uses (qualified ones when the namespace is known), then ``--host`` names (an
+    Ingress's host)."""
+    service = f"{options.name}-interface"
+    names = [service]
+    if options.namespace:
+        names += [f"{service}.{options.namespace}", f"{service}.{options.namespace}.svc"]
+        names.append(f"{service}.{options.namespace}.svc.cluster.local")
+    return names + [host for host in options.hosts if host not in names]
 
 
 def _in_range(value: int, low: int, high: int, option: str) -> None:
@@ -89,6 +113,16 @@ def check(options: AppOptions) -> None:
             f"--redis-url is only used with --layer external (--layer {options.layer} runs its "
             "own Redis)"
         )
+    for host in options.hosts:
+        if len(host) > 253 or not _HOST.match(host):
+            raise ConfigurationError(
+                f"--host {host!r} is not a host name (lowercase letters, digits, '-' and '.'; "
+                "a leading '.' matches every subdomain, as in ALLOWED_HOSTS)"
+            )
+    if options.secret_key_secret is not None and not _NAMESPACE.match(options.secret_key_secret):
+        raise ConfigurationError(
+            f"--secret-key-secret {options.secret_key_secret!r} is not a Secret name"
+        )
     if options.pull_policy is not None and options.pull_policy not in PULL_POLICIES:
         raise ConfigurationError(
             f"--pull-policy must be one of {', '.join(PULL_POLICIES)}, got {options.pull_policy!r}"
@@ -101,9 +135,17 @@ def realtime_app(options: AppOptions) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": options.name}
     if options.namespace:
         metadata["namespace"] = options.namespace
-    django: dict[str, Any] = {"settingsModule": options.settings_module}
+    env = [
+        {"name": "DJANGO_DEBUG", "value": "false"},
+        {"name": "DJANGO_ALLOWED_HOSTS", "value": ",".join(allowed_hosts(options))},
+    ]
     if options.routing:
-        django["env"] = [{"name": "CHANNELWORKS_ROUTING", "value": options.routing}]
+        env.append({"name": "CHANNELWORKS_ROUTING", "value": options.routing})
+    django: dict[str, Any] = {
+        "settingsModule": options.settings_module,
+        "env": env,
+        "envFrom": [{"secretRef": {"name": django_secret_name(options)}}],
+    }
     redis: dict[str, Any] = {"mode": options.layer}
     if options.layer == "external":
         redis["url"] = options.redis_url
@@ -127,11 +169,34 @@ def realtime_app(options: AppOptions) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
-def to_yaml(document: dict[str, Any]) -> str:
-    """YAML for ``kubectl apply -f``, with a comment saying where it came from."""
-    name = document["metadata"]["name"]
+def secret_key_secret(options: AppOptions, key: str) -> dict[str, Any]:
+    """The Secret ``<name>-django`` holding ``key`` as ``DJANGO_SECRET_KEY``."""
+    metadata: dict[str, Any] = {"name": django_secret_name(options)}
+    if options.namespace:
+        metadata["namespace"] = options.namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": "Opaque",
+        "stringData": {SECRET_KEY_VARIABLE: key},
+    }
+
+
+def to_yaml(app: dict[str, Any], secret: dict[str, Any] | None = None) -> str:
+    """YAML for ``kubectl apply -f`` (the Secret first, when given), with comments saying where
+    it came from."""
+    name = app["metadata"]["name"]
     header = (
         f"# RealtimeApp {name}, printed by `channelworks manifest`.\n"
         "# Apply it: kubectl apply -f FILE. Every field: docs/reference/realtimeapp.md.\n"
     )
-    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    text = header
+    if secret is not None:
+        text += (
+            f"# The Secret {secret['metadata']['name']} holds a new random DJANGO_SECRET_KEY.\n"
+            "# Keep this file (printing it again makes another key) or name your own Secret\n"
+            "# with --secret-key-secret.\n"
+        )
+        text += yaml.safe_dump(secret, sort_keys=False, default_flow_style=False) + "---\n"
+    return text + yaml.safe_dump(app, sort_keys=False, default_flow_style=False)
