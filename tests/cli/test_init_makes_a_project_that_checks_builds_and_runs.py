@@ -19,7 +19,7 @@ def test_the_new_project_has_what_a_user_edits(tmp_path: Path) -> None:
     project = cli.init(tmp_path, "shop_live")
     assert project == tmp_path / "shop_live"
     package = project / "shop_live"
-    for name in ("settings.py", "consumers.py", "routing.py", "urls.py", "views.py"):
+    for name in ("settings.py", "consumers.py", "routing.py", "urls.py", "views.py", "tests.py"):
         assert (package / name).is_file(), name
     for name in ("manage.py", "requirements.txt", "README.md", ".gitignore"):
         assert (project / name).is_file(), name
@@ -73,6 +73,21 @@ async def test_channelworks_dev_serves_the_new_project(tmp_path: Path) -> None:
         assert "You have unapplied migrations for app(s): auth, contenttypes, sessions" in (
             dev.log()
         )
+
+
+def test_the_new_projects_own_tests_pass(tmp_path: Path) -> None:
+    project = cli.init(tmp_path, "shop_live")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "test", "--noinput"],
+        cwd=project,
+        env=cli.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Ran 3 tests" in done.stderr and "\nOK" in done.stderr
 
 
 def test_init_refuses_names_and_folders_it_cannot_use(tmp_path: Path) -> None:
