@@ -42,15 +42,37 @@ def full_status() -> dict[str, Any]:
         "observedGeneration": 1,
         "phase": "Degraded",
         "conditions": [
-            condition("Ready", "False", "WorkersUnavailable", "1 of 3 workers ready", 4),
-            condition("InterfaceAvailable", "True", "Available", "2 of 2 ready", 30),
-            condition("WorkersAvailable", "False", "Unavailable", "1 of 3 workers ready", 4),
-            condition("ChannelLayerReady", "True", "ClusterFormed", "6 of 6 nodes ready", 125),
+            condition(
+                "Ready",
+                "False",
+                "ReplicasUnavailable",
+                "WorkersAvailable: 1 of 3 worker pods available",
+                4,
+            ),
+            condition(
+                "InterfaceAvailable",
+                "True",
+                "MinimumReplicasAvailable",
+                "2 interface pods available",
+                30,
+            ),
+            condition(
+                "WorkersAvailable",
+                "False",
+                "ReplicasUnavailable",
+                "1 of 3 worker pods available",
+                4,
+            ),
+            condition("ChannelLayerReady", "True", "ClusterReady", "6 nodes ready", 125),
         ],
         "interface": {"replicas": 2, "readyReplicas": 2, "ready": "2/2"},
         "worker": {"replicas": 3, "readyReplicas": 1, "desiredReplicas": 3, "ready": "1/3"},
         "channelLayer": {"mode": "cluster", "nodes": 6, "readyNodes": 6},
-        "autoscaler": {"desiredReplicas": 3, "reason": "QueueDepth", "message": "420 waiting"},
+        "autoscaler": {
+            "desiredReplicas": 5,
+            "reason": "ScaledUp",
+            "message": "queue depth 420 at a target of 100 per worker: 3 -> 5 workers",
+        },
         "queueDepth": 420,
         "oldestMessageAgeSeconds": 3.25,
         "endpoint": "tickets-interface.shop.svc:8000",
@@ -108,11 +130,15 @@ def test_the_summary_shows_what_the_status_says(
     assert "  image       registry.example/tickets-worker:2.0" in lines
     assert "  endpoint    tickets-interface.shop.svc:8000" in lines
     assert "  interface   2/2 ready" in lines
-    assert "  workers     1/3 ready, autoscaler wants 3 (QueueDepth: 420 waiting)" in lines
+    assert (
+        "  workers     1/3 ready, autoscaler wants 5 (ScaledUp: queue depth 420 at a target of 100"
+        " per worker: 3 -> 5 workers)"
+    ) in lines
     assert "  queue       420 messages waiting, the oldest for 3.2 s" in lines
     assert "  layer       cluster, 6/6 Redis nodes ready" in lines
     ready = next(line for line in lines if line.strip().startswith("Ready "))
-    assert "False" in ready and "WorkersUnavailable: 1 of 3 workers ready (4m ago)" in ready
+    assert "False" in ready
+    assert "ReplicasUnavailable: WorkersAvailable: 1 of 3 worker pods available (4m ago)" in ready
     layer = next(line for line in lines if "ChannelLayerReady" in line)
     assert "(2h ago)" in layer
 
