@@ -17,7 +17,9 @@
 # The server is built without its web UI (the module does not carry the compiled UI assets; only
 # the HTTP API is used) and, through Prometheus' own build tags, with only the kubernetes, file
 # and http service discoveries (static_configs always work). Measured on the 2-core CI machine:
-# promtool (being measured); the server PROMETHEUS_TIME.
+# promtool 1686 s from an empty build cache (an upper bound: load average 20-30, with a second,
+# identical promtool build running beside it); the server then 12 s, as it shares every package
+# but the discovery registrations with promtool.
 set -euo pipefail
 
 PROMETHEUS_MODULE_VERSION="v0.316.0"
