@@ -120,6 +120,7 @@ def chart_values(images: Images) -> list[str]:
         "--set", "operator.resyncSeconds=10",
         "--set", "serviceMonitor.enabled=true",
         "--set", "serviceMonitor.interval=5s",
+        "--set", "serviceMonitor.scrapeTimeout=4s",  # at most the interval
         "--set", "prometheusRule.enabled=true",
     ]  # fmt: skip
 
