@@ -6,12 +6,16 @@ The tests start real processes (``channelworks-interface``, ``channelworks-worke
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import contextlib
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.dataplane import processes
+from tests.support.redis_servers import RedisServer
+
+ChatOnRedis = Callable[..., processes.Stack]
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +28,33 @@ def chat_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def liveblog_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The liveblog example's database, migrated and seeded (the 'launch' liveblog)."""
     return processes.prepare_database(processes.LIVEBLOG, tmp_path_factory.mktemp("liveblog-db"))
+
+
+@pytest.fixture
+def chat_on_redis(
+    redis_server: RedisServer, chat_db: Path, tmp_path: Path
+) -> Iterator[ChatOnRedis]:
+    """``start(settings=None, **env)``: the chat example (one interface, one worker process) on
+    the session's standalone redis-server, emptied first; stopped after the test."""
+    with contextlib.ExitStack() as started:
+
+        def start(settings: str | None = None, **env: str) -> processes.Stack:
+            redis_server.flushall()
+            options: dict[str, object] = {"settings": settings} if settings else {}
+            return started.enter_context(
+                processes.running_stack(
+                    processes.CHAT,
+                    chat_db,
+                    redis_server.url,
+                    tmp_path / "stack",
+                    interfaces=1,
+                    workers=1,
+                    env={"CHANNELWORKS_REDIS_MODE": "standalone", **env},
+                    **options,
+                )
+            )
+
+        yield start
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

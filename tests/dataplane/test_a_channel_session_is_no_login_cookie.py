@@ -7,30 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.dataplane import clients, processes
+from tests.dataplane.conftest import ChatOnRedis
 from tests.support.eventually import eventually
-from tests.support.redis_servers import RedisServer
 
 
 @pytest.fixture
-def stack(redis_server: RedisServer, chat_db: Path, tmp_path: Path) -> Iterator[processes.Stack]:
-    redis_server.flushall()
-    with processes.running_stack(
-        processes.CHAT,
-        chat_db,
-        redis_server.url,
-        tmp_path / "stack",
-        interfaces=1,
-        workers=1,
-        env={"CHANNELWORKS_REDIS_MODE": "standalone"},
-    ) as running:
-        yield running
+def stack(chat_on_redis: ChatOnRedis) -> processes.Stack:
+    return chat_on_redis()
 
 
 def channel_session_keys(stack: processes.Stack) -> list[str]:

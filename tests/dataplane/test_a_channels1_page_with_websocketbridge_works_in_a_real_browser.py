@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.dataplane import cdp, devmode, processes
-from tests.support.redis_servers import RedisServer
+from tests.dataplane.conftest import ChatOnRedis
 
 pytestmark = pytest.mark.skipif(
     not cdp.CHROMIUM.exists(),
@@ -45,19 +44,8 @@ class InterfaceOnPort(processes.Interface):
 
 
 @pytest.fixture
-def stack(redis_server: RedisServer, chat_db: Path, tmp_path: Path) -> Iterator[processes.Stack]:
-    redis_server.flushall()
-    with processes.running_stack(
-        processes.CHAT,
-        chat_db,
-        redis_server.url,
-        tmp_path / "stack",
-        interfaces=1,
-        workers=1,
-        settings=SETTINGS,
-        env={"CHANNELWORKS_REDIS_MODE": "standalone"},
-    ) as running:
-        yield running
+def stack(chat_on_redis: ChatOnRedis) -> processes.Stack:
+    return chat_on_redis(SETTINGS)
 
 
 def events(stream: str) -> str:

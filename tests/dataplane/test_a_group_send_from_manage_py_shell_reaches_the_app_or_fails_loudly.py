@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 
 from tests.dataplane import processes
+from tests.dataplane.conftest import ChatOnRedis
 from tests.support.redis_servers import RedisServer
 
 SETTINGS = "tests.dataplane.bridgepage.ported_settings"
@@ -23,19 +22,8 @@ SEND = "from channelworks import Group; Group('watchers').send({'text': 'from th
 
 
 @pytest.fixture
-def stack(redis_server: RedisServer, chat_db: Path, tmp_path: Path) -> Iterator[processes.Stack]:
-    redis_server.flushall()
-    with processes.running_stack(
-        processes.CHAT,
-        chat_db,
-        redis_server.url,
-        tmp_path / "stack",
-        interfaces=1,
-        workers=1,
-        settings=SETTINGS,
-        env={"CHANNELWORKS_REDIS_MODE": "standalone", "REDIS_URL": redis_server.url},
-    ) as running:
-        yield running
+def stack(chat_on_redis: ChatOnRedis, redis_server: RedisServer) -> processes.Stack:
+    return chat_on_redis(SETTINGS, REDIS_URL=redis_server.url)
 
 
 def shell(stack: processes.Stack, code: str, **env: str) -> subprocess.CompletedProcess[str]:
