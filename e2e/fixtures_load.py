@@ -117,14 +117,6 @@ def flood(cluster: Cluster, cluster_app: App, prometheus: PrometheusAPI) -> Floo
     found = status(cluster, cluster_app)
     assert found["worker"]["replicas"] == MIN_WORKERS, found["worker"]
     result = Flood()
-    app_label = f"{cluster_app.namespace}.{cluster_app.name}"
-
-    def queue_seen() -> tuple[bool, Any]:
-        found = prometheus.query(f'channelworks_layer_queue_depth{{app="{app_label}"}}')
-        return bool(found), found
-
-    # Prometheus has the quiet queue before the flood starts: the baseline of test 6.
-    wait_for("Prometheus scraping the app's queue depth", queue_seen, 60)
 
     def scaled_out() -> bool:
         now = status(cluster, cluster_app)

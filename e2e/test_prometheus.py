@@ -126,9 +126,9 @@ def test_the_queue_depth_series_rises_and_falls_with_the_flood(
     assert len(found) == 1, found
     values = [(float(at), float(value)) for at, value in found[0]["values"]]
     peak_at, peak = max(values, key=lambda point: point[1])
+    # An idle app's queue has no channel yet, so no series: nothing waits.
     baseline = prometheus.query(query, at=flood.started)
-    assert baseline, "no queue depth sample before the flood"
-    before = float(baseline[0]["value"][1])
+    before = float(baseline[0]["value"][1]) if baseline else 0.0
     after = [value for at, value in values if at > peak_at]
     print(f"\nQUEUE DEPTH: before the flood {before:.0f}, peak {peak:.0f}, end {values[-1][1]:.0f}")
     assert peak >= TARGET_QUEUE_DEPTH > before, values
