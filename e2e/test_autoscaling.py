@@ -71,8 +71,8 @@ def test_the_operator_log_says_why_it_rescaled_the_workers(
     ).stdout.splitlines()  # fmt: skip
     prefix = f"[{cluster_app.namespace}/{cluster_app.name}]"
     mine = [line for line in logs if prefix in line]
-    worker = f"Deployment/{cluster_app.name}-worker"
-    # Made once, then its replicas changed at least twice: out, and back in.
-    assert len([line for line in mine if "updated" in line and worker in line]) >= 2, mine
-    assert any("ScaledUp" in line and "queue depth" in line for line in mine), mine
-    assert any("ScaledDown" in line and f"-> {MIN_WORKERS} workers" in line for line in mine), mine
+    reasons = [line for line in mine if "Scaled" in line]
+    assert any("ScaledUp" in line and "queue depth" in line for line in reasons), reasons
+    assert any("ScaledDown" in line and f"-> {MIN_WORKERS} workers" in line for line in reasons), (
+        reasons
+    )
