@@ -11,10 +11,12 @@
 #   3. The workspace venv (.venv) from uv.lock: `uv sync --frozen`.
 #   4. The Kubernetes test binaries, when tools/kube/build-binaries.sh exists (see below): the
 #      control plane, and the real node's kubelet, kube-proxy, CoreDNS, kube-router,
-#      local-path-provisioner and Prometheus server.
+#      local-path-provisioner, Prometheus server and kube-state-metrics.
 #   5. promtool from its Go module (tests/chart/build-promtool.sh, cached), for `promtool check
 #      rules` and the alert unit tests; if it cannot be built the chart tests fall back to a
 #      structural check of the rules and say so.
+#   6. The Prometheus Operator's CRDs, from its Go module into the module cache (the e2e node
+#      has no network).
 # Non-interactive: works under CI=true with no terminal, from a fresh clone, with no shell state.
 set -euo pipefail
 
@@ -101,9 +103,19 @@ build_promtool() {
   fi
 }
 
+# The e2e suite runs inside the node's network namespace, which reaches nothing outside: the
+# Prometheus Operator's CRDs it installs come from that project's Go module, fetched here into
+# the module cache (the version is pinned once, in tests/chart/prometheus_operator.py).
+fetch_monitoring_crds() {
+  log "fetching the Prometheus Operator CRDs into the Go module cache"
+  (cd "$repo_root" && .venv/bin/python -c \
+    'from tests.chart import prometheus_operator; print(prometheus_operator.crd_dir())')
+}
+
 install_apt_packages
 install_uv
 sync_venv
 build_kube_binaries
 build_promtool
+fetch_monitoring_crds
 log "done"

@@ -24,14 +24,14 @@
 #   (none)           build everything the tests and the e2e suite need (what
 #                    scripts/install-test-deps.sh runs)
 #   --control-plane  only etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm
-#   --node           only kubelet, kube-proxy, coredns, kube-router, local-path-provisioner and
-#                    the Prometheus server
+#   --node           only kubelet, kube-proxy, coredns, kube-router, local-path-provisioner, the
+#                    Prometheus server and kube-state-metrics
 #   --print-dirs     print the bin directories and exit (builds nothing), one a line, always in
 #                    this order (callers read them by line number; new lines only go at the end):
 #                      1. kube bin dir (control plane, kwok, kubelet, kube-proxy)
 #                      2. helm bin dir
 #                      3. node bin dir (coredns, kube-router, local-path-provisioner)
-#                      4. Prometheus bin dir (prometheus, promtool)
+#                      4. Prometheus bin dir (prometheus, promtool, kube-state-metrics)
 # Environment: CHANNELWORKS_CACHE (cache root), BUILD_JOBS (go build -p, default: nproc, max 2).
 #
 # Build times measured on the 2-core CI machine (Go 1.26.8; "cold" = empty Go build and module
@@ -63,6 +63,9 @@ HELM_VERSION="v3.20.2"
 COREDNS_VERSION="v1.14.7"
 KUBE_ROUTER_VERSION="v2.10.0"
 LOCAL_PATH_PROVISIONER_VERSION="v0.0.37"
+# kube-state-metrics: the kube_* series the shipped Grafana dashboard reads (the e2e suite runs it
+# beside Prometheus). Its go.mod has no replace directives: `go install` builds it directly.
+KUBE_STATE_METRICS_VERSION="v2.20.0"
 # kube-router v2.10.0 requires a netlink pseudo-version the module proxy does not serve; the
 # newest netlink release it serves has every call kube-router makes.
 NETLINK_VERSION="v1.3.1"
@@ -301,6 +304,22 @@ build_local_path_provisioner() {
     log "local-path-provisioner $version: done in $((SECONDS - started))s"
 }
 
+build_kube_state_metrics() {
+    local version="$KUBE_STATE_METRICS_VERSION" bin
+    bin="$(bash "$PROMETHEUS_SCRIPT" --print-dir)"
+    if stamp_ok "$bin" kube-state-metrics "$version"; then
+        log "kube-state-metrics $version: cached in $bin"
+        return
+    fi
+    log "kube-state-metrics $version: building"
+    local started=$SECONDS
+    mkdir -p "$bin"
+    GOBIN="$bin" go install "${GO_BUILD_FLAGS[@]}" -ldflags="-s -w" \
+        "k8s.io/kube-state-metrics/v2@$version"
+    write_stamp "$bin" kube-state-metrics "$version"
+    log "kube-state-metrics $version: done in $((SECONDS - started))s"
+}
+
 start=$SECONDS
 log "cache: $CACHE_ROOT ($(go version))"
 if "$build_control_plane"; then
@@ -316,6 +335,7 @@ if "$build_node"; then
     bash "$PROMETHEUS_SCRIPT"
     build_kube_router
     build_local_path_provisioner
+    build_kube_state_metrics
 fi
 log "binaries ready in $((SECONDS - start))s:"
 print_dirs | while read -r dir; do log "  $dir"; done
