@@ -14,14 +14,13 @@ from __future__ import annotations
 import copy
 import json
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
-from e2e.cluster import App, Cluster
+from e2e.cluster import App, Cluster, wait_until
 
 NAME = "chat-cluster"
 SHARDS, REPLICAS_PER_SHARD = 3, 1
@@ -82,19 +81,6 @@ def cluster_manifest(chat: dict[str, Any], storage_class: str | None) -> dict[st
     return manifest
 
 
-def wait_for(what: str, check: Callable[[], tuple[bool, Any]], timeout: float) -> Any:
-    """Poll ``check`` until it passes; fail with its last observation after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        passed, last = check()
-        if passed:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f}s; last seen: {last}")
-        time.sleep(POLL_SECONDS)
-
-
 def status(cluster: Cluster, app: App) -> dict[str, Any]:
     found: dict[str, Any] = cluster.get("rtapp", app.name, app.namespace).get("status") or {}
     return found
@@ -130,7 +116,7 @@ def cluster_app(cluster: Cluster, app: App, monitoring_crds: None) -> Iterator[A
             is_up = found.get("phase") == "Ready" and layer.get("readyNodes") == REDIS_NODES
             return is_up, {key: found.get(key) for key in ("phase", "channelLayer", "conditions")}
 
-        wait_for(f"RealtimeApp {NAME} Ready with {REDIS_NODES} Redis nodes", ready, READY_TIMEOUT)
+        wait_until(f"RealtimeApp {NAME} Ready with {REDIS_NODES} Redis nodes", ready, READY_TIMEOUT)
         yield made
     finally:
         cluster.kubectl("delete", "rtapp", NAME, "-n", app.namespace, "--ignore-not-found",

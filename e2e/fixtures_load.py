@@ -15,12 +15,11 @@ import pytest
 import websockets
 
 from e2e.chat_clients import ChatAddress
-from e2e.cluster import App, Cluster
+from e2e.cluster import App, Cluster, wait_until
 from e2e.fixtures_chat import (
     MAX_WORKERS,
     MIN_WORKERS,
     status,
-    wait_for,
 )
 from e2e.prometheus_server import PrometheusAPI
 from tests.dataplane.clients import JsonSocket, join, login, open_chat
@@ -133,7 +132,7 @@ def flood(cluster: Cluster, cluster_app: App, prometheus: PrometheusAPI) -> Floo
         return back and now.get("queueDepth") == 0, now
 
     # Idle: the queue drains, then scaleDownStabilizationSeconds later the workers go back in.
-    wait_for("the workers scaling back in", scaled_in, SCALE_TIMEOUT)
+    wait_until("the workers scaling back in", scaled_in, SCALE_TIMEOUT)
     result.back_in = time.time()
     assert result.most_workers <= MAX_WORKERS, result
     return result

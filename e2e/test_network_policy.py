@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.cluster import App, Cluster
-from e2e.fixtures_chat import is_ready, pods, wait_for
+from e2e.cluster import App, Cluster, wait_until
+from e2e.fixtures_chat import is_ready, pods
 
 pytestmark = pytest.mark.timeout(600)
 REDIS_PORT = 6379
@@ -129,5 +129,5 @@ def test_the_apps_own_pods_reach_its_redis(cluster: Cluster, cluster_app: App) -
                 found = _probe(cluster, namespace, member["metadata"]["name"], _ip(pod), REDIS_PORT)
                 return found.startswith("answered") and "NOAUTH" in found, found
 
-            wait_for(f"{member['metadata']['name']} reaching {pod['metadata']['name']}",
+            wait_until(f"{member['metadata']['name']} reaching {pod['metadata']['name']}",
                      answers, POLICY_TIMEOUT)  # fmt: skip

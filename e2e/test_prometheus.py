@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from e2e.chat_clients import ChatAddress
-from e2e.cluster import CHART, App, Cluster, Release
-from e2e.fixtures_chat import AUTOSCALING, TARGET_QUEUE_DEPTH, is_ready, pods, wait_for
+from e2e.cluster import CHART, App, Cluster, Release, wait_until
+from e2e.fixtures_chat import AUTOSCALING, TARGET_QUEUE_DEPTH, is_ready, pods
 from e2e.fixtures_load import Flood
 from e2e.fixtures_monitoring import OPERATOR_SELECTOR
 from e2e.prometheus_server import PrometheusAPI
@@ -79,7 +79,7 @@ def test_every_component_is_scraped_as_the_monitors_describe(
         app_up = {pod for pod, health in by_pool.get(app_pool, {}).items() if health == "up"}
         return operator_up == operator and members <= app_up, by_pool
 
-    by_pool = wait_for("every operator, interface and worker pod scraped", all_up, 60)
+    by_pool = wait_until("every operator, interface and worker pod scraped", all_up, 60)
     redis = {pod["metadata"]["name"] for pod in pods(cluster, cluster_app, "channel-layer")}
     assert not redis & set(by_pool.get(app_pool, {})), "Redis pods have no metrics port"
     assert by_pool.get("kube-state-metrics"), by_pool
@@ -197,13 +197,13 @@ async def _nobody_works_for_a_while(cluster: Cluster, app: App, prometheus: Prom
             _patch_workers, cluster, app, {"replicas": 0, "autoscaling": {"enabled": False}}
         )
         await asyncio.to_thread(
-            wait_for, "the workers gone", lambda: (not pods(cluster, app, "worker"), None), 120
+            wait_until, "the workers gone", lambda: (not pods(cluster, app, "worker"), None), 120
         )
         texts = [f"while nobody works {time.time_ns()}-{n}" for n in range(WAITING_MESSAGES)]
         for text in texts:
             await socket.send({"command": "send", "room": "lobby", "message": text})
         await asyncio.to_thread(
-            wait_for, f"{ALERT} firing", lambda: _alert(prometheus, app, "firing"), ALERT_TIMEOUT
+            wait_until, f"{ALERT} firing", lambda: _alert(prometheus, app, "firing"), ALERT_TIMEOUT
         )
         await asyncio.to_thread(
             _patch_workers, cluster, app, {"replicas": None, "autoscaling": dict(AUTOSCALING)}
@@ -214,7 +214,7 @@ async def _nobody_works_for_a_while(cluster: Cluster, app: App, prometheus: Prom
                 frame = await socket.recv(timeout=ALERT_TIMEOUT)
                 pending.discard(str(frame.get("message", "")))
         await asyncio.to_thread(
-            wait_for, f"{ALERT} resolved", lambda: _alert(prometheus, app, None), ALERT_TIMEOUT
+            wait_until, f"{ALERT} resolved", lambda: _alert(prometheus, app, None), ALERT_TIMEOUT
         )
     finally:
         await socket.close()

@@ -17,8 +17,8 @@ import pytest
 import websockets
 
 from e2e.chat_clients import ChatAddress
-from e2e.cluster import App, Cluster, CommandFailed
-from e2e.fixtures_chat import REDIS_NODES, SHARDS, is_ready, pods, wait_for
+from e2e.cluster import App, Cluster, CommandFailed, wait_until
+from e2e.fixtures_chat import REDIS_NODES, SHARDS, is_ready, pods
 from tests.dataplane.clients import JsonSocket, join, login, open_chat
 
 pytestmark = pytest.mark.timeout(900)
@@ -260,9 +260,11 @@ async def _fail_over_under_chat(cluster: Cluster, app: App) -> None:
         await asyncio.to_thread(
             cluster.kubectl, "delete", "pod", victim, "-n", app.namespace, "--wait=false"
         )
-        await asyncio.to_thread(wait_for, f"{witness} promoted", promoted, FAILOVER_TIMEOUT)
+        await asyncio.to_thread(wait_until, f"{witness} promoted", promoted, FAILOVER_TIMEOUT)
         promoted_at = time.time()
-        await asyncio.to_thread(wait_for, f"{victim} back as a replica", rejoined, FAILOVER_TIMEOUT)
+        await asyncio.to_thread(
+            wait_until, f"{victim} back as a replica", rejoined, FAILOVER_TIMEOUT
+        )
         recovered = time.time()
         await _until(
             "chat lines after the recovery",
