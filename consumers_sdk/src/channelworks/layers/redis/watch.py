@@ -109,9 +109,15 @@ class ServerWatch:
             probe = self._probes[server] = self._probe_line(server)
         pinged_at = time.monotonic()
         try:
-            await probe.one("PING")
+            # Bounded here: a ping connection made before the server vanished gets no answer
+            # and no error either (until TCP gives up), and the watch waits on it.
+            await asyncio.wait_for(probe.one("PING"), 2 * self._connect_timeout)
         except redis_errors.ResponseError:
             pass  # it answers (NOAUTH, LOADING...): the server is there
+        except TimeoutError:
+            limit = 2 * self._connect_timeout
+            await self._gone(server, f"{_label(server)} stopped answering (no PONG in {limit:g}s)")
+            return
         except _FAILURES as error:
             await self._gone(server, f"{_label(server)} stopped answering ({error})")
             return
