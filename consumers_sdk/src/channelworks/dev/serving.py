@@ -15,6 +15,7 @@ address, probes on any free port, a short drain so a reload is quick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -100,6 +101,21 @@ def announce_listening(server: InterfaceServer, ready_file: str | None) -> None:
             marker.write(str(server.http_port or ""))
 
     threading.Thread(target=announce, name="channelworks-dev-ready", daemon=True).start()
+
+
+def load_runtimes() -> None:
+    """Import what the server thread would import lazily and can be imported in any thread:
+    the interface and worker runtimes, and Twisted's web module. That module tries an optional
+    import (``twisted.web._http2``) and takes the failed module back out of ``sys.modules``;
+    done in the server thread while Django's autoreloader walks ``sys.modules`` in the main
+    one, that crashes the reloader (``KeyError``). Daphne itself stays in the server thread
+    (importing it installs the reactor on that thread's loop). Missing runtimes are reported
+    later, where the server starts."""
+    with contextlib.suppress(ImportError):
+        import twisted.web.http  # noqa: F401
+
+        import channelworks_interface.server  # noqa: F401
+        import channelworks_worker.runtime  # noqa: F401
 
 
 def interface_server(config: DevConfig, layer: base.ChannelworksLayer) -> InterfaceServer:

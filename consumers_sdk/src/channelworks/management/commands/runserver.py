@@ -63,6 +63,10 @@ class Command(runserver.Command):  # type: ignore[misc]
             env=os.environ,
         )
 
+    def run(self, **options: Any) -> None:
+        serving.load_runtimes()  # before the autoreloader's thread starts (see its docstring)
+        super().run(**options)
+
     def inner_run(self, *args: Any, **options: Any) -> None:
         autoreload.raise_last_exception()
         try:
