@@ -170,6 +170,22 @@ class MonitoringSpec:
     labels: tuple[tuple[str, str], ...]
 
 
+# What the migration Job runs when spec.django.migrate.command is not given: Django's own
+# ``migrate`` (``python -m django`` is manage.py without the file: it reads the same
+# DJANGO_SETTINGS_MODULE the workers run with, from the spec or the image).
+DEFAULT_MIGRATE_COMMAND = ("python", "-m", "django", "migrate", "--noinput")
+
+
+@dataclass(frozen=True)
+class MigrateSpec:
+    """``spec.django.migrate``: run the migrations as a Job with a new image before it rolls."""
+
+    enabled: bool = True
+    command: tuple[str, ...] = DEFAULT_MIGRATE_COMMAND
+    timeout_seconds: int = 600
+    ttl_seconds_after_finished: int = 3600
+
+
 @dataclass(frozen=True)
 class App:
     """One RealtimeApp, with every default applied."""
@@ -188,6 +204,7 @@ class App:
     network_policy: bool
     monitoring: MonitoringSpec
     adopt_existing: bool = False
+    migrate: MigrateSpec = MigrateSpec()
 
 
 class _Fields:
@@ -398,6 +415,24 @@ def _redis(fields: _Fields) -> RedisSpec:
     )
 
 
+def _migrate(fields: _Fields) -> MigrateSpec:
+    command = fields.data.get("command")
+    if command is None:
+        command = list(DEFAULT_MIGRATE_COMMAND)
+    if (
+        not isinstance(command, list)
+        or not command
+        or not all(isinstance(part, str) and part for part in command)
+    ):
+        raise InvalidSpec(f"{fields.path}.command", "must be a list of non-empty strings")
+    return MigrateSpec(
+        enabled=fields.boolean("enabled", True),
+        command=tuple(command),
+        timeout_seconds=fields.integer("timeoutSeconds", 600, 30, 86400),
+        ttl_seconds_after_finished=fields.integer("ttlSecondsAfterFinished", 3600, 60, 604800),
+    )
+
+
 def _ref(body: Mapping[str, Any]) -> AppRef:
     meta = _Fields(body.get("metadata"), "metadata")
     name = meta.required_text("name")
@@ -450,6 +485,7 @@ def parse(body: Mapping[str, Any]) -> App:
         ),
         network_policy=spec.sub("networkPolicy").boolean("enabled", True),
         adopt_existing=spec.boolean("adoptExisting", False),
+        migrate=_migrate(django.sub("migrate")),
         monitoring=MonitoringSpec(
             enabled=monitoring.boolean("enabled", True),
             kind=monitoring.choice("kind", "PodMonitor", MONITOR_KINDS),
