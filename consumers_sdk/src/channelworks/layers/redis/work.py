@@ -1,10 +1,12 @@
 """Reliable, ordered consumption of normal channels by a group of worker processes.
 
 Each channel is split into shard streams. The members of a worker group share the shards through
-leases (one owner per shard at a time, renewed every third of ``lease_seconds``; each member aims
-for an equal share). The owner of a shard reads all its streams with one blocking XREAD, so every
-event of a connection (they all hash to one shard) reaches the same process, where
-:class:`KeyedDispatcher` hands them out one at a time and in order.
+leases (one owner per shard and channel at a time, renewed every third of ``lease_seconds``; each
+member aims for an equal share among the members with its channel set; see
+:mod:`channelworks.layers.redis.leases` for why leases are per channel). The owner of a shard
+reads all its streams with one blocking XREAD, so every event of a connection (they all hash to
+one shard) reaches the same process, where :class:`KeyedDispatcher` hands them out one at a time
+and in order.
 
 A message stays in its stream until it is acked (XDEL). When an owner dies its leases lapse, the
 next owner reads the shard from the start and so gets every unacked message again: redelivery
@@ -27,7 +29,7 @@ from typing import Any
 from channelworks.layers import codec
 from channelworks.layers.base import WorkReceiver
 from channelworks.layers.ordering import Delivery, KeyedDispatcher, ordering_key
-from channelworks.layers.redis import scripts
+from channelworks.layers.redis import leases
 from channelworks.layers.redis.batcher import Batcher, is_retryable
 from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
 from channelworks.layers.redis.keys import KeyLayout
@@ -72,8 +74,9 @@ class RedisWorkReceiver(WorkReceiver):
         self._layout = layout
         self._clients = clients
         self._batcher = batcher
-        self._channels = list(channels)
+        self._channels = sorted(set(channels))
         self._group = group
+        self._members_key = layout.workers(leases.member_set(group, self._channels))
         self._lease_seconds = lease_seconds
         self._expiry = expiry
         self._member = secrets.token_hex(8)
@@ -134,20 +137,10 @@ class RedisWorkReceiver(WorkReceiver):
 
     async def _leave(self) -> None:
         calls = [
-            self._batcher.command(
-                self._layout.shard_tags[index],
-                "EVAL",
-                scripts.RELEASE_LEASE,
-                1,
-                self._layout.lease(index, self._group),
-                self._member,
-            )
-            for index in list(self._shards)
+            self._lease_command(index, leases.RELEASE, self._member) for index in list(self._shards)
         ]
         calls.append(
-            self._batcher.command(
-                self._layout.prefix, "ZREM", self._layout.workers(self._group), self._member
-            )
+            self._batcher.command(self._layout.prefix, "ZREM", self._members_key, self._member)
         )
         self._shards.clear()
         await asyncio.gather(*calls)
@@ -176,7 +169,7 @@ class RedisWorkReceiver(WorkReceiver):
         Returns whether we still hold fewer shards than our share."""
         now = time.time()
         ttl_ms = int(self._lease_seconds * 1000)
-        members = self._layout.workers(self._group)
+        members = self._members_key
         tag = self._layout.prefix
         _, _, live, _ = await asyncio.gather(
             self._batcher.command(tag, "ZADD", members, now, self._member),
@@ -188,7 +181,7 @@ class RedisWorkReceiver(WorkReceiver):
         )
         owned = list(self._shards)
         renewed = await asyncio.gather(
-            *(self._lease_command(index, scripts.RENEW_LEASE, ttl_ms) for index in owned)
+            *(self._lease_command(index, leases.RENEW, self._member, ttl_ms) for index in owned)
         )
         for index, still_ours in zip(owned, renewed, strict=True):
             if not still_ours:
@@ -202,15 +195,10 @@ class RedisWorkReceiver(WorkReceiver):
                 await self._give_back(index)
         return len(self._shards) < target
 
-    async def _lease_command(self, index: int, script: str, ttl_ms: int) -> Any:
+    async def _lease_command(self, index: int, script: str, *args: Any) -> Any:
+        keys = leases.lease_keys(self._layout, index, self._group, self._channels)
         return await self._batcher.command(
-            self._layout.shard_tags[index],
-            "EVAL",
-            script,
-            1,
-            self._layout.lease(index, self._group),
-            self._member,
-            ttl_ms,
+            self._layout.shard_tags[index], "EVAL", script, len(keys), *keys, *args
         )
 
     async def _acquire(self, wanted: int, ttl_ms: int) -> None:
@@ -223,15 +211,7 @@ class RedisWorkReceiver(WorkReceiver):
             trying, candidates = candidates[:wanted], candidates[wanted:]
             taken = await asyncio.gather(
                 *(
-                    self._batcher.command(
-                        self._layout.shard_tags[index],
-                        "SET",
-                        self._layout.lease(index, self._group),
-                        self._member,
-                        "NX",
-                        "PX",
-                        ttl_ms,
-                    )
+                    self._lease_command(index, leases.ACQUIRE, self._member, ttl_ms)
                     for index in trying
                 )
             )
@@ -253,7 +233,7 @@ class RedisWorkReceiver(WorkReceiver):
         if shard.unacked:
             return  # released by the last ack (the lease is renewed meanwhile)
         del self._shards[index]
-        await self._lease_command(index, scripts.RELEASE_LEASE, 0)
+        await self._lease_command(index, leases.RELEASE, self._member)
 
     def _drop(self, index: int) -> None:
         shard = self._shards.pop(index, None)
