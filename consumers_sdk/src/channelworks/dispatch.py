@@ -13,9 +13,12 @@ rejects the connection, ``ChannelSocketException.run(message)`` answers the sock
 ``ConsumeLater`` puts the message back on its channel (at most ``MAX_RETRIES`` times).
 Any other exception is returned in the :class:`Outcome`, never raised: ``SystemExit`` and
 ``KeyboardInterrupt`` too (argparse and click raise ``SystemExit`` on bad input; one message must
-not end the worker). An ``async def`` consumer that lets a ``CancelledError`` of its own escape is
-reported as ``exceptions.ConsumerCancelled`` and its socket is closed; a cancellation of the running
-task (the worker's time limit, the end of a drain) still propagates.
+not end the worker). A ``websocket.connect`` consumer that fails closes its socket at once with
+1011 (internal error; accepted first, so a browser sees the code), instead of leaving the client
+waiting until the interface gives up on an answer. An ``async def`` consumer that lets a
+``CancelledError`` of its own escape is reported as ``exceptions.ConsumerCancelled`` and its socket
+is closed; a cancellation of the running task (the worker's time limit, the end of a drain) still
+propagates.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ from channelworks import message as message_module
 
 MAX_RETRIES = 10
 RETRIES_KEY = "__retries__"
+CONNECT_CHANNEL = "websocket.connect"
+# What a socket whose connect consumer failed is sent: accepted, then closed with 1011 (RFC 6455:
+# the server met a condition that kept it from fulfilling the request).
+FAILED_CONNECT_REPLY = {"accept": True, "close": 1011}
 
 Status = Literal["ok", "error", "unrouted"]
 
@@ -150,6 +157,7 @@ class Runner:
                 signals.consumer_finished.send(sender=Runner, message=message)
                 if self._close_connections:
                     close_old_connections()
+            self._close_failed_connect(error, message, held)
         return held, error
 
     async def _call_async(
@@ -170,6 +178,7 @@ class Runner:
                 error = raised
             finally:
                 signals.consumer_finished.send(sender=Runner, message=message)
+            self._close_failed_connect(error, message, held)
         return held, error
 
     def _escaped_cancellation(
@@ -183,10 +192,22 @@ class Runner:
         )
         error.__cause__ = raised
         reply = message.reply_channel
-        if reply is not None and message.channel.name.startswith("websocket."):
+        name = message.channel.name
+        if reply is not None and name.startswith("websocket.") and name != CONNECT_CHANNEL:
             backend = self.layer.channel_layer
             held.append(pending.PendingSend(backend, "channel", reply.name, {"close": True}))
         return error
+
+    def _close_failed_connect(
+        self, error: BaseException | None, message: message_module.Message, held: Held
+    ) -> None:
+        """A ``websocket.connect`` consumer failed: close its socket with 1011 now (what it held
+        back is sent first, so an accept it sent before failing is kept in order)."""
+        reply = message.reply_channel
+        if error is None or reply is None or message.channel.name != CONNECT_CHANNEL:
+            return
+        backend = self.layer.channel_layer
+        held.append(pending.PendingSend(backend, "channel", reply.name, dict(FAILED_CONNECT_REPLY)))
 
     def _control_flow(
         self, raised: Exception, message: message_module.Message, held: Held
