@@ -12,6 +12,7 @@ from channels.layers import BaseChannelLayer
 from channelworks.layers import naming
 from channelworks.layers.config import LayerConfig
 from channelworks.layers.ordering import Delivery
+from channelworks.layers.recovery import RecoveryAPI
 from channelworks.layers.stats import QueueStats
 
 
@@ -39,7 +40,7 @@ class WorkReceiver(abc.ABC):
         await self.stop()
 
 
-class ChannelworksLayer(BaseChannelLayer, abc.ABC):  # type: ignore[misc]
+class ChannelworksLayer(BaseChannelLayer, RecoveryAPI, abc.ABC):  # type: ignore[misc]
     """Channels 4's channel-layer API with ``receive_many``, ``work_receiver``, ``queue_stats``."""
 
     extensions: ClassVar[list[str]] = ["groups", "flush"]

@@ -22,6 +22,7 @@ from channelworks.layers.redis.batcher import BatchCall, Batcher
 from channelworks.layers.redis.inbox import Inbox, entry_tail, pack_entry
 from channelworks.layers.redis.keys import KeyLayout
 from channelworks.layers.redis.plain import PlainReceiver
+from channelworks.layers.redis.recovery import RedisRecovery
 from channelworks.layers.redis.stats import read_queue_stats
 from channelworks.layers.redis.work import RedisWorkReceiver
 from channelworks.layers.stats import QueueStats
@@ -49,7 +50,7 @@ class _LoopState:
         await self.clients.close()
 
 
-class RedisChannelLayer(ChannelworksLayer):
+class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
     """Drop-in for channels_redis' ``RedisChannelLayer`` (same ``CONFIG`` keys), see the docs."""
 
     def __init__(
@@ -83,6 +84,9 @@ class RedisChannelLayer(ChannelworksLayer):
             _close_with_loop(loop, state)
         self._last_loop, self._last_state = loop, state
         return state
+
+    def _batcher_now(self) -> Batcher:
+        return self._state().batcher
 
     # Sending ---------------------------------------------------------------------------------
 
@@ -199,12 +203,15 @@ class RedisChannelLayer(ChannelworksLayer):
         naming.require_valid_channel_name(channel)
         key = self.layout.group(group)
         now = time.time()
-        await self._state().batcher.script(
-            KeyLayout.tag_of(key),
-            scripts.GROUP_ADD,
-            [key, self.layout.send_plan(group)],
-            [self.group_expiry],
-            args=[now, channel, f"({now - self.group_expiry}"],
+        await asyncio.gather(
+            self._state().batcher.script(
+                KeyLayout.tag_of(key),
+                scripts.GROUP_ADD,
+                [key, self.layout.send_plan(group)],
+                [self.group_expiry],
+                args=[now, channel, f"({now - self.group_expiry}"],
+            ),
+            self._index_membership(group, channel, joined=True),  # for resumed sessions
         )
 
     async def group_discard(self, group: str, channel: str) -> None:
@@ -216,11 +223,13 @@ class RedisChannelLayer(ChannelworksLayer):
         await asyncio.gather(
             batcher.command(tag, "ZREM", key, channel),
             batcher.command(tag, "DEL", self.layout.send_plan(group)),
+            self._index_membership(group, channel, joined=False),
         )
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """One inbox write per process holding members, one stream write per normal channel."""
         naming.require_valid_group_name(group)
+        message = await self._stamp(group, message)  # position in its history, if it keeps one
         payload = codec.encode(message, self.config.max_message_size)
         key = self.layout.group(group)
         lowest_live = f"({time.time() - self.group_expiry}"
