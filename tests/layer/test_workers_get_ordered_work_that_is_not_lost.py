@@ -9,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from channelworks.exceptions import ChannelFull
 from channelworks.layers import RedisChannelLayer, WorkReceiver
 
 from .conftest import LayerFactory
@@ -33,11 +36,16 @@ async def _work(
         await delivery.ack()
 
 
+@pytest.mark.parametrize("capacity", [None, 10_000], ids=["default-capacity", "raised-capacity"])
 async def test_each_connection_is_handled_in_order_one_at_a_time_across_workers(
-    make_layer: LayerFactory, backend: str
+    make_layer: LayerFactory, backend: str, capacity: int | None
 ) -> None:
-    producer = make_layer(capacity=10_000)
-    workers = [producer] if backend == "memory" else [make_layer(capacity=10_000) for _ in range(3)]
+    """With the default capacity the producer meets ``ChannelFull`` and sends again a moment
+    later (as an interface's client would reconnect and resend): a refused send leaves nothing
+    behind, so the order still holds."""
+    config = {} if capacity is None else {"capacity": capacity}
+    producer = make_layer(**config)
+    workers = [producer] if backend == "memory" else [make_layer(**config) for _ in range(3)]
     receivers = [w.work_receiver(["websocket.receive"]) for w in workers]
     seen: dict[str, list[int]] = {}
     busy: set[str] = set()
@@ -48,9 +56,18 @@ async def test_each_connection_is_handled_in_order_one_at_a_time_across_workers(
         for _ in range(8)
     ]
     connections = [f"specific.interface!{n}" for n in range(20)]
+    refused = 0
     for order in range(50):
         for connection in connections:
-            await producer.send("websocket.receive", {"reply_channel": connection, "order": order})
+            message = {"reply_channel": connection, "order": order}
+            while True:
+                try:
+                    await producer.send("websocket.receive", message)
+                    break
+                except ChannelFull:
+                    refused += 1
+                    await asyncio.sleep(0.01)
+    print(f"{backend}, capacity {capacity or 'default'}: {refused} sends refused and repeated")
     await asyncio.gather(*runners)
     for receiver in receivers:
         await receiver.stop()
