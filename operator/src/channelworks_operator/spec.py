@@ -8,6 +8,7 @@ again, raising ``InvalidSpec`` with the field's path when the operator cannot ho
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,12 @@ _URL_USERINFO = re.compile(r"^[a-z+]+://[^/@]*@")
 # The pods' metrics and probe port (builders.meta.METRICS_PORT): the interface cannot take it.
 METRICS_PORT = 9100
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# Worker pools: names (a label value and a Deployment name suffix) and the channels they take.
+MAX_POOLS = 16
+MAX_POOL_NAME_LENGTH = 20
+CHANNEL_NAME = re.compile(r"^[a-zA-Z0-9\-_.]{1,99}$")
+# The worker's channel filters: a pool sets them, so the environment cannot.
+POOL_ENV = frozenset({"CHANNELWORKS_WORKER_CHANNELS", "CHANNELWORKS_WORKER_EXCLUDE_CHANNELS"})
 
 Json = Any  # a JSON value taken from the manifest as it is (resources, tolerations, env...)
 
@@ -120,6 +127,28 @@ class WorkerSpec:
     autoscaling: AutoscalingSpec
     resources: Json
     placement: Placement
+
+
+@dataclass(frozen=True)
+class WorkerPool:
+    """One set of workers (one Deployment) that takes some channels of the app.
+
+    ``name`` None is the app without ``spec.workerPools``: one pool, every routed channel, the
+    Deployment ``<app>-worker`` as before pools existed. A pool with ``channels`` takes those;
+    the one without takes every other channel (``exclude`` lists what it leaves out, which is
+    also every channel another pool takes)."""
+
+    name: str | None
+    channels: tuple[str, ...]
+    exclude: tuple[str, ...]
+    image: str | None
+    settings_module: str | None
+    worker: WorkerSpec
+
+    def takes(self, channel: str) -> bool:
+        if self.channels:
+            return channel in self.channels
+        return channel not in self.exclude
 
 
 @dataclass(frozen=True)
@@ -205,6 +234,14 @@ class App:
     monitoring: MonitoringSpec
     adopt_existing: bool = False
     migrate: MigrateSpec = MigrateSpec()
+    worker_pools: tuple[WorkerPool, ...] = ()
+
+    @property
+    def pools(self) -> tuple[WorkerPool, ...]:
+        """The worker pools: ``spec.workerPools``, or the one default pool of ``spec.worker``."""
+        if self.worker_pools:
+            return self.worker_pools
+        return (WorkerPool(None, (), (), None, self.settings_module, self.worker),)
 
 
 class _Fields:
@@ -369,6 +406,134 @@ def _worker(fields: _Fields) -> WorkerSpec:
     )
 
 
+def _channel_names(fields: _Fields, key: str) -> tuple[str, ...]:
+    value = fields.data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidSpec(f"{fields.path}.{key}", "must be a list of channel names")
+    for item in value:
+        if not CHANNEL_NAME.match(item):
+            raise InvalidSpec(
+                f"{fields.path}.{key}",
+                f"{item!r} is not a channel name (letters, digits, '-', '_', '.'; under 100)",
+            )
+    return tuple(sorted(set(value)))
+
+
+def _merged(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """A pool's settings: its own over ``spec.worker``'s (autoscaling merged key by key)."""
+    merged = {**defaults, **override}
+    autoscaling = override.get("autoscaling")
+    if isinstance(autoscaling, Mapping) and isinstance(defaults.get("autoscaling"), Mapping):
+        merged["autoscaling"] = {**defaults["autoscaling"], **autoscaling}
+    return merged
+
+
+def _pool(item: Any, index: int, worker: _Fields, settings_module: str | None) -> WorkerPool:
+    path = f"spec.workerPools[{index}]"
+    fields = _Fields(item, path)
+    name = fields.required_text("name")
+    if len(name) > MAX_POOL_NAME_LENGTH or not _NAME.match(name):
+        raise InvalidSpec(
+            f"{path}.name",
+            f"must be at most {MAX_POOL_NAME_LENGTH} lowercase letters, digits and '-', "
+            "starting with a letter",
+        )
+    channels = _channel_names(fields, "channels")
+    exclude = _channel_names(fields, "exclude")
+    if channels and exclude:
+        raise InvalidSpec(
+            f"{path}.exclude",
+            "applies only to a pool without channels (the pool that takes every other channel)",
+        )
+    own_settings = fields.text("settingsModule")
+    if own_settings is not None and not _MODULE.match(own_settings):
+        raise InvalidSpec(f"{path}.settingsModule", "must be a dotted Python module path")
+    settings = {key: value for key, value in fields.data.items() if key in _POOL_WORKER_KEYS}
+    return WorkerPool(
+        name=name,
+        channels=channels,
+        exclude=exclude,
+        image=fields.text("image"),
+        settings_module=own_settings or settings_module,
+        worker=_worker(_Fields(_merged(worker.data, settings), path)),
+    )
+
+
+# What a pool may set of spec.worker's fields (the rest it shares with spec.worker).
+_POOL_WORKER_KEYS = frozenset(
+    {"replicas", "concurrency", "terminationGracePeriodSeconds", "autoscaling", "resources"}
+)
+
+
+def _pools(
+    spec: _Fields, settings_module: str | None, env: tuple[Json, ...]
+) -> tuple[WorkerPool, ...]:
+    """``spec.workerPools``, checked: every channel is taken by exactly one pool."""
+    items = spec.data.get("workerPools") or []
+    if not isinstance(items, list):
+        raise InvalidSpec("spec.workerPools", "must be a list of pools")
+    if not items:
+        return ()
+    if len(items) > MAX_POOLS:
+        raise InvalidSpec("spec.workerPools", f"at most {MAX_POOLS} pools, got {len(items)}")
+    worker = spec.sub("worker")
+    pools = [_pool(item, index, worker, settings_module) for index, item in enumerate(items)]
+    names = [pool.name for pool in pools]
+    for name in names:
+        if names.count(name) > 1:
+            raise InvalidSpec("spec.workerPools", f"two pools are named {name!r}")
+    for index, item in enumerate(env):
+        if item.get("name") in POOL_ENV:
+            raise InvalidSpec(
+                f"spec.django.env[{index}].name",
+                f"{item.get('name')} is set per pool from spec.workerPools",
+            )
+    owner: dict[str, str] = {}
+    for pool in pools:
+        for channel in pool.channels:
+            if channel in owner:
+                raise InvalidSpec(
+                    "spec.workerPools",
+                    f"overlapping pools: channel {channel!r} is in pools {owner[channel]!r} "
+                    f"and {pool.name!r}; each channel must be taken by one pool",
+                )
+            owner[channel] = str(pool.name)
+    rest = [pool for pool in pools if not pool.channels]
+    if len(rest) > 1:
+        raise InvalidSpec(
+            "spec.workerPools",
+            f"overlapping pools: {rest[0].name!r} and {rest[1].name!r} both take every channel "
+            "no other pool lists; give all but one of them channels",
+        )
+    if not rest:
+        raise InvalidSpec(
+            "spec.workerPools",
+            "uncovered channels: every pool lists channels, so a channel none of them lists "
+            "would never be taken; leave channels out of one pool (it takes the rest)",
+        )
+    uncovered = sorted(set(rest[0].exclude) - set(owner))
+    if uncovered:
+        raise InvalidSpec(
+            f"spec.workerPools[{pools.index(rest[0])}].exclude",
+            f"uncovered channels: {', '.join(uncovered)} excluded from pool {rest[0].name!r} "
+            "and taken by no other pool: their messages would never be taken",
+        )
+    for index, pool in enumerate(pools):
+        scaling = pool.worker.autoscaling
+        if scaling.enabled and scaling.mode != "builtin":
+            raise InvalidSpec(
+                f"spec.workerPools[{index}].autoscaling.mode",
+                f"worker pools are autoscaled by mode builtin only (got {scaling.mode}); use "
+                "builtin "
+                "or no pools",
+            )
+    everything_else = tuple(sorted(owner))
+    return tuple(
+        pool if pool.channels else dataclasses.replace(pool, exclude=everything_else)
+        for pool in pools
+    )
+
+
 def _redis(fields: _Fields) -> RedisSpec:
     mode = fields.choice("mode", "cluster", REDIS_MODES)
     url = fields.text("url")
@@ -467,6 +632,7 @@ def parse(body: Mapping[str, Any]) -> App:
     )
     layer = spec.sub("channelLayer")
     monitoring = spec.sub("monitoring")
+    django_env = _env(django, "env")
     return App(
         ref=ref,
         image=spec.required_text("image"),
@@ -474,7 +640,7 @@ def parse(body: Mapping[str, Any]) -> App:
         image_pull_secrets=pull_secrets,
         service_account=spec.text("serviceAccountName"),
         settings_module=settings_module,
-        django_env=_env(django, "env"),
+        django_env=django_env,
         django_env_from=django.objects("envFrom"),
         interface=_interface(spec.sub("interface")),
         worker=_worker(spec.sub("worker")),
@@ -486,6 +652,7 @@ def parse(body: Mapping[str, Any]) -> App:
         network_policy=spec.sub("networkPolicy").boolean("enabled", True),
         adopt_existing=spec.boolean("adoptExisting", False),
         migrate=_migrate(django.sub("migrate")),
+        worker_pools=_pools(spec, settings_module, django_env),
         monitoring=MonitoringSpec(
             enabled=monitoring.boolean("enabled", True),
             kind=monitoring.choice("kind", "PodMonitor", MONITOR_KINDS),
