@@ -38,6 +38,7 @@ def observation(**overrides: Any) -> status.Observation:
         "autoscaler": None,
         "queue_depth": 42,
         "oldest_age_seconds": 1.4,
+        "migration": conditions.true(conditions.MIGRATED, "Migrated", "the migrations ran"),
     }
     values.update(overrides)
     return status.Observation(**values)

@@ -4,8 +4,9 @@ Everything is registered on a registry made here (nothing at import time). Handl
 
 - RealtimeApp created, updated (spec or metadata) or found at start-up (resume) -> reconcile;
 - every RealtimeApp watch event -> the reconciler's list of apps (for its resync loop);
-- Deployments and StatefulSets labelled ``managed-by=channelworks-operator`` -> their app is
-  looked at again soon (readiness in the status quickly; a deleted child put back at once).
+- Deployments, StatefulSets and (migration) Jobs labelled ``managed-by=channelworks-operator`` ->
+  their app is looked at again soon (readiness in the status quickly; a deleted child put back
+  at once; a finished migration rolls the app).
 
 There is no timer handler on purpose: kopf timers put a finalizer on every object, and the
 conventions keep finalizers for state outside Kubernetes. ``resync.Resync`` does the periodic
@@ -118,6 +119,7 @@ def build_registry(
 
     @kopf.on.event("apps", "v1", "deployments", labels=managed, registry=registry)
     @kopf.on.event("apps", "v1", "statefulsets", labels=managed, registry=registry)
+    @kopf.on.event("batch", "v1", "jobs", labels=managed, registry=registry)
     async def child_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         resync.poke(body, deleted=event.get("type") == "DELETED")
 

@@ -44,6 +44,7 @@ PLURALS: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "deployments",
     ("apps/v1", "StatefulSet"): "statefulsets",
     ("apps/v1", "ReplicaSet"): "replicasets",
+    ("batch/v1", "Job"): "jobs",
     ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
     ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
@@ -143,11 +144,26 @@ class Kube:
         what: str = "",
     ) -> tuple[int, Json]:
         """One request; the decoded JSON body, or ApiError for any status outside 2xx."""
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        status, data = self._send(method, path, query, headers, body, what)
+        decoded: Json = json.loads(data or b"{}")
+        return status, decoded
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None,
+        header_params: Mapping[str, str],
+        body: Any,
+        what: str,
+    ) -> tuple[int, bytes]:
+        """One request; the status and the raw body, or ApiError for any status outside 2xx."""
         url_path = path + ("?" + urllib.parse.urlencode(query) if query else "")
         method, url, headers, body, post = self.api_client.param_serialize(
             method=method,
             resource_path=url_path,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            header_params=dict(header_params),
             body=body,
             auth_settings=["BearerToken"],
         )
@@ -162,12 +178,11 @@ class Kube:
             )
         except kubernetes.client.exceptions.ApiException as error:
             raise _api_error(error.status or 0, error.reason or "", error.body, what) from None
-        data = response.read() or b"{}"
+        data: bytes = response.read() or b""
         status = int(response.status)
         if not 200 <= status <= 299:
             raise _api_error(status, response.reason or "", data, what)
-        decoded: Json = json.loads(data)
-        return status, decoded
+        return status, data
 
     # --- objects ---------------------------------------------------------------------------
 
@@ -263,6 +278,14 @@ class Kube:
                 return False
             raise
         return True
+
+    def pod_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str:
+        """The last ``tail_lines`` lines a container wrote (text, not JSON)."""
+        path = object_path("v1", "Pod", namespace, pod, "log")
+        query = {"container": container, "tailLines": str(tail_lines)}
+        what = f"read the log of pod {namespace}/{pod}"
+        _, data = self._send("GET", path, query, {"Accept": "text/plain"}, None, what)
+        return data.decode(errors="replace")
 
     # --- discovery -------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from channelworks_operator import conditions, scaling
 
 NORMAL = "Normal"
 WARNING = "Warning"
-NEWS_CONDITIONS = (conditions.READY, conditions.CHANNEL_LAYER_READY)
+NEWS_CONDITIONS = (conditions.READY, conditions.CHANNEL_LAYER_READY, conditions.MIGRATED)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,11 @@ keeps the two equal; the Helm chart copies the rules. Why each rule is there:
 - Services, ConfigMaps, Secrets, PDBs, NetworkPolicies, HPAs, ScaledObjects, Pod/ServiceMonitors:
   made by apply; ``delete`` only for kinds that come and go with the spec. Secrets are also read
   to check the ones the spec names and to read the Redis password.
-- Pods: listed to find the Redis pods' addresses when forming the cluster.
+- Pods: listed to find the Redis pods' addresses when forming the cluster, and a migration
+  Job's pod; ``pods/log`` read for the last lines of a failed migration.
+- Jobs: the migration Jobs (``spec.django.migrate``), created once each (never patched: a Job's
+  template cannot change), listed and watched so a finished one rolls the app at once; the TTL
+  controller and owner references delete them.
 - Events: posted about the apps (and by kopf about its handlers).
 - Leases: leader election, only in the operator's own namespace (a Role).
 """
@@ -47,6 +51,8 @@ def cluster_rules() -> list[dict[str, Any]]:
         _rule("", ["configmaps"], APPLY),
         _rule("", ["secrets"], APPLY),
         _rule("", ["pods"], ["list"]),
+        _rule("", ["pods/log"], ["get"]),
+        _rule("batch", ["jobs"], ["get", "list", "watch", "create"]),
         _rule("", ["events"], ["create"]),
         _rule("policy", ["poddisruptionbudgets"], APPLY_DELETE),
         _rule("networking.k8s.io", ["networkpolicies"], APPLY_DELETE),

@@ -9,7 +9,9 @@ heals by itself. One run:
 2. check what it refers to (Secrets, ConfigMaps, pull secrets) and get the Redis password;
 3. mode cluster: form / heal / reshape the Redis Cluster from the pods that exist;
 4. read the queue statistics and let the autoscaler decide the worker replicas;
-5. build every child (pure builders) and server-side apply it; remove children not wanted;
+5. build every child (pure builders); with a new image, run its migration Job first and hold
+   the Deployments at the release they run until it succeeded (``release``); server-side apply
+   every child; remove children not wanted;
 6. write the status (only when it changed) and post Events for what a person should see.
 
 A missing dependency ends the run with ``Blocked`` after the status is written: the handlers
@@ -32,15 +34,21 @@ from channelworks_operator import (
     channel_layer,
     notices,
     references,
+    release,
     spec,
     status,
     timestamps,
 )
 from channelworks_operator import scaling as scaling_module
 from channelworks_operator.autoscaler import QueueSnapshot
-from channelworks_operator.builders import meta
+from channelworks_operator.builders import meta, migrate
 from channelworks_operator.config import OperatorConfig
-from channelworks_operator.exceptions import Blocked, InvalidSpec, QueueStatsUnavailable
+from channelworks_operator.exceptions import (
+    ApiError,
+    Blocked,
+    InvalidSpec,
+    QueueStatsUnavailable,
+)
 from channelworks_operator.kube import Kube
 from channelworks_operator.metrics import Metrics
 from channelworks_operator.queue_metrics import StatsSource
@@ -72,6 +80,7 @@ class AppMemory:
     history: tuple[autoscaler.Recommendation, ...] = ()
     cluster_converged: bool = False
     references_ok: bool = False
+    migration_logs: dict[str, str] = field(default_factory=dict)  # a failed Job's, by name
 
 
 class Reconciler:
@@ -198,6 +207,9 @@ class Reconciler:
             keda_available=served.get(scaling_module.KEDA, False),
         )
         manifests = builders.desired(app, ctx)
+        rollout = await self._migrate(app, obj, manifests, worker, memory, log)
+        if not rollout.released:
+            manifests = await self._held(app, manifests)
         before = dict(memory.memo.applied)
         report = await self._call(
             applying.apply_all, self.kube, manifests, memory.memo, full=full, app=app
@@ -252,6 +264,8 @@ class Reconciler:
             queue_depth=snapshot.depth if snapshot else None,
             oldest_age_seconds=snapshot.oldest_age_seconds if snapshot else None,
             problems=tuple(problems),
+            migration=rollout.condition,
+            migration_status=rollout.status,
         )
         previous = obj.get("status") or {}
         new_status = status.build(app, observation, previous, now=timestamps.now())
@@ -318,6 +332,66 @@ class Reconciler:
         count = max(app.channel_layer.redis.nodes, int(redis_set["spec"].get("replicas", 0)))
         addresses = channel_layer.pod_addresses(pods, app.ref, count)
         return await channel_layer.form(addresses, app, password, log=log)
+
+    async def _migrate(
+        self,
+        app: spec.App,
+        obj: Mapping[str, Any],
+        manifests: list[builders.Manifest],
+        worker: Mapping[str, Any] | None,
+        memory: AppMemory,
+        log: AppLogger,
+    ) -> release.Plan:
+        """The migration Jobs of the app as they are, and the one of spec.image made if due."""
+        previous = (obj.get("status") or {}).get("migration")
+        if not app.migrate.enabled:
+            return release.plan(app, previous, ())
+        namespace = app.ref.namespace
+        selector = meta.selector_string(app.ref, meta.MIGRATE)
+        found = await self._call(self.kube.list, "batch/v1", "Job", namespace, selector)
+        jobs = [release.JobState.of(job) for job in found]
+        name = migrate.job_name(app.ref, app.image)
+        mine = next((job for job in jobs if job.name == name), None)
+        failure_log = None
+        if mine is not None and mine.state == release.STATE_FAILED:
+            if name not in memory.migration_logs:
+                memory.migration_logs[name] = await self._call(self._job_log, namespace, name)
+            failure_log = memory.migration_logs[name]
+        plan = release.plan(app, previous, jobs, failure_log)
+        if plan.create_job:
+            job = migrate.job(app, release.worker_deployment(manifests))
+            try:
+                await self._call(self.kube.create, job)
+            except ApiError as error:
+                if not error.conflict:
+                    raise
+            log.info("created Job %s: the migrations of %s, before the rollout", name, app.image)
+        return plan
+
+    def _job_log(self, namespace: str, job: str) -> str:
+        """The last lines of a failed migration Job's pod (or why they cannot be read)."""
+        try:
+            pods = self.kube.list("v1", "Pod", namespace, f"batch.kubernetes.io/job-name={job}")
+            if not pods:
+                return "(no pod of the Job is left to read the log of)"
+            pod = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", "")))
+            text = self.kube.pod_log(
+                namespace, pod["metadata"]["name"], migrate.CONTAINER, release.LOG_LINES
+            )
+        except ApiError as error:
+            return f"(the log could not be read: {error})"
+        return release.log_tail(text) or "(the log is empty)"
+
+    async def _held(
+        self, app: spec.App, manifests: list[builders.Manifest]
+    ) -> list[builders.Manifest]:
+        """The manifests with the Deployments held at the release they run (``release.hold``)."""
+        selector = ",".join(f"{k}={v}" for k, v in meta.selector_labels(app.ref).items())
+        found = await self._call(
+            self.kube.list, "apps/v1", "Deployment", app.ref.namespace, selector
+        )
+        live = {meta.object_key({"kind": "Deployment", **item}): item for item in found}
+        return release.hold(manifests, live)
 
     def _redis_replicas(
         self, app: spec.App, redis_set: Mapping[str, Any] | None, memory: AppMemory

@@ -1,8 +1,9 @@
 """The RealtimeApp's status, computed from what reconcile observed (pure).
 
 ``build`` returns the whole ``status`` object: observedGeneration, phase, conditions (Ready,
-InterfaceAvailable, WorkersAvailable, ChannelLayerReady, Autoscaling), replica counts, queue
-depth, endpoint. Reconcile writes it only when it differs from what the object already has.
+InterfaceAvailable, WorkersAvailable, ChannelLayerReady, Autoscaling, Migrated), replica counts,
+queue depth, endpoint, the migration of the newest image. Reconcile writes it only when it
+differs from what the object already has.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from channelworks_operator import conditions, spec
+from channelworks_operator import conditions, release, spec
 from channelworks_operator.builders import meta
 from channelworks_operator.conditions import Condition
 
@@ -84,6 +85,9 @@ class Observation:
     queue_depth: int | None
     oldest_age_seconds: float | None
     problems: tuple[Problem, ...] = ()
+    # spec.django.migrate: the Migrated condition and status.migration (release.Plan).
+    migration: Condition | None = None
+    migration_status: Mapping[str, str] | None = None
 
 
 def interface_condition(workload: Workload | None) -> Condition:
@@ -120,6 +124,17 @@ def worker_condition(workload: Workload | None) -> Condition:
     )
 
 
+def _blocking(obs: Observation) -> Condition | None:
+    """The Migrated condition when it is what keeps the app from being ready: a failed migration
+    (the new release does not roll), or a first one not done yet (no pod runs before it)."""
+    migration = obs.migration
+    if migration is None or migration.true:
+        return None
+    if migration.reason == release.FAILED or obs.worker is None:
+        return migration
+    return None
+
+
 def _ready(parts: list[Condition], problems: tuple[Problem, ...]) -> Condition:
     if problems:
         first = problems[0]
@@ -152,10 +167,12 @@ def build(
     """The complete status for ``app`` given ``obs`` (``now`` is an RFC 3339 time)."""
     previous = previous or {}
     parts = [interface_condition(obs.interface), worker_condition(obs.worker), obs.layer]
-    ready = _ready(parts, obs.problems)
+    blocking = _blocking(obs)
+    ready = _ready([blocking, *parts] if blocking else parts, obs.problems)
+    extra = [obs.migration] if obs.migration is not None else []
     merged = conditions.merge(
         previous.get("conditions") or [],
-        [ready, *parts, obs.autoscaling],
+        [ready, *parts, obs.autoscaling, *extra],
         generation=app.ref.generation,
         now=now,
     )
@@ -194,6 +211,8 @@ def build(
         status["oldestMessageAgeSeconds"] = previous.get("oldestMessageAgeSeconds", 0.0)
     if obs.autoscaler is not None:
         status["autoscaler"] = dict(obs.autoscaler)
+    if obs.migration_status is not None:
+        status["migration"] = dict(obs.migration_status)
     return status
 
 

@@ -19,6 +19,7 @@ INTERFACE = "interface"
 WORKER = "worker"
 CHANNEL_LAYER = "channel-layer"
 MONITORING = "monitoring"
+MIGRATE = "migrate"  # the migration Jobs (spec.django.migrate)
 
 HTTP_PORT_NAME = "http"
 METRICS_PORT = spec.METRICS_PORT
