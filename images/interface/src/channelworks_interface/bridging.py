@@ -10,6 +10,7 @@ from typing import Any
 from channelworks.layers import ChannelworksLayer
 from channelworks_interface.config import InterfaceConfig
 from channelworks_interface.connections import Connections
+from channelworks_interface.disconnects import DisconnectOutbox
 from channelworks_interface.metrics import Metrics
 
 _CLOSE_WAIT_SECONDS = 1.0
@@ -26,6 +27,7 @@ class Bridge:
     layer: ChannelworksLayer
     metrics: Metrics
     connections: Connections
+    disconnects: DisconnectOutbox
 
 
 class ReplyReader:

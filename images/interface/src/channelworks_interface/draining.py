@@ -5,7 +5,7 @@ t = 0                 ``/readyz`` fails; new WebSocket handshakes are closed wit
 t = drain_delay       stop listening; close open sockets with 1012, spread evenly over
                       ``drain_window`` (so clients do not all reconnect elsewhere at once).
 after the window      wait for in-flight HTTP to be answered and every socket's disconnect to
-                      reach the layer, close the layer, stop.
+                      reach the layer (queued ones included), close the layer, stop.
 t = exit_deadline     (grace period minus a margin) whatever is left: waiting HTTP requests get
                       503, sockets 1012, and the process stops regardless (this starts a second
                       before the deadline, so the answers go out in time).
@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from channelworks_interface.config import LAST_WORDS_SECONDS, InterfaceConfig
 from channelworks_interface.connections import Connections
+from channelworks_interface.disconnects import DisconnectOutbox
 from channelworks_interface.limits import CloseCode
 
 logger = logging.getLogger(__name__)
@@ -33,12 +34,14 @@ class Drainer:
         self,
         config: InterfaceConfig,
         connections: Connections,
+        disconnects: DisconnectOutbox,
         stop_listening: Callable[[], Awaitable[None]],
         finish: Callable[[], Awaitable[None]],
         stop: Callable[[], None],
     ) -> None:
         self._config = config
         self._connections = connections
+        self._disconnects = disconnects
         self._stop_listening = stop_listening
         self._finish = finish  # release resources (the layer) once all is sent
         self._stop = stop  # stop the server; the process exits after
@@ -85,6 +88,7 @@ class Drainer:
         except Exception:
             logger.exception("draining failed; stopping")
         finally:
+            self._disconnects.give_up()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._finish(), LAST_WORDS_SECONDS / 2)
             logger.info("drained in %.1fs; stopping", time.monotonic() - started)
@@ -106,6 +110,7 @@ class Drainer:
         for socket in list(self._connections.sockets):
             await socket.close_for_drain(CloseCode.SERVICE_RESTART)
         await self._connections.wait_idle()
+        await self._disconnects.wait_empty()
 
     async def _last_words(self) -> None:
         self._connections.deadline.set()
@@ -114,3 +119,5 @@ class Drainer:
                 await socket.close_for_drain(CloseCode.SERVICE_RESTART)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._connections.wait_idle(), LAST_WORDS_SECONDS / 2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._disconnects.wait_empty(), LAST_WORDS_SECONDS / 4)

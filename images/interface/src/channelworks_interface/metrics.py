@@ -60,9 +60,40 @@ class Metrics:
         )
         self.refusals = Counter(
             "channelworks_interface_refusals",
-            "Requests and sockets the interface answered itself, by reason (origin, timeout, "
-            "channel_full, too_large, draining, worker_error, layer_error).",
+            "Requests, connections and sockets the interface answered itself, by reason (origin, "
+            "timeout, channel_full, too_large, draining, worker_error, layer_error, "
+            "connection_limit, read_timeout, rate_limited, slow_reader).",
             ["protocol", "reason"],
+            registry=registry,
+        )
+        self.tcp_connections = Gauge(
+            "channelworks_interface_tcp_connections",
+            "TCP connections open now (HTTP and WebSocket), counted against "
+            "CHANNELWORKS_INTERFACE_MAX_CONNECTIONS.",
+            registry=registry,
+        )
+        self.throttled = Counter(
+            "channelworks_interface_throttled",
+            "Times a WebSocket sent faster than CHANNELWORKS_INTERFACE_MESSAGE_RATE allows and "
+            "the interface stopped reading from it until it was within its rate again.",
+            registry=registry,
+        )
+        self.disconnects_pending = Gauge(
+            "channelworks_interface_disconnects_pending",
+            "websocket.disconnect messages waiting to be sent again (their channel was full or "
+            "the layer failed).",
+            registry=registry,
+        )
+        self.disconnects_retried = Counter(
+            "channelworks_interface_disconnects_retried",
+            "websocket.disconnect messages that did not fit on the first try and were queued to "
+            "be sent again.",
+            registry=registry,
+        )
+        self.disconnects_lost = Counter(
+            "channelworks_interface_disconnects_lost",
+            "websocket.disconnect messages given up: the retry queue was full, or the process "
+            "stopped before they could be sent.",
             registry=registry,
         )
         self.build_info = Gauge(

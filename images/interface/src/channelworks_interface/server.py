@@ -17,6 +17,7 @@ from channelworks_interface import app, draining, health
 from channelworks_interface.bridging import Bridge
 from channelworks_interface.config import InterfaceConfig
 from channelworks_interface.connections import Connections
+from channelworks_interface.disconnects import DisconnectOutbox
 from channelworks_interface.metrics import PROTOCOL_HTTP, Metrics
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,9 @@ class InterfaceServer:
         self.layer = layer
         self.metrics = metrics
         self.connections = Connections()
+        self.disconnects = DisconnectOutbox(layer, metrics)
         self.application = app.InterfaceApplication(
-            Bridge(config, layer, metrics, self.connections)
+            Bridge(config, layer, metrics, self.connections, self.disconnects)
         )
         self.layer_watch = readiness.LayerWatch(layer, config.layer_tuning.readiness_grace_seconds)
         self.health = health.HealthServer(
@@ -88,7 +90,12 @@ class InterfaceServer:
             on_body_too_large=self._body_too_large,
         )
         self._drainer = draining.Drainer(
-            config, self.connections, self._daphne.stop_listening, self._finish, self._stop
+            config,
+            self.connections,
+            self.disconnects,
+            self._daphne.stop_listening,
+            self._finish,
+            self._stop,
         )
         reactor.callWhenRunning(
             lambda: asyncio.ensure_future(self._start(install_signals, tune_gc))

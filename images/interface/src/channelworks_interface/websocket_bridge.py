@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from channelworks.exceptions import ChannelFull, MessageTooLarge
-from channelworks.layers import naming
-from channelworks_interface import limits, messages
+from channelworks.layers import history, naming
+from channelworks_interface import limits, messages, recovery
 from channelworks_interface.bridging import (
     Bridge,
     Receive,
@@ -31,7 +31,6 @@ from channelworks_interface.metrics import PROTOCOL_WEBSOCKET
 logger = logging.getLogger(__name__)
 CONNECT_CHANNEL = "websocket.connect"
 RECEIVE_CHANNEL = "websocket.receive"
-DISCONNECT_CHANNEL = "websocket.disconnect"
 # RFC 6455 7.4.1: reported for a close, never sent. No code in the close frame; no close frame.
 NO_STATUS_RECEIVED = 1005
 ABNORMAL_CLOSURE = 1006
@@ -59,6 +58,10 @@ class WebSocketSession:
         self._sent_close: int | None = None  # the code of the close frame we sent, if any
         self._reply_channel = ""
         self._offered: list[str] = list(scope.get("subprotocols") or [])
+        # Recovery after reconnect (recovery.py): its request is taken out of the query string.
+        self._recovery, self._scope = recovery.Recovery.for_scope(
+            bridge.layer, scope, send, bridge.config.resume_seconds
+        )
 
     # Entry point -------------------------------------------------------------------------------
 
@@ -93,6 +96,10 @@ class WebSocketSession:
             return
         self._reply_channel = await self._bridge.layer.new_channel()
         self._bridge.connections.add_socket(self)
+        if await self._recovery.resume(self._reply_channel, self._scope["path"]):
+            await self._accept(None)  # a resumed session: no websocket.connect
+            await self._relay()
+            return
         scheme = limits.websocket_scheme(headers, config.proxy_headers)
         connect = messages.websocket_connect(self._scope, self._reply_channel, scheme)
         if await self._forward(CONNECT_CHANNEL, connect):
@@ -125,6 +132,7 @@ class WebSocketSession:
         cancelled because the client went away)."""
         if not await self._await_accept():
             return
+        await self._recovery.opened()
         layer, channel = self._bridge.layer, self._reply_channel
         while not self._closing():
             try:
@@ -184,8 +192,8 @@ class WebSocketSession:
                 if self._state is not _State.OPEN:
                     continue  # frames racing our own close are dropped
                 self._order += 1
-                message = messages.websocket_receive(
-                    self._scope, self._reply_channel, self._order, event
+                message = self._recovery.annotate(
+                    messages.websocket_receive(self._scope, self._reply_channel, self._order, event)
                 )
                 await self._forward(RECEIVE_CHANNEL, message)
             elif kind == "websocket.disconnect":
@@ -195,15 +203,24 @@ class WebSocketSession:
                     # We closed, and the client dropped the connection instead of answering
                     # our close frame: the consumer learns why we closed, not that it was lost.
                     code = self._sent_close
-                message = messages.websocket_disconnect(
-                    self._scope, self._reply_channel, self._order, code
+                message = self._recovery.annotate(
+                    messages.websocket_disconnect(
+                        self._scope, self._reply_channel, self._order, code
+                    )
                 )
-                await self._forward(DISCONNECT_CHANNEL, message, closing=True)
+                if await self._recovery.park(message, code, self._sent_close):
+                    return  # its client may resume it; the disconnect is reported if not
+                await self._bridge.disconnects.send(message)  # delivered, whatever it takes
                 return
 
     # Applying replies --------------------------------------------------------------------------
 
     async def _apply(self, reply: dict[str, Any]) -> None:
+        if history.POSITION_FIELD in reply:  # a message of a group with history
+            rest = await self._recovery.deliver(reply)
+            if rest is None:
+                return
+            reply = rest
         if self._state is _State.OPEN and not self._bridge.connections.closing_sockets:
             frame = messages.content_only_frame(reply)
             if frame is not None:  # the common case, a frame for an open socket: send it
@@ -270,7 +287,7 @@ class WebSocketSession:
 
     # Forwarding to the layer -------------------------------------------------------------------
 
-    async def _forward(self, channel: str, message: dict[str, Any], closing: bool = False) -> bool:
+    async def _forward(self, channel: str, message: dict[str, Any]) -> bool:
         """Send one message onto the layer; on failure close the socket with the matching code."""
         try:
             await self._bridge.layer.send(channel, message)
@@ -278,20 +295,17 @@ class WebSocketSession:
             logger.warning(
                 "channel %s is full; closing %s", channel, naming.loggable(self._reply_channel)
             )
-            if not closing:
-                await self._close(CloseCode.TRY_AGAIN_LATER, "channel_full")
+            await self._close(CloseCode.TRY_AGAIN_LATER, "channel_full")
             return False
         except MessageTooLarge as error:
             logger.info("message for %s too large (%s); closing", channel, error)
-            if not closing:
-                await self._close(CloseCode.MESSAGE_TOO_BIG, "too_large")
+            await self._close(CloseCode.MESSAGE_TOO_BIG, "too_large")
             return False
         except Exception:
             logger.exception(
                 "sending to %s failed; closing %s", channel, naming.loggable(self._reply_channel)
             )
-            if not closing:
-                await self._close(CloseCode.INTERNAL_ERROR, "layer_error")
+            await self._close(CloseCode.INTERNAL_ERROR, "layer_error")
             return False
         self._bridge.metrics.message_in(PROTOCOL_WEBSOCKET)
         return True
