@@ -183,7 +183,15 @@ def prune(
     if memo.pruned_against == wanted_refs:
         return []
     removed: list[str] = []
-    for ref in builders.possible(app):
+    # Worker pools come and go with spec.workerPools: every worker Deployment is a candidate.
+    pools = kube.list(
+        "apps/v1", "Deployment", app.namespace, meta.selector_string(app, meta.WORKER)
+    )
+    candidates = [
+        *builders.possible(app),
+        *(builders.ChildRef("apps/v1", "Deployment", item["metadata"]["name"]) for item in pools),
+    ]
+    for ref in candidates:
         if ref in wanted_refs or not served.get((ref.api_version, ref.kind), True):
             continue
         existing = kube.get(ref.api_version, ref.kind, app.namespace, ref.name)

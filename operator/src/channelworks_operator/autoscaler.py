@@ -34,10 +34,21 @@ METRICS_UNAVAILABLE = "MetricsUnavailable"
 
 @dataclass(frozen=True)
 class QueueSnapshot:
-    """Messages waiting over all of an app's channels, and the age of the oldest one."""
+    """Messages waiting over all of an app's channels, and the age of the oldest one;
+    ``channels`` holds the same per channel (name, depth, oldest age) when known."""
 
     depth: int
     oldest_age_seconds: float
+    channels: tuple[tuple[str, int, float], ...] = ()
+
+    def of(self, pool: spec.WorkerPool) -> QueueSnapshot:
+        """The part of the queue that ``pool`` takes (all of it for the default pool)."""
+        if pool.name is None:
+            return self
+        mine = tuple(item for item in self.channels if pool.takes(item[0]))
+        return QueueSnapshot(
+            sum(depth for _, depth, _ in mine), max((age for *_, age in mine), default=0.0), mine
+        )
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,11 @@ class QueueStatsReader:
             raise QueueStatsUnavailable(f"failed to read queue statistics: {error}") from error
         if self._observe is not None:
             self._observe(target.prefix, stats)
-        return QueueSnapshot(int(stats.total_depth), float(stats.oldest_age_seconds))
+        channels = tuple(
+            (name, int(item.depth), float(item.oldest_age_seconds))
+            for name, item in sorted(stats.channels.items())
+        )
+        return QueueSnapshot(int(stats.total_depth), float(stats.oldest_age_seconds), channels)
 
     async def forget(self, key: str) -> None:
         known = self._layers.pop(key, None)

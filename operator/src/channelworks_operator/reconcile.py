@@ -42,6 +42,7 @@ from channelworks_operator import (
 from channelworks_operator import scaling as scaling_module
 from channelworks_operator.autoscaler import QueueSnapshot
 from channelworks_operator.builders import meta, migrate
+from channelworks_operator.builders.workloads import worker_name
 from channelworks_operator.config import OperatorConfig
 from channelworks_operator.exceptions import (
     ApiError,
@@ -77,7 +78,8 @@ class AppMemory:
     memo: applying.Memo = field(default_factory=applying.Memo)
     generation: int = -1
     last_full: float = float("-inf")
-    history: tuple[autoscaler.Recommendation, ...] = ()
+    # The autoscaler's recent recommendations per worker pool (None: the default pool).
+    histories: dict[str | None, tuple[autoscaler.Recommendation, ...]] = field(default_factory=dict)
     cluster_converged: bool = False
     references_ok: bool = False
     migration_logs: dict[str, str] = field(default_factory=dict)  # a failed Job's, by name
@@ -173,30 +175,44 @@ class Reconciler:
             memory.cluster_converged = cluster.converged
 
         snapshot, stats_error = await self._read_stats(key, app, redis_set, cluster, password)
-        worker = await self._call(
-            self.kube.get, "apps/v1", "Deployment", namespace, meta.worker_name(app.ref)
+        workers = {
+            pool.name: await self._call(
+                self.kube.get, "apps/v1", "Deployment", namespace, worker_name(app.ref, pool)
+            )
+            for pool in app.pools
+        }
+        pools = scaling_module.decide_pools(
+            app, workers, snapshot, served, now=now, histories=memory.histories
         )
-        scaling = scaling_module.decide(
-            app, worker, snapshot, served, now=now, history=memory.history
-        )
+        memory.histories = {
+            item.pool.name: item.scaling.decision.history
+            for item in pools
+            if item.scaling.decision is not None
+        }
+        scaling, worker = scaling_module.combined(pools)
         if scaling.decision is not None:
-            memory.history = scaling.decision.history
             self.metrics.desired_replicas.labels(app=app.ref.prefix).set(scaling.decision.desired)
             self.metrics.max_replicas.labels(app=app.ref.prefix).set(
-                app.worker.autoscaling.max_replicas
+                sum(pool.worker.autoscaling.max_replicas for pool in app.pools)
             )
         else:
             self.metrics.forget_autoscaler(app.ref.prefix)
 
-        if scaling.build_replicas is None and worker is not None:
-            await self._hand_over_replicas(worker, log)
+        default = pools[0] if pools[0].pool.name is None else None
+        if default and default.scaling.build_replicas is None and default.worker is not None:
+            await self._hand_over_replicas(default.worker, log)
 
         ctx = builders.BuildContext(
             interface_image=self.config.interface_image,
             redis_image=self.config.redis_image,
             operator_namespace=self.config.operator_namespace,
             operator_pod_labels=self.config.operator_pod_labels,
-            worker_replicas=scaling.build_replicas,
+            worker_replicas=default.scaling.build_replicas if default else None,
+            pool_replicas=tuple(
+                (item.pool.name, item.scaling.build_replicas)
+                for item in pools
+                if item.pool.name is not None
+            ),
             redis_password=password,
             redis_replicas=self._redis_replicas(app, redis_set, memory),
             monitor_kinds=frozenset(
@@ -235,9 +251,14 @@ class Reconciler:
         ]
 
         interface = await self._observed(report, "Deployment", meta.interface_name(app.ref), app)
-        worker_now = await self._observed(
-            report, "Deployment", meta.worker_name(app.ref), app, before=worker
-        )
+        workers_now = [
+            status.Workload.of(
+                await self._observed(
+                    report, "Deployment", worker_name(app.ref, item.pool), app, before=item.worker
+                )
+            )
+            for item in pools
+        ]
         if redis.managed:
             redis_set = await self._observed(
                 report, "StatefulSet", meta.redis_name(app.ref), app, before=redis_set
@@ -245,7 +266,7 @@ class Reconciler:
         redis_state = status.Workload.of(redis_set)
         observation = status.Observation(
             interface=status.Workload.of(interface),
-            worker=status.Workload.of(worker_now),
+            worker=scaling_module.total(workers_now),
             desired_workers=scaling.desired,
             layer=channel_layer.condition(app, redis_state, cluster, stats_error),
             layer_nodes=redis.nodes,

@@ -95,10 +95,12 @@ class Resync:
             app = spec.parse(body)
         except InvalidSpec:
             return self.config.resync_seconds
-        scaling = app.worker.autoscaling
-        if scaling.enabled and scaling.mode == "builtin":
-            return float(min(scaling.poll_interval_seconds, self.config.resync_seconds))
-        return self.config.resync_seconds
+        polls = [
+            pool.worker.autoscaling.poll_interval_seconds
+            for pool in app.pools
+            if pool.worker.autoscaling.enabled and pool.worker.autoscaling.mode == "builtin"
+        ]
+        return float(min([*polls, self.config.resync_seconds]))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reconcile each known app when it is due, a few at a time, until ``stop`` is set."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from channelworks_operator import autoscaler, conditions, spec
+from channelworks_operator import autoscaler, conditions, spec, status
 from channelworks_operator.autoscaler import QueueSnapshot
 from channelworks_operator.builders import meta
 
@@ -44,15 +44,21 @@ def decide(
     *,
     now: float,
     history: tuple[autoscaler.Recommendation, ...],
+    pool: spec.WorkerPool | None = None,
 ) -> Scaling:
-    scaling = app.worker.autoscaling
+    """The worker count of ``pool`` (the default pool when None), whose Deployment is
+    ``worker``, on the part of the queue it takes."""
+    pool = pool or app.pools[0]
+    scaling = pool.worker.autoscaling
     kind = conditions.AUTOSCALING
     live = live_replicas(worker)
     if not scaling.enabled:
-        count = app.worker.replicas
-        message = f"autoscaling is off: {count} workers (spec.worker.replicas)"
+        count = pool.worker.replicas
+        field = "spec.worker.replicas" if pool.name is None else "replicas"
+        message = f"autoscaling is off: {count} workers ({field})"
         return Scaling(count, count, conditions.false(kind, "Disabled", message))
     if scaling.mode == "builtin":
+        snapshot = snapshot.of(pool) if snapshot else None
         decision = autoscaler.decide(
             scaling,
             current=live if live is not None else scaling.min_replicas,
@@ -148,3 +154,98 @@ def status_block(
     elif previous and previous.get("lastScaleTime"):
         result["lastScaleTime"] = previous["lastScaleTime"]
     return result
+
+
+@dataclass(frozen=True)
+class PoolScaling:
+    """One worker pool's Deployment as read, and its decided count."""
+
+    pool: spec.WorkerPool
+    worker: Mapping[str, Any] | None
+    scaling: Scaling
+
+
+def decide_pools(
+    app: spec.App,
+    workers: Mapping[str | None, Mapping[str, Any] | None],
+    snapshot: QueueSnapshot | None,
+    served: Mapping[tuple[str, str], bool],
+    *,
+    now: float,
+    histories: Mapping[str | None, tuple[autoscaler.Recommendation, ...]],
+) -> list[PoolScaling]:
+    """``decide`` for each pool of the app, each on its own queue (``workers`` and
+    ``histories`` are keyed by pool name, None for the default pool)."""
+    return [
+        PoolScaling(
+            pool,
+            workers.get(pool.name),
+            decide(
+                app,
+                workers.get(pool.name),
+                snapshot,
+                served,
+                now=now,
+                history=histories.get(pool.name, ()),
+                pool=pool,
+            ),
+        )
+        for pool in app.pools
+    ]
+
+
+def combined(pools: list[PoolScaling]) -> tuple[Scaling, Mapping[str, Any] | None]:
+    """The app's scaling and worker Deployment as the status and Events see them: the default
+    pool's as they are; for named pools, the counts added up, the condition true when every
+    pool's is, its message one part per pool, and a Deployment-like view with the summed count."""
+    if len(pools) == 1 and pools[0].pool.name is None:
+        return pools[0].scaling, pools[0].worker
+    parts = [(str(item.pool.name), item.scaling) for item in pools]
+    bad = [scaling.condition for _, scaling in parts if not scaling.condition.true]
+    moved = [
+        scaling
+        for item, (_, scaling) in zip(pools, parts, strict=True)
+        if scaling.decision is not None
+        and live_replicas(item.worker) is not None
+        and scaling.decision.changes(live_replicas(item.worker) or 0)
+    ]
+    lead = bad[0] if bad else (moved[0].condition if moved else parts[0][1].condition)
+    message = "; ".join(f"pool {name}: {scaling.condition.message}" for name, scaling in parts)
+    make = conditions.false if bad else conditions.true
+    condition = make(conditions.AUTOSCALING, lead.reason, message)
+    desired = sum(scaling.desired for _, scaling in parts)
+    decisions = [scaling.decision for _, scaling in parts if scaling.decision is not None]
+    decision = None
+    if len(decisions) == len(parts):
+        moved_messages = [
+            f"pool {item.pool.name}: {item.scaling.condition.message}"
+            for item in pools
+            if item.scaling in moved
+        ]
+        decision = autoscaler.Decision(
+            desired,
+            lead.reason,
+            "; ".join(moved_messages) or message,
+            sum(d.recommended for d in decisions),
+            (),
+        )
+    live = [live_replicas(item.worker) for item in pools]
+    view = None
+    if any(count is not None for count in live):
+        view = {"spec": {"replicas": sum(count or 0 for count in live)}}
+    return Scaling(None, desired, condition, decision), view
+
+
+def total(workloads: list[status.Workload | None]) -> status.Workload | None:
+    """The worker pools' Deployments as one (the status's ``worker`` block)."""
+    present = [item for item in workloads if item is not None]
+    if len(workloads) == 1 or not present:
+        return workloads[0] if len(workloads) == 1 else None
+    return status.Workload(
+        desired=sum(item.desired for item in present),
+        replicas=sum(item.replicas for item in present),
+        ready=sum(item.ready for item in present),
+        available=sum(item.available for item in present),
+        updated=sum(item.updated for item in present),
+        rolled_out=len(present) == len(workloads) and all(item.rolled_out for item in present),
+    )

@@ -49,10 +49,10 @@ def desired(app: spec.App, ctx: BuildContext) -> list[Manifest]:
         workloads.interface_deployment(app, ctx, layer),
         workloads.interface_service(app),
         workloads.disruption_budget(app, meta.INTERFACE),
-        workloads.worker_deployment(app, ctx, layer),
+        *(workloads.worker_deployment(app, ctx, layer, pool) for pool in app.pools),
         workloads.disruption_budget(app, meta.WORKER),
     ]
-    scaling = app.worker.autoscaling
+    scaling = app.pools[0].worker.autoscaling  # keda and hpa: the default pool only
     if scaling.enabled and scaling.mode == "keda" and ctx.keda_available:
         children.append(autoscaling.scaled_object(app))
     if scaling.enabled and scaling.mode == "hpa":

@@ -26,6 +26,11 @@ class BuildContext:
     monitor_kinds: frozenset[str] = frozenset()
     # Whether KEDA's ScaledObject kind is served.
     keda_available: bool = False
+    # Replicas of each named worker pool (spec.workerPools), like worker_replicas.
+    pool_replicas: tuple[tuple[str, int | None], ...] = ()
+
+    def pool_replicas_of(self, pool: str) -> int | None:
+        return dict(self.pool_replicas).get(pool)
 
 
 @dataclass(frozen=True)

@@ -168,8 +168,34 @@ def interface_service(app: spec.App) -> Manifest:
     }
 
 
-def worker_deployment(app: spec.App, ctx: BuildContext, layer: LayerConnection) -> Manifest:
-    worker = app.worker
+# The label that tells the pods (and the selector) of one worker pool from the others'.
+POOL_LABEL = "channelworks.dev/pool"
+
+
+def worker_name(app: spec.AppRef, pool: spec.WorkerPool) -> str:
+    """``<app>-worker`` for the default pool, ``<app>-worker-<pool>`` for a named one."""
+    base = meta.worker_name(app)
+    return base if pool.name is None else f"{base}-{pool.name}"
+
+
+def _pool_env(pool: spec.WorkerPool) -> list[dict[str, Any]]:
+    """What makes a named pool's workers take its channels only (nothing for the default)."""
+    if pool.channels:
+        return [{"name": "CHANNELWORKS_WORKER_CHANNELS", "value": ",".join(pool.channels)}]
+    if pool.exclude:
+        return [{"name": "CHANNELWORKS_WORKER_EXCLUDE_CHANNELS", "value": ",".join(pool.exclude)}]
+    return []
+
+
+def worker_deployment(
+    app: spec.App,
+    ctx: BuildContext,
+    layer: LayerConnection,
+    pool: spec.WorkerPool | None = None,
+) -> Manifest:
+    """The Deployment of one worker pool (the default pool, ``<app>-worker``, when None)."""
+    pool = pool or app.pools[0]
+    worker = pool.worker
     env = [
         *layer_env(app, layer),
         {"name": "CHANNELWORKS_WORKER_CONCURRENCY", "value": str(worker.concurrency)},
@@ -177,33 +203,40 @@ def worker_deployment(app: spec.App, ctx: BuildContext, layer: LayerConnection) 
             "name": "CHANNELWORKS_DRAIN_SECONDS",
             "value": str(max(1, worker.grace_seconds - WORKER_DRAIN_MARGIN_SECONDS)),
         },
+        *_pool_env(pool),
     ]
-    if app.settings_module:
-        env.append({"name": "DJANGO_SETTINGS_MODULE", "value": app.settings_module})
+    if pool.settings_module:
+        env.append({"name": "DJANGO_SETTINGS_MODULE", "value": pool.settings_module})
     env = merge_env(env, app.django_env)
+    image = pool.image or app.image
     container = _container(
-        app, "worker", app.image, "channelworks-worker", env, [_metrics_port()], worker.resources
+        app, "worker", image, "channelworks-worker", env, [_metrics_port()], worker.resources
     )
     if app.django_env_from:
         container["envFrom"] = [dict(item) for item in app.django_env_from]
+    pool_labels = {} if pool.name is None else {POOL_LABEL: pool.name}
+    template_metadata = pods.template_metadata(app.ref, meta.WORKER, worker.placement)
+    template_metadata["labels"] = {**template_metadata["labels"], **pool_labels}
     deployment_spec: dict[str, Any] = {
         "revisionHistoryLimit": 5,
-        "selector": {"matchLabels": meta.selector_labels(app.ref, meta.WORKER)},
+        "selector": {"matchLabels": {**meta.selector_labels(app.ref, meta.WORKER), **pool_labels}},
         "strategy": {
             "type": "RollingUpdate",
             "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
         },
         "template": {
-            "metadata": pods.template_metadata(app.ref, meta.WORKER, worker.placement),
+            "metadata": template_metadata,
             "spec": _pod_spec(app, container, worker.grace_seconds, worker.placement, meta.WORKER),
         },
     }
-    if ctx.worker_replicas is not None:
-        deployment_spec = {"replicas": ctx.worker_replicas, **deployment_spec}
+    replicas = ctx.worker_replicas if pool.name is None else ctx.pool_replicas_of(pool.name)
+    if replicas is not None:
+        deployment_spec = {"replicas": replicas, **deployment_spec}
+    name = worker_name(app.ref, pool)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": meta.metadata(app.ref, meta.worker_name(app.ref), meta.WORKER),
+        "metadata": meta.metadata(app.ref, name, meta.WORKER, extra_labels=pool_labels or None),
         "spec": deployment_spec,
     }
 
