@@ -22,7 +22,6 @@ CHART = ROOT / "charts" / "channelworks"
 CHAT_K8S = ROOT / "examples" / "chat" / "k8s"
 CHAT_APP = CHAT_K8S / "realtimeapp.yaml"
 CHAT_DATABASE = CHAT_K8S / "postgres.yaml"
-CHAT_MIGRATION = CHAT_K8S / "migrate-job.yaml"
 RELEASE = "channelworks-e2e"
 COMMAND_TIMEOUT = 600.0
 POLL_SECONDS = 1.0

@@ -1,6 +1,6 @@
 """Fixtures of the end-to-end suite: a real cluster, the chart installed once, the chat app
-(with its PostgreSQL and its migration Job) applied once; all session-scoped, shared by every
-test file of e2e/.
+(with its PostgreSQL; the operator runs its migrations) applied once; all session-scoped,
+shared by every test file of e2e/.
 
 Where it runs (e2e/README.md):
 
@@ -37,7 +37,6 @@ from e2e.cluster import (
     CHART,
     CHAT_APP,
     CHAT_DATABASE,
-    CHAT_MIGRATION,
     RELEASE,
     App,
     Cluster,
@@ -51,7 +50,6 @@ pytest_plugins = ["e2e.fixtures_chat", "e2e.fixtures_monitoring", "e2e.fixtures_
 
 OPERATOR_NAMESPACE = "channelworks-e2e-system"
 INSTALL_TIMEOUT = "300s"
-MIGRATION_TIMEOUT = 300.0
 READY_TIMEOUT = 300.0
 # e2e/images.sh's names for the images the node has but no product build makes.
 NODE_REDIS_IMAGE = "localhost/channelworks/redis:7.0-bookworm"
@@ -147,9 +145,9 @@ def release(cluster: Cluster, images: Images, monitoring_crds: None) -> Iterator
 
 
 def _with_image(documents: list[dict[str, Any]], image: str) -> list[dict[str, Any]]:
-    """The manifests with every container's image replaced (Deployments, Jobs)."""
+    """The manifests with every container's image replaced (Deployments)."""
     for document in documents:
-        if document["kind"] in ("Deployment", "Job"):
+        if document["kind"] == "Deployment":
             for container in document["spec"]["template"]["spec"]["containers"]:
                 container["image"] = image
     return documents
@@ -159,12 +157,6 @@ def database_manifests(images: Images) -> str:
     """examples/chat/k8s/postgres.yaml with the PostgreSQL image the cluster has."""
     documents = list(yaml.safe_load_all(CHAT_DATABASE.read_text()))
     return yaml.safe_dump_all(_with_image(documents, images.postgres))
-
-
-def migration_manifest(images: Images) -> str:
-    """examples/chat/k8s/migrate-job.yaml with the chat image the cluster runs."""
-    documents = list(yaml.safe_load_all(CHAT_MIGRATION.read_text()))
-    return yaml.safe_dump_all(_with_image(documents, images.chat))
 
 
 def chat_manifest(images: Images) -> dict[str, Any]:
@@ -178,8 +170,8 @@ def chat_manifest(images: Images) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def app(cluster: Cluster, images: Images, release: Release) -> Iterator[App]:
     """The chat recipe, as docs/examples.md applies it, in a namespace of its own: PostgreSQL,
-    the migration Job (complete), then the RealtimeApp (Ready). The namespace (with the
-    database) lives until the session ends."""
+    then the RealtimeApp, Ready once the operator's migration Job made the tables and demo users.
+    The namespace (with the database) lives until the session ends."""
     namespace = f"chat-e2e-{secrets.token_hex(3)}"
     cluster.kubectl("create", "namespace", namespace)
     manifest = chat_manifest(images)
@@ -189,18 +181,8 @@ def app(cluster: Cluster, images: Images, release: Release) -> Iterator[App]:
 
     try:
         cluster.apply(namespace, database_manifests(images))
-        cluster.apply(namespace, migration_manifest(images))
-        # The app starts while the Job runs, as it would for a user applying the three files.
+        # Applied at once, as a user would: the operator's Job waits for the database.
         cluster.apply(namespace, yaml.safe_dump(manifest))
-
-        def migrated() -> tuple[bool, Any]:
-            job = cluster.get("job", "chat-migrate", namespace).get("status", {})
-            if job.get("failed", 0) >= 2:
-                logs = cluster.kubectl("logs", "-n", namespace, "job/chat-migrate", check=False)
-                raise AssertionError(f"chat-migrate failed: {job}\n{logs.stdout[-3000:]}")
-            return bool(job.get("succeeded")), job
-
-        wait_until("the chat-migrate Job complete", migrated, MIGRATION_TIMEOUT, explain)
 
         def ready() -> tuple[bool, Any]:
             status = cluster.get("rtapp", "chat", namespace).get("status") or {}

@@ -18,6 +18,7 @@ CONDITION_TYPES = {
     "WorkersAvailable",
     "ChannelLayerReady",
     "Autoscaling",
+    "Migrated",
 }
 # `channelworks status`:  "    Ready               False   ReplicasUnavailable: ..."
 _SUMMARY_LINE = re.compile(r"^\s+([A-Z]\w+)\s+(?:True|False|Unknown)\s+([A-Z]\w+):", re.M)

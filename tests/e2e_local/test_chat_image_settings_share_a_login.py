@@ -1,9 +1,9 @@
 """The chat example's cluster recipe (examples/chat/k8s/) works on several worker pods: with
 k8s_settings.py on a real PostgreSQL, after the migration Job's own command (read from
-migrate-job.yaml and run as the Job runs it), a login made through one interface is valid on a
-socket of the other, the socket is accepted (its channel session lives in the shared database),
-whichever worker handles a frame knows the rooms it joined, and what one user says reaches the
-other and stays in the room's history for every worker.
+realtimeapp.yaml's django.migrate and run as the operator's Job runs it), a login made through
+one interface is valid on a socket of the other, the socket is accepted (its channel session
+lives in the shared database), whichever worker handles a frame knows the rooms it joined, and
+what one user says reaches the other and stays in the room's history for every worker.
 
 Real processes: PostgreSQL (Debian's, private, on 127.0.0.1), a standalone redis-server, two
 ``channelworks-interface`` and two ``channelworks-worker`` processes with the image's settings.
@@ -40,10 +40,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def _migrate_command() -> list[str]:
-    """The container command of migrate-job.yaml's Job."""
-    job = yaml.safe_load((K8S / "migrate-job.yaml").read_text())
-    (container,) = job["spec"]["template"]["spec"]["containers"]
-    command: list[str] = container["command"]
+    """The command of the operator's migration Job: realtimeapp.yaml's django.migrate.command."""
+    app = yaml.safe_load((K8S / "realtimeapp.yaml").read_text())
+    command: list[str] = app["spec"]["django"]["migrate"]["command"]
     return command
 
 

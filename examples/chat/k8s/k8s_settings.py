@@ -20,8 +20,9 @@ variable               default      meaning
 ``DATABASE_PASSWORD``  ``""``       password
 =====================  ===========  ==============================================
 
-The tables and the demo users are made once, before the app runs, by ``migrate-job.yaml``
-(``manage.py wait_for_database``, ``migrate``, ``seed_demo``), not by each pod.
+The tables and the demo users are made once per image, before the app's pods run it, by the
+operator's migration Job (``realtimeapp.yaml``'s ``django.migrate``: ``manage.py
+wait_for_database``, ``migrate``, ``seed_demo``), not by each pod.
 """
 
 import os
