@@ -1,8 +1,8 @@
 """The chat example on a real cluster, as a user meets it: the chart installed and its operator
-running as the chart says, the chat recipe (PostgreSQL, migration Job, RealtimeApp) Ready, two
-people logging in over HTTP and chatting over WebSockets across both interface pods, a staff room
-closed to bob; and, last of the whole suite, nothing of ours left once the app is deleted and the
-chart uninstalled."""
+running as the chart says, the chat recipe (PostgreSQL, the RealtimeApp migrated by the operator)
+Ready, two people logging in over HTTP and chatting over WebSockets across both interface pods, a
+staff room closed to bob; and, last of the whole suite, nothing of ours left once the app is
+deleted and the chart uninstalled."""
 
 from __future__ import annotations
 
@@ -113,14 +113,15 @@ def test_deleting_the_app_and_uninstalling_the_chart_leave_nothing_of_ours(
 ) -> None:
     """After ``kubectl delete rtapp``: no object labelled as the app's (Deployments,
     StatefulSets, Services, Secrets, ConfigMaps, Pods, PDBs, NetworkPolicies, HPAs,
-    PodMonitors/ServiceMonitors, PVCs) and no object owned by it. After ``helm uninstall``: none
-    of the release's objects (Deployments, Pods, Services, ServiceAccounts, ConfigMaps, Secrets,
-    Roles, RoleBindings, PDBs, ServiceMonitors, PrometheusRules, ClusterRoles,
-    ClusterRoleBindings) and no Lease in its namespace. The CRD stays, as docs/install.md says."""
+    PodMonitors/ServiceMonitors, PVCs, migration Jobs) and no object owned by it. After
+    ``helm uninstall``: none of the release's objects (Deployments, Pods, Services,
+    ServiceAccounts, ConfigMaps, Secrets, Roles, RoleBindings, PDBs, ServiceMonitors,
+    PrometheusRules, ClusterRoles, ClusterRoleBindings) and no Lease in its namespace. The CRD
+    stays, as docs/install.md says."""
     cluster.kubectl("delete", "rtapp", app.name, "-n", app.namespace, "--wait=true", timeout=300)
     app_kinds = (
         "deployments,statefulsets,services,secrets,configmaps,pods,pdb,networkpolicies,hpa,"
-        "podmonitors,servicemonitors,pvc"
+        "podmonitors,servicemonitors,pvc,jobs"
     )
     selector = f"app.kubernetes.io/instance={app.name}"
 
