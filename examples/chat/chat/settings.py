@@ -7,12 +7,24 @@ State (the sqlite database) goes to ``$CHANNELWORKS_STATE_DIR``, else ``examples
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("CHANNELWORKS_STATE_DIR") or BASE_DIR / ".state")
 STATE_DIR.mkdir(parents=True, exist_ok=True)  # sqlite needs its folder before `migrate`
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "chat-example-not-a-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG", "true").lower() in ("1", "true", "yes")
+# A fixed key only for debugging on a laptop: with it, anyone who read this file could forge
+# session cookies (log in as anyone). Without DEBUG the key must come from the environment.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set: with DJANGO_DEBUG off the chat example needs a secret "
+            "key of its own (for example DJANGO_SECRET_KEY=$(openssl rand -hex 32)); only with "
+            "DJANGO_DEBUG=true does it fall back to a fixed development key"
+        )
+    SECRET_KEY = "chat-example-not-a-secret"
 ALLOWED_HOSTS = [
     "localhost",
     "127.0.0.1",
