@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 import secrets
 import time
 import zlib
@@ -176,7 +175,7 @@ class RedisWorkReceiver(WorkReceiver):
             self._batcher.command(
                 tag, "ZREMRANGEBYSCORE", members, "-inf", now - self._lease_seconds
             ),
-            self._batcher.command(tag, "ZCARD", members),
+            self._batcher.command(tag, "ZRANGE", members, 0, -1),
             self._batcher.command(tag, "PEXPIRE", members, ttl_ms * 10),
         )
         owned = list(self._shards)
@@ -187,7 +186,7 @@ class RedisWorkReceiver(WorkReceiver):
             if not still_ours:
                 logger.warning("worker group %s: lost the lease on shard %d", self._group, index)
                 self._drop(index)
-        target = math.ceil(self._layout.shards / max(1, int(live)))
+        target = share(self._layout.shards, [_text(member) for member in live], self._member)
         if len(self._shards) < target and not self._stopping:
             await self._acquire(target - len(self._shards), ttl_ms)
         elif len(self._shards) > target:
@@ -401,6 +400,19 @@ class RedisWorkReceiver(WorkReceiver):
             fields = [_attempt_field(key, entry_id) for entry_id in ids]
             deletes.append(self._batcher.command(tag, "HDEL", KeyLayout.attempts_in(tag), *fields))
         await asyncio.gather(*deletes)
+
+
+def share(shards: int, members: Sequence[str], member: str) -> int:
+    """How many shards ``member`` aims to hold: ``shards`` split as evenly as possible over the
+    live ``members`` (sorted ids; the first ``shards % n`` take one more). Each member of up to
+    ``shards`` members gets at least one, so no worker idles while there are shards for it."""
+    ranked = sorted(set(members) | {member})
+    base, extra = divmod(shards, len(ranked))
+    return base + (1 if ranked.index(member) < extra else 0)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _id_tuple(entry_id: bytes) -> tuple[int, int]:
