@@ -3,6 +3,7 @@ HPA/KEDA (then the operator leaves ``replicas`` to them and says so in the condi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,11 @@ EXTERNAL_METRICS = "external.metrics.k8s.io/v1beta1"
 EXTERNAL_METRICS_API = (EXTERNAL_METRICS, "*")
 # The longest label value Kubernetes accepts (the HPA's metric selector is one).
 LABEL_VALUE_MAX = 63
+# Work shards of an app's layer (fixed today) and the workers one shard keeps busy: each shard
+# has one reader per pool, so a pool's worker beyond the shard count would hold no shard and idle.
+WORK_SHARDS = 16  # channelworks.layers.config.DEFAULT_SHARDS (a test keeps them equal)
+WORKERS_PER_SHARD = 1
+WORKER_CEILING = WORK_SHARDS * WORKERS_PER_SHARD
 # The field manager that keeps the worker count while KEDA or an HPA takes it over.
 HANDOVER_MANAGER = "channelworks-operator-handover"
 
@@ -57,8 +63,21 @@ def decide(
         field = "spec.worker.replicas" if pool.name is None else "replicas"
         message = f"autoscaling is off: {count} workers ({field})"
         return Scaling(count, count, conditions.false(kind, "Disabled", message))
+    ceiling_note = ""
+    if scaling.max_replicas > WORKER_CEILING:
+        ceiling_note = (
+            f" (maxReplicas {scaling.max_replicas} is over {WORKER_CEILING}: the layer has "
+            f"{WORK_SHARDS} work shards and a worker beyond one per shard would idle"
+        )
     if scaling.mode == "builtin":
         snapshot = snapshot.of(pool) if snapshot else None
+        if ceiling_note:
+            ceiling_note += f"; capped at {WORKER_CEILING})"
+            scaling = dataclasses.replace(
+                scaling,
+                max_replicas=WORKER_CEILING,
+                min_replicas=min(scaling.min_replicas, WORKER_CEILING),
+            )
         decision = autoscaler.decide(
             scaling,
             current=live if live is not None else scaling.min_replicas,
@@ -69,8 +88,10 @@ def decide(
         )
         ok = decision.reason != autoscaler.METRICS_UNAVAILABLE
         make = conditions.true if ok else conditions.false
-        condition = make(kind, decision.reason, decision.message)
+        condition = make(kind, decision.reason, decision.message + ceiling_note)
         return Scaling(decision.desired, decision.desired, condition, decision)
+    if ceiling_note:
+        ceiling_note += "; it scales that far regardless)"
     fallback = max(1, scaling.min_replicas)
     name = meta.worker_name(app.ref)
     if scaling.mode == "keda":
@@ -82,7 +103,7 @@ def decide(
             return Scaling(fallback, fallback, conditions.false(kind, "KedaNotInstalled", message))
         message = (
             f"KEDA ScaledObject {name} scales workers from {scaling.min_replicas} to "
-            f"{scaling.max_replicas} on the queue depth in Prometheus"
+            f"{scaling.max_replicas} on the queue depth in Prometheus{ceiling_note}"
         )
         return Scaling(None, live or fallback, conditions.true(kind, "ScaledObject", message))
     selected_by = app.ref.prefix
@@ -104,7 +125,7 @@ def decide(
         return Scaling(None, live or fallback, condition)
     message = (
         f"HorizontalPodAutoscaler {name} scales workers from {fallback} to "
-        f"{scaling.max_replicas} on the external metric {scaling.metric_name}"
+        f"{scaling.max_replicas} on the external metric {scaling.metric_name}{ceiling_note}"
     )
     return Scaling(
         None, live or fallback, conditions.true(kind, "HorizontalPodAutoscaler", message)
