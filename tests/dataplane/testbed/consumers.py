@@ -5,13 +5,24 @@ import os
 import time
 from typing import Any
 
-from channelworks import Channel
+from channelworks import Channel, Group
 
+LOBBY = "lobby"
 ECHO_SECONDS = 0.01  # long enough that a worker killed under load holds messages in flight
 
 
 def accept(message: Any, **kwargs: Any) -> None:
     message.reply_channel.send({"accept": True})
+
+
+def join_lobby(message: Any, **kwargs: Any) -> None:
+    """Accept, and add the socket to the group ``lobby`` (what a chat room does)."""
+    message.reply_channel.send({"accept": True})
+    Group(LOBBY).add(message.reply_channel)
+
+
+def leave_lobby(message: Any, **kwargs: Any) -> None:
+    Group(LOBBY).discard(message.reply_channel)
 
 
 def echo(message: Any, **kwargs: Any) -> None:

@@ -6,6 +6,8 @@ from tests.dataplane.testbed import consumers
 channel_routing = [
     route("websocket.connect", consumers.accept, path=r"^/echo/$"),
     route("websocket.receive", consumers.echo, path=r"^/echo/$"),
+    route("websocket.connect", consumers.join_lobby, path=r"^/lobby/$"),
+    route("websocket.disconnect", consumers.leave_lobby, path=r"^/lobby/$"),
     route("websocket.connect", consumers.accept, path=r"^/explode/$"),
     route("websocket.receive", consumers.explode, path=r"^/explode/$"),
     route("websocket.connect", consumers.explode_on_connect, path=r"^/explode-on-connect/$"),
