@@ -21,7 +21,9 @@ async def layer(request: pytest.FixtureRequest, where: str) -> AsyncIterator[Red
     made = RedisChannelLayer(
         hosts=[request.getfixturevalue(where)], prefix=f"hist{secrets.token_hex(3)}"
     )
-    made.history_policy = history.policy_from_settings({"feed": 3, "news-*": 100}, ttl=1)
+    made.history_policy = history.policy_from_settings(
+        {"feed": 3, "news-*": {"size": 100, "ttl": 1}}, ttl=60
+    )
     yield made
     await made.close()
 

@@ -11,6 +11,7 @@ layer is also what Channels 4's ``channels.layers.get_channel_layer()`` returns 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from typing import Any
@@ -21,10 +22,11 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from channelworks import app_layer, bridge, exceptions
-from channelworks.layers import base, naming
+from channelworks.layers import base, history, naming
 from channelworks.layers import env as layer_env
 
 DEFAULT_CHANNEL_LAYER = "default"
+logger = logging.getLogger(__name__)
 LEGACY_BACKENDS = {
     # Channels 1 backends that cannot run under Channels 4, mapped to their Channelworks role.
     "asgi_redis.RedisChannelLayer": "channelworks.layers.RedisChannelLayer",
@@ -215,10 +217,32 @@ class ChannelLayerManager:
             return old
 
     def _install(self, alias: str, layer: base.ChannelworksLayer) -> ChannelLayerWrapper:
+        _apply_history_setting(layer)
         wrapper = ChannelLayerWrapper(layer, alias)
         self._wrappers[alias] = wrapper
         _channels_registry().set(alias, layer)
         return wrapper
+
+
+def _apply_history_setting(layer: base.ChannelworksLayer) -> None:
+    """Give ``layer`` the groups that keep a history (``CHANNELWORKS["GROUP_HISTORY"]`` and
+    ``["GROUP_HISTORY_TTL"]``): every process of the app installs its layer here, so all of
+    them stamp and keep the same groups' messages."""
+    ours = getattr(settings, "CHANNELWORKS", None) or {}
+    try:
+        policy = history.policy_from_settings(
+            ours.get("GROUP_HISTORY"), ours.get("GROUP_HISTORY_TTL")
+        )
+    except exceptions.ConfigurationError as error:
+        raise ImproperlyConfigured(str(error)) from error
+    if policy.enabled and not layer.supports_recovery:
+        logger.warning(
+            'CHANNELWORKS["GROUP_HISTORY"] is set, but the %s keeps no history: messages carry '
+            "no stream position and reconnecting clients get no recovery (the Redis layer "
+            "does both; see docs/delivery.md)",
+            type(layer).__name__,
+        )
+    layer.history_policy = policy
 
 
 def _channels_registry() -> Any:

@@ -89,6 +89,14 @@ def delete_channel_session(reply_channel: str) -> None:
     channel_session_store(channel_session_engine())(session_key=session_key).delete(session_key)
 
 
+def session_channel(message: Any) -> str:
+    """The channel a connection's channel session is keyed by: its reply channel, or, for a
+    socket that resumed an earlier one (docs/delivery.md), the reply channel it began with
+    (the interface puts it in the message as ``session_channel``)."""
+    resumed = message.content.get("session_channel")
+    return resumed if isinstance(resumed, str) and resumed else str(message.reply_channel.name)
+
+
 def open_channel_session(message: Any) -> None:
     if hasattr(message, "channel_session"):
         return
@@ -97,12 +105,12 @@ def open_channel_session(message: Any) -> None:
             "no reply_channel in the message; @channel_session only works on messages from a "
             "connection (websocket.*, http.request)"
         )
-    session = session_for_reply_channel(message.reply_channel.name)
+    session = session_for_reply_channel(session_channel(message))
     if not session.exists(session.session_key):
         try:
             session.save(must_create=True)
         except CreateError:
-            session = session_for_reply_channel(message.reply_channel.name)
+            session = session_for_reply_channel(session_channel(message))
     message.channel_session = session
 
 
@@ -129,7 +137,7 @@ def _forget_closed_connection(sender: Any, message: Any = None, **kwargs: Any) -
         return
     if getattr(message, "channel_session_deleted", False) or not _channel_sessions_possible():
         return
-    name = message.reply_channel.name
+    name = session_channel(message)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

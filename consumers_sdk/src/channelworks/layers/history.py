@@ -28,17 +28,25 @@ READ_LIMIT = 1000
 
 
 @dataclass(frozen=True)
+class HistoryRule:
+    """How much of one group's stream is kept: the last ``size`` messages, for ``ttl`` seconds
+    after the last send."""
+
+    size: int
+    ttl: float
+
+
+@dataclass(frozen=True)
 class HistoryPolicy:
-    """Which groups keep a history, how long (messages), for how long (seconds of quiet)."""
+    """Which groups keep a history, and how much (the first matching pattern wins)."""
 
-    patterns: tuple[tuple[re.Pattern[str], int], ...] = ()
-    ttl: float = DEFAULT_TTL
+    patterns: tuple[tuple[re.Pattern[str], HistoryRule], ...] = ()
 
-    def size_for(self, group: str) -> int | None:
-        """How many messages ``group`` keeps, or None: no history (the first match wins)."""
-        for pattern, size in self.patterns:
+    def rule_for(self, group: str) -> HistoryRule | None:
+        """What ``group`` keeps, or None: no history."""
+        for pattern, rule in self.patterns:
             if pattern.match(group):
-                return size
+                return rule
         return None
 
     @property
@@ -47,41 +55,50 @@ class HistoryPolicy:
 
 
 NO_HISTORY = HistoryPolicy()
+_SETTING = 'CHANNELWORKS["GROUP_HISTORY"]'
 
 
 def policy_from_settings(value: Any, ttl: Any = None) -> HistoryPolicy:
-    """``{"liveblog": 300, "room-*": 100}`` (group name or glob -> messages kept) and the TTL
-    in seconds (default 300): a ``HistoryPolicy``, or a ConfigurationError naming the setting."""
+    """``{"liveblog": 300, "room-*": {"size": 100, "ttl": 60}}`` (group name or glob -> messages
+    kept, or size and TTL) and the default TTL in seconds (``GROUP_HISTORY_TTL``, default 300):
+    a ``HistoryPolicy``, or a ConfigurationError naming the setting and what is allowed."""
     if value is None:
         return NO_HISTORY
     if not isinstance(value, Mapping):
         raise ConfigurationError(
-            'CHANNELWORKS["GROUP_HISTORY"] must be a dict of group name (or glob) -> number of '
-            f"messages kept, e.g. {{'liveblog': 300}}; got {type(value).__name__}"
+            f"{_SETTING} must be a dict of group name (or glob) -> number of messages kept, "
+            f"e.g. {{'liveblog': 300}}; got {type(value).__name__}"
         )
-    patterns: list[tuple[re.Pattern[str], int]] = []
-    for name, size in value.items():
+    default_ttl = _ttl('CHANNELWORKS["GROUP_HISTORY_TTL"]', DEFAULT_TTL if ttl is None else ttl)
+    patterns: list[tuple[re.Pattern[str], HistoryRule]] = []
+    for name, rule in value.items():
+        where = f"{_SETTING}[{name!r}]"
         if not isinstance(name, str) or not name:
-            raise ConfigurationError(
-                f'CHANNELWORKS["GROUP_HISTORY"] keys are group names or globs, got {name!r}'
-            )
+            raise ConfigurationError(f"{_SETTING} keys are group names or globs, got {name!r}")
+        if isinstance(rule, Mapping):
+            unknown = sorted(set(rule) - {"size", "ttl"})
+            if unknown or "size" not in rule:
+                raise ConfigurationError(
+                    f"{where} takes 'size' (required) and 'ttl', got {sorted(rule)}"
+                )
+            size, rule_ttl = rule["size"], _ttl(f"{where}['ttl']", rule.get("ttl", default_ttl))
+        else:
+            size, rule_ttl = rule, default_ttl
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
             raise ConfigurationError(
-                f'CHANNELWORKS["GROUP_HISTORY"][{name!r}] must be a whole number of messages '
-                f"from 1 to {MAX_SIZE}, got {size!r}"
+                f"{where} must be a whole number of messages from 1 to {MAX_SIZE} (or a dict "
+                f"with 'size' and 'ttl'), got {size!r}"
             )
-        patterns.append((re.compile(fnmatch.translate(name)), size))
-    chosen_ttl = DEFAULT_TTL if ttl is None else ttl
-    if (
-        isinstance(chosen_ttl, bool)
-        or not isinstance(chosen_ttl, int | float)
-        or not 1 <= chosen_ttl <= 7 * 86400
-    ):
+        patterns.append((re.compile(fnmatch.translate(name)), HistoryRule(size, rule_ttl)))
+    return HistoryPolicy(tuple(patterns))
+
+
+def _ttl(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 604800:
         raise ConfigurationError(
-            'CHANNELWORKS["GROUP_HISTORY_TTL"] must be a number of seconds from 1 to 604800 '
-            f"(a week), got {ttl!r}"
+            f"{where} must be a number of seconds from 1 to 604800 (a week), got {value!r}"
         )
-    return HistoryPolicy(tuple(patterns), float(chosen_ttl))
+    return float(value)
 
 
 def position(message: Mapping[str, Any]) -> tuple[str, str, int] | None:

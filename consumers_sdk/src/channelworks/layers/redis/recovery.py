@@ -25,9 +25,8 @@ class RedisRecovery(RecoveryAPI):
     async def _stamp(self, group: str, message: dict[str, Any]) -> dict[str, Any]:
         """``message`` kept in ``group``'s history and stamped with its position, when the
         group keeps one; else ``message`` as it is."""
-        policy = self.history_policy
-        size = policy.size_for(group)
-        if size is None:
+        rule = self.history_policy.rule_for(group)
+        if rule is None:
             return message
         layer = cast(base.ChannelworksLayer, self)
         return await redis_history.append(
@@ -35,8 +34,8 @@ class RedisRecovery(RecoveryAPI):
             self._batcher_now(),
             group,
             history.without_position(message),
-            size,
-            policy.ttl,
+            rule.size,
+            rule.ttl,
             layer.config.max_message_size,
         )
 
