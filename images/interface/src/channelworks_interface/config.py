@@ -53,6 +53,9 @@ class InterfaceConfig:
     ping_interval: float = 20.0
     ping_timeout: float = 30.0
     websocket_max_age: float = 86400.0
+    # Recovery after reconnect (recovery.py): how long a dropped socket's session waits for its
+    # client to come back; 0 turns resuming off.
+    resume_seconds: float = 30.0
     # Draining on SIGTERM.
     drain_delay: float = 2.0
     drain_window: float = 10.0
@@ -205,6 +208,7 @@ def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> InterfaceConfig:
         allowed_origins=_origins(env, "CHANNELWORKS_INTERFACE_ALLOWED_ORIGINS"),
         require_origin=_flag(env, "CHANNELWORKS_INTERFACE_REQUIRE_ORIGIN", False),
         proxy_headers=_flag(env, "CHANNELWORKS_INTERFACE_PROXY_HEADERS", False),
+        resume_seconds=_number(env, "CHANNELWORKS_INTERFACE_RESUME_SECONDS", 30.0),
         ping_interval=_number(env, "CHANNELWORKS_INTERFACE_PING_INTERVAL", 20.0, 0.1),
         ping_timeout=_number(env, "CHANNELWORKS_INTERFACE_PING_TIMEOUT", 30.0, 0.1),
         websocket_max_age=_number(env, "CHANNELWORKS_INTERFACE_WEBSOCKET_MAX_AGE", 86400.0),
