@@ -7,7 +7,9 @@ reaching the interfaces through a TCP proxy that the test cuts, as a network dro
 - the socket's session is resumed (on whichever interface the proxy picks): its group
   membership and channel session survive, no websocket.connect runs again;
 - a history that expired meanwhile gives the "gone" signal, and live messages follow;
-- a client that does not speak the protocol gets the group's frames unchanged.
+- a client that does not speak the protocol gets the group's frames unchanged;
+- a Channels 1 page with the shipped websocketbridge.js, in headless Chromium, does all of it
+  without a line of recovery code.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.dataplane import processes
+from tests.dataplane import cdp, processes
 from tests.support.cuttable_proxy import CuttableProxy
 from tests.support.eventually import eventually_async
 from tests.support.redis_servers import RedisServer
@@ -169,3 +171,39 @@ async def test_a_client_that_does_not_ask_gets_plain_frames(stack: processes.Sta
             async with Publisher(stack.interfaces[1].ws_url(f"/publish/{group}/")) as publisher:
                 await publisher.publish("just text")
                 assert await plain.recv() == "just text"
+
+
+@pytest.mark.skipif(not cdp.CHROMIUM.exists(), reason="needs Debian's chromium (/usr/bin/chromium)")
+async def test_a_channels1_page_with_the_shipped_client_recovers_across_a_cut(
+    stack: processes.Stack, proxy: CuttableProxy, tmp_path: Path
+) -> None:
+    """The page has no recovery code: websocketbridge.js resumes and recovers by itself."""
+    group = "feed-page"
+    numbers = "received.filter(m => typeof m === 'number')"
+    publish_url = stack.interfaces[0].ws_url(f"/publish/{group}/")
+    async with (
+        asyncio.timeout(180),
+        cdp.chromium(tmp_path / "profile", tmp_path / "chromium.log") as browser,
+        Publisher(publish_url) as publisher,
+    ):
+        page = await browser.new_page()
+        try:
+            await page.goto(f"http://127.0.0.1:{proxy.port}/feed/?group={group}")
+            await page.wait_for("sessions.length === 1")
+            await publisher.publish(*map(str, range(1, 6)))
+            await page.wait_for(f"{numbers}.length === 5")
+
+            proxy.cut(2.0)
+            await publisher.publish(*map(str, range(6, 16)))
+            await page.wait_for("sessions.length === 2", timeout=60)
+            await publisher.publish(*map(str, range(16, 21)))
+            await page.wait_for(f"{numbers}.length >= 20")
+            await asyncio.sleep(0.5)  # a late duplicate would show now
+
+            assert await page.evaluate(numbers) == list(range(1, 21))
+            assert await page.evaluate("sessions") == [False, True]  # resumed, not a new one
+            hellos = await page.evaluate(f"received.filter(m => m.hello === {group!r}).length")
+            assert hellos == 1  # no second websocket.connect
+            assert await page.evaluate("gone") == []
+        finally:
+            await page.screenshot(tmp_path / "page.png")

@@ -15,6 +15,14 @@
  * The socket reconnects by itself after it closes, waiting an exponentially growing, capped and
  * jittered delay; frames sent while it is not open are queued and sent once it is. docs/sdk.md
  * lists the options.
+ *
+ * Recovery after reconnect (docs/delivery.md), with no application code: the socket remembers
+ * the epoch and offset of the last message of each group with history it got, and the session
+ * token the server gave it; it sends them when it reconnects (the `cw` URL parameter), so the
+ * server resumes its session (group memberships, channel_session) and sends exactly what it
+ * missed, in order, before live messages. Messages at or before a known offset are dropped. If
+ * a stream's history is gone, the socket fires "historygone" ({stream}) so the page can reload
+ * its state. Option `recover: false` turns it off.
  */
 (function (root, factory) {
   "use strict";
@@ -45,6 +53,7 @@
     maxQueuedMessages: 1000, // frames kept while the socket is not open; beyond: send() throws
     debug: false, // log what the socket does on the console
     WebSocket: null, // the WebSocket class to use (default: the global one)
+    recover: true, // resume the session and recover missed group messages after a reconnect
   };
 
   function settings(options) {
@@ -89,6 +98,15 @@
     return resolved.href;
   }
 
+  /** `url` with the recovery request (base64url JSON) as its `cw` query parameter. */
+  function recoveryUrl(url, token, positions) {
+    var body = JSON.stringify({ v: 1, t: token, s: positions });
+    var encoded = btoa(body).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    var resolved = new URL(url);
+    resolved.searchParams.set("cw", encoded);
+    return resolved.href;
+  }
+
   function eventTargetBase() {
     if (typeof EventTarget === "function") {
       return EventTarget;
@@ -127,6 +145,9 @@
       this._timer = null;
       this._handshakeTimer = null;
       this._closedByUser = false;
+      this.positions = {}; // stream -> [epoch, offset] of the last message delivered
+      this.resumeToken = null;
+      this._pendingAt = null; // the position announced for the next binary frame
       this._open();
     }
 
@@ -207,7 +228,8 @@
         throw new Error("no WebSocket class: pass options.WebSocket");
       }
       this._log("connecting to", this.url, "attempt", this.reconnectAttempts);
-      var socket = this.protocols === undefined ? new Socket(this.url) : new Socket(this.url, this.protocols);
+      var url = this.options.recover ? recoveryUrl(this.url, this.resumeToken, this.positions) : this.url;
+      var socket = this.protocols === undefined ? new Socket(url) : new Socket(url, this.protocols);
       this._socket = socket;
       var self = this;
       this._handshakeTimer = setTimeout(function () {
@@ -225,7 +247,10 @@
         self._emit("open");
       };
       socket.onmessage = function (event) {
-        self._emit("message", { data: event.data, origin: event.origin, lastEventId: "" });
+        var data = self.options.recover ? self._recovered(event.data) : event.data;
+        if (data !== undefined) {
+          self._emit("message", { data: data, origin: event.origin, lastEventId: "" });
+        }
       };
       socket.onerror = function () {
         self._emit("error");
@@ -238,6 +263,59 @@
         }
         self._scheduleReconnect();
       };
+    }
+
+    /** A frame as the application sees it, or undefined: a control frame or a duplicate. */
+    _recovered(data) {
+      if (typeof data !== "string") {
+        var at = this._pendingAt;
+        this._pendingAt = null;
+        return at && !this._advance(at.s, at.e, at.o) ? undefined : data;
+      }
+      if (data.lastIndexOf('{"$cw":', 0) !== 0) {
+        return data;
+      }
+      var control;
+      try {
+        control = JSON.parse(data);
+      } catch (error) {
+        return data;
+      }
+      switch (control.$cw) {
+        case "m":
+          return this._advance(control.s, control.e, control.o) ? control.text : undefined;
+        case "at":
+          this._pendingAt = control;
+          return undefined;
+        case "session":
+          this.resumeToken = control.t;
+          this._emit("session", { resumed: Boolean(control.resumed) });
+          return undefined;
+        case "recovered":
+          this._emit("recovered", { stream: control.s, offset: control.o, count: control.n });
+          return undefined;
+        case "gone":
+          if (control.e) {
+            this.positions[control.s] = [control.e, control.o];
+          } else {
+            delete this.positions[control.s];
+          }
+          this._log("history gone for", control.s);
+          this._emit("historygone", { stream: control.s });
+          return undefined;
+        default:
+          return data;
+      }
+    }
+
+    /** Record a stream message's position; false when the client has it already. */
+    _advance(stream, epoch, offset) {
+      var known = this.positions[stream];
+      if (known && known[0] === epoch && offset <= known[1]) {
+        return false;
+      }
+      this.positions[stream] = [epoch, offset];
+      return true;
     }
 
     _scheduleReconnect() {
@@ -354,5 +432,6 @@
     ReconnectingSocket: ReconnectingSocket,
     reconnectionDelay: reconnectionDelay,
     socketUrl: socketUrl,
+    recoveryUrl: recoveryUrl,
   };
 });
