@@ -6,12 +6,15 @@
   preceded by the missing ones read from the group's history, and a client that reconnects
   with its positions first gets what it missed, then ``recovered`` (or ``gone``), then live
   messages. So the client sees each message once, in order.
-- **Sessions**: a socket that drops (not closed on purpose by the client, not closed by the
-  application) is *parked* for ``CHANNELWORKS_INTERFACE_RESUME_SECONDS`` instead of reporting
+- **Sessions**: a socket that follows at least one stream (it got a message of a group with
+  history) and drops (not closed on purpose by the client, not closed by the application) is
+  *parked* for ``CHANNELWORKS_INTERFACE_RESUME_SECONDS`` instead of reporting
   ``websocket.disconnect`` at once. A client that comes back with its token within that time
   (to any interface process) resumes it: its group memberships move to the new socket, its
   ``channel_session`` stays (messages carry ``session_channel``), and no ``websocket.connect``
-  runs. Otherwise the parking process reports the disconnect when the time is up.
+  runs. Otherwise the parking process reports the disconnect when the time is up. A socket that
+  follows no stream reconnects as in Channels (a new connection, websocket.connect runs): an
+  application that did not opt into history keeps the semantics it was written for.
 
 A client that does not ask gets exactly what it got before (positions are taken off replies).
 """
@@ -84,7 +87,9 @@ class Recovery:
         (the socket is then accepted by the caller, without a websocket.connect)."""
         self._reply_channel, self._path = reply_channel, path
         request = self._request
-        if request is None or request.token is None or not self._resume_seconds:
+        if request is None or request.token is None or not request.positions:
+            return False
+        if not self._resume_seconds:
             return False
         record = await self._layer.claim_session(request.token)
         if record is None:
@@ -108,7 +113,7 @@ class Recovery:
         """Keep the session of a socket that dropped, for its client to resume; True when
         parked (the disconnect is then reported later, if nobody resumes it)."""
         token = self._token
-        if token is None or not self._open or code in _LEFT_ON_PURPOSE:
+        if token is None or not self._open or not self._positions or code in _LEFT_ON_PURPOSE:
             return False
         if sent_close is not None and sent_close != 1012:  # the application closed it
             return False
