@@ -3,10 +3,12 @@
 In mode ``standalone`` the layer talks to one address (the Service's). When the pod behind it is
 replaced, new connections reach the new pod, but the connections made before go to the old one,
 which is gone: their packets go unanswered. Here the server runs in a network namespace of the
-test's own; at the replacement its process is killed and a new, empty one started on the same
-address, and every connection made before is silenced (iptables DROP by client port), exactly
-what the client sees. Request/reply traffic runs through a worker-style responder all along;
-the test prints how long the service stopped and the slowest request.
+test's own; at the replacement every connection made so far is silenced (iptables DROP by client
+port, so not even the old server's reset reaches the client), then its process is killed and a
+new, empty one started on the same address: exactly what the client sees. Request/reply traffic
+runs through a worker-style responder all along; the test prints how long the service stopped
+and the slowest request, which must not exceed the replacement's own time plus 2 s (the issue's
+target: a dead connection is dropped within ``keepalive_seconds`` + 1 s, 2 s by default).
 """
 
 from __future__ import annotations
@@ -27,10 +29,7 @@ PAUSE = 0.05
 WARM_UP = 3.0
 AFTER = 6.0
 UNANSWERED_AFTER = 30.0
-# Under the 15 s exchange timeout. The layer's watch should drop the dead connections in about
-# 2 s (measured 2.2 s in the workspace), but a fresh-clone run still took 8.6 s (TCP_USER_TIMEOUT
-# ended the connection): not understood yet, so the bound is TCP's, plus a margin.
-SLOWEST_ALLOWED = 10.0
+BEYOND_THE_REPLACEMENT = 2.0  # the issue's target: the replacement's time plus 2 s at most
 
 
 @pytest.fixture
@@ -78,20 +77,21 @@ async def test_requests_do_not_wait_on_connections_to_a_replaced_server(
             done.append((started, time.monotonic()))
             await asyncio.sleep(PAUSE)
 
-    async def replace_the_server() -> float:
+    async def replace_the_server() -> tuple[float, float]:
         await asyncio.sleep(WARM_UP)
         replaced_at = time.monotonic()
-        await asyncio.to_thread(namespaced_server.replace)
-        silenced = namespace.silence_connections(namespaced_server.port)
+        silenced = await asyncio.to_thread(namespace.silence_connections, namespaced_server.port)
         assert silenced, "the layer had no connection to silence"
+        await asyncio.to_thread(namespaced_server.replace)
+        replacement_took = time.monotonic() - replaced_at
         await asyncio.sleep(AFTER)
         stop.set()
-        return replaced_at
+        return replaced_at, replacement_took
 
     responding = asyncio.create_task(respond())
     requests = [asyncio.create_task(request()) for _ in range(LOOPS)]
     try:
-        replaced_at = await asyncio.wait_for(replace_the_server(), 60)
+        replaced_at, replacement_took = await asyncio.wait_for(replace_the_server(), 60)
         stopped_at = time.monotonic()
         await asyncio.wait_for(asyncio.gather(*requests), UNANSWERED_AFTER + 10)
         responder_stop.set()
@@ -107,11 +107,13 @@ async def test_requests_do_not_wait_on_connections_to_a_replaced_server(
     answered_at = [replaced_at, *sorted(end for _, end in done if end > replaced_at), stopped_at]
     without_service = max(later - earlier for earlier, later in itertools.pairwise(answered_at))
     slowest = max(end - start for start, end in done)
+    allowed = replacement_took + BEYOND_THE_REPLACEMENT
     print(
-        f"\ntime without service {without_service:.2f}s; slowest request {slowest:.2f}s; "
+        f"\nreplacement {replacement_took:.2f}s; time without service {without_service:.2f}s; "
+        f"slowest request {slowest:.2f}s (allowed {allowed:.2f}s); "
         f"{len(done)} answered, {len(unanswered)} lost with the old server"
     )
     assert all(started < replaced_at + 0.25 for started in unanswered), (
-        "requests made after the replacement were not answered"
+        "requests made after the replacement began were not answered"
     )
-    assert slowest <= SLOWEST_ALLOWED, f"a request took {slowest:.1f}s"
+    assert slowest <= allowed, f"a request took {slowest:.1f}s"

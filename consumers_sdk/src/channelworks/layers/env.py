@@ -25,13 +25,14 @@ class LayerTuning:
 
     - ``CHANNELWORKS_REDIS_CONNECT_TIMEOUT`` (``1``): seconds to connect to a Redis node (and,
       on a cluster, for a node to answer a ping or a slot-map read);
-    - ``CHANNELWORKS_REDIS_KEEPALIVE_SECONDS`` (``5``): idle seconds before TCP keepalive probes;
+    - ``CHANNELWORKS_REDIS_KEEPALIVE_SECONDS`` (``1``): idle seconds before TCP keepalive probes
+      (a connection that answers nothing for one second more is dropped);
     - ``CHANNELWORKS_READINESS_GRACE_SECONDS`` (``15``): how long the layer may fail to answer
       before ``/readyz`` says 503.
     """
 
     connect_timeout: float = 1.0
-    keepalive_seconds: float = 5.0
+    keepalive_seconds: float = 1.0
     readiness_grace_seconds: float = 15.0
 
     def layer_options(self, mode: str) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def tuning_from_env(env: Mapping[str, str]) -> LayerTuning:
     """Read the ``LayerTuning`` variables; a wrong value names the variable."""
     return LayerTuning(
         connect_timeout=_seconds(env, "CHANNELWORKS_REDIS_CONNECT_TIMEOUT", 1.0, 0.01),
-        keepalive_seconds=_seconds(env, "CHANNELWORKS_REDIS_KEEPALIVE_SECONDS", 5.0, 1.0),
+        keepalive_seconds=_seconds(env, "CHANNELWORKS_REDIS_KEEPALIVE_SECONDS", 1.0, 1.0),
         readiness_grace_seconds=_seconds(env, "CHANNELWORKS_READINESS_GRACE_SECONDS", 15.0, 0.0),
     )
 

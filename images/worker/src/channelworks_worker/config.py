@@ -24,7 +24,7 @@
 - ``CHANNELWORKS_METRICS_HOST`` / ``CHANNELWORKS_METRICS_PORT`` (``0.0.0.0`` / ``9100``):
   where ``/metrics``, ``/healthz`` and ``/readyz`` are served.
 - ``CHANNELWORKS_LOG_FORMAT`` (``json``, or ``text``) and ``CHANNELWORKS_LOG_LEVEL`` (``INFO``).
-- ``CHANNELWORKS_REDIS_CONNECT_TIMEOUT`` (``1``), ``CHANNELWORKS_REDIS_KEEPALIVE_SECONDS`` (``5``),
+- ``CHANNELWORKS_REDIS_CONNECT_TIMEOUT`` (``1``), ``CHANNELWORKS_REDIS_KEEPALIVE_SECONDS`` (``1``),
   ``CHANNELWORKS_READINESS_GRACE_SECONDS`` (``15``): see ``channelworks.layers.env.LayerTuning``.
 - ``CHANNELWORKS_LAYER_CAPACITY`` / ``CHANNELWORKS_LAYER_EXPIRY``: the layer's channel capacity
   and message expiry (layer defaults otherwise).

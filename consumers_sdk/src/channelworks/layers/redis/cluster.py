@@ -92,6 +92,7 @@ class SlotMap:
         node_options: dict[str, Any],
         timeout: float,
         connect_timeout: float,
+        silent_after: float = math.inf,
     ) -> None:
         self._seeds = list(seeds)  # as configured: host names are resolved at each connect
         self._known = list(seeds)  # whom to ask: the nodes last named (replicas too), seeds
@@ -106,7 +107,9 @@ class SlotMap:
         self._unreachable: set[Address] = set()
         self._nodes: dict[Address, aioredis.Redis] = {}
         self._lines: dict[Address, tuple[Line, asyncio.Lock]] = {}
-        self.server_watch = ServerWatch(connect_timeout, self._probe_line, self._gone)
+        self.server_watch = ServerWatch(
+            connect_timeout, self._probe_line, self._gone, silent_after=silent_after
+        )
 
     def node(self, address: Address) -> aioredis.Redis:
         """A (lazily connecting) client for one node, to build lines from."""

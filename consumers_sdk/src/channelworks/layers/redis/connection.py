@@ -15,7 +15,7 @@ from redis.asyncio.cluster import RedisCluster
 from channelworks.exceptions import ConfigurationError
 from channelworks.layers.redis.cluster import RoutedLine, SlotMap
 from channelworks.layers.redis.watch import ServerWatch
-from channelworks.layers.redis.wire import Caller, Exchange, Line
+from channelworks.layers.redis.wire import ACK_WITHIN, Caller, Exchange, Line
 
 Client = aioredis.Redis | RedisCluster
 __all__ = [
@@ -32,9 +32,9 @@ _SCHEMES = {"redis", "rediss", "unix"}
 BLOCK_SECONDS = 5.0
 LINE_TIMEOUT = BLOCK_SECONDS + 10.0  # a blocking read's longest wait, and time to answer
 DEFAULT_CONNECT_TIMEOUT = 1.0
-DEFAULT_KEEPALIVE_SECONDS = 5.0
-_KEEPALIVE_INTERVAL = 1
-_KEEPALIVE_PROBES = 3
+DEFAULT_KEEPALIVE_SECONDS = 1.0
+_KEEPALIVE_INTERVAL = 1  # seconds between probes: TCP's finest
+_KEEPALIVE_PROBES = 1  # unanswered probes that end a connection
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,16 @@ class SocketSettings:
 
     ``connect_timeout`` bounds a connect (and, on a cluster, a ping or a slot-map read): an
     address whose pod vanished costs that long, not the exchange timeout. TCP keepalive probes
-    an idle connection after ``keepalive_seconds``, then every second, three times; written
-    data unacknowledged for as long (``TCP_USER_TIMEOUT``) also ends the connection."""
+    a connection idle for ``keepalive_seconds``; one that answers nothing (no data, no probe,
+    no acknowledgement of written data: ``TCP_USER_TIMEOUT``) for one second more is ended.
+
+    That is the only way to find a blocking read whose connection went silent while its address
+    still answers new connections (a pod replaced behind a Service): the read waits by design,
+    and the watch's ping, on a connection of its own, reaches the new pod. The watch cuts an
+    exchange whose connection received nothing for ``silent_after`` (``keepalive_seconds`` +
+    ``ACK_WITHIN``) while a probe or written data waited for an answer, so such an exchange costs
+    about ``keepalive_seconds`` + 0.5 s (1.5 s by default), and TCP ends the connection after
+    ``keepalive_seconds`` + 1 s in any case, never the exchange timeout."""
 
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
@@ -127,13 +135,25 @@ class SocketSettings:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
 
+    @property
+    def keepalive_idle(self) -> int:
+        """Whole seconds (TCP's unit) idle before the first probe."""
+        return max(1, round(self.keepalive_seconds))
+
+    @property
+    def silent_after(self) -> float:
+        """Seconds without a sign of life after which a probed connection is taken for dead."""
+        return self.keepalive_idle + ACK_WITHIN
+
     def keepalive_options(self) -> dict[int, int]:
         """TCP socket options (Linux names; those a platform lacks are left out)."""
-        idle = max(1, round(self.keepalive_seconds))
+        idle = self.keepalive_idle
         wanted = {
             "TCP_KEEPIDLE": idle,
             "TCP_KEEPINTVL": _KEEPALIVE_INTERVAL,
             "TCP_KEEPCNT": _KEEPALIVE_PROBES,
+            # with TCP_USER_TIMEOUT set, Linux ends a probed connection after this long
+            # without an answer, whatever TCP_KEEPCNT says
             "TCP_USER_TIMEOUT": (idle + _KEEPALIVE_INTERVAL * _KEEPALIVE_PROBES) * 1000,
         }
         return {
@@ -170,7 +190,11 @@ class Clients:
     def _server_watch(self) -> ServerWatch:
         """Standalone servers' watch (a cluster's is its slot map's): the index of a client."""
         if self._watch is None:
-            self._watch = ServerWatch(self.sockets.connect_timeout, self._probe_line)
+            self._watch = ServerWatch(
+                self.sockets.connect_timeout,
+                self._probe_line,
+                silent_after=self.sockets.silent_after,
+            )
         return self._watch
 
     def _probe_line(self, server: Hashable) -> Line:
@@ -258,7 +282,13 @@ def open_clients(plan: ConnectionPlan, sockets: SocketSettings | None = None) ->
         return Clients(
             plan,
             [cluster],
-            slots=SlotMap(addresses, node_options, LINE_TIMEOUT, sockets.connect_timeout),
+            slots=SlotMap(
+                addresses,
+                node_options,
+                LINE_TIMEOUT,
+                sockets.connect_timeout,
+                silent_after=sockets.silent_after,
+            ),
             sockets=sockets,
         )
     return Clients(

@@ -16,8 +16,16 @@ reach the new pod. Redis runs commands in the order they arrive, so a non-blocki
 written before a ping that was answered should have had its reply too: one still waiting
 ``connect_timeout`` after that answer is cut, and with it the blocking reads (``blocking=True``,
 which may rightly wait) that were waiting on that server since before the ping: they are issued
-again on new connections. Otherwise a dead connection is ended by TCP (``TCP_USER_TIMEOUT``,
-see ``SocketSettings``) or by its own timeout.
+again on new connections.
+
+A blocking read alone on a dead connection shows nothing of the kind: the server answers the
+ping (on a connection made after the replacement, to the new pod) and the read may rightly
+wait. TCP can tell: every connection is probed by TCP keepalive once idle for
+``keepalive_seconds``, and a live peer's kernel answers a probe, or acknowledges data, at once.
+So an exchange whose connection has received nothing for ``silent_after`` (the keepalive time
+plus ``wire.ACK_WITHIN``) while a probe or written data waited for an answer
+(``Line.silent_for``) is cut, whatever its kind. Otherwise a dead connection is ended by TCP
+itself (``TCP_USER_TIMEOUT``, see ``SocketSettings``) or by its own timeout.
 """
 
 from __future__ import annotations
@@ -52,8 +60,10 @@ class ServerWatch:
         connect_timeout: float,
         probe_line: Callable[[Hashable], Line],
         on_gone: Callable[[Hashable], None] = lambda server: None,
+        silent_after: float = math.inf,
     ) -> None:
         self._connect_timeout = connect_timeout
+        self._silent_after = silent_after
         self._probe_line = probe_line  # a new connection to a server, for its pings
         self._on_gone = on_gone
         # line -> server, since when, whether the exchange is a blocking read
@@ -61,6 +71,7 @@ class ServerWatch:
         self._suspects: dict[Line, tuple[float, float]] = {}  # line -> its start, cut after
         self._answered_at: dict[Hashable, float] = {}  # a server's last answer to a ping
         self._probes: dict[Hashable, Line] = {}
+        self._checks: dict[Hashable, asyncio.Task[None]] = {}  # pings under way, per server
         self._task: asyncio.Task[None] | None = None
 
     def watch(self, line: Line, server: Hashable, blocking: bool = False) -> None:
@@ -79,17 +90,21 @@ class ServerWatch:
             await self._probes.pop(server).close()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [task for task in [self._task, *self._checks.values()] if task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._task = None
+        self._checks.clear()
         await self.forget(set())
 
     async def _watch(self) -> None:
         try:
             while self._in_flight:
                 await asyncio.sleep(self._connect_timeout / 4)
+                self._cut_silent()
                 self._cut_suspects()
                 since = time.monotonic() - self._connect_timeout
                 waiting = {
@@ -97,13 +112,21 @@ class ServerWatch:
                     for server, start, _ in self._in_flight.values()
                     if start < since and self._answered_at.get(server, -math.inf) < since
                 }
-                if waiting:
-                    await asyncio.gather(*(self._check(server) for server in waiting))
+                # Each ping runs on its own: the cuts above go on while one waits (2 s at most).
+                loop = asyncio.get_running_loop()
+                for server in waiting - self._checks.keys():
+                    self._checks[server] = loop.create_task(self._check(server))
             self._suspects.clear()
         finally:
             self._task = None
 
     async def _check(self, server: Hashable) -> None:
+        try:
+            await self._ping(server)
+        finally:
+            self._checks.pop(server, None)
+
+    async def _ping(self, server: Hashable) -> None:
         probe = self._probes.get(server)
         if probe is None:
             probe = self._probes[server] = self._probe_line(server)
@@ -125,6 +148,15 @@ class ServerWatch:
         for line, (waited_on, start, blocking) in self._in_flight.items():
             if waited_on == server and start < pinged_at and not blocking:
                 self._suspects.setdefault(line, (start, answered_at + self._connect_timeout))
+
+    def _cut_silent(self) -> None:
+        """Cut the exchanges whose connection left a TCP keepalive probe unanswered."""
+        for line, (server, _, _) in list(self._in_flight.items()):
+            silent = line.silent_for()
+            if silent >= self._silent_after:
+                label = _label(server)
+                logger.warning("a connection to Redis node %s answered nothing; dropped", label)
+                line.cut(f"a connection to {label} answered nothing for {silent:.1f}s")
 
     def _cut_suspects(self) -> None:
         """Cut the non-blocking exchanges still waiting well after their server answered a

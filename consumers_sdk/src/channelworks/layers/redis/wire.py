@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import socket
+import struct
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Protocol
 
@@ -24,7 +26,19 @@ from redis import exceptions as redis_errors
 
 Call = tuple[Any, ...]
 Caller = Callable[[Sequence[Call]], Awaitable[list[Any]]]
-__all__ = ["Call", "Caller", "Exchange", "Line", "Watcher", "pack_commands"]
+__all__ = ["ACK_WITHIN", "Call", "Caller", "Exchange", "Line", "Watcher", "pack_commands"]
+ACK_WITHIN = 0.25  # seconds within which a live peer's kernel acknowledges (a probe, data)
+_TCP_INFO = getattr(socket, "TCP_INFO", None)  # Linux
+# struct tcp_info (linux/tcp.h): eight one-byte fields, tcpi_probes the fourth (keepalive probes
+# sent and not answered), then 32-bit fields: tcpi_unacked at byte 24, tcpi_last_data_sent at
+# 44, tcpi_last_data_recv at 52 and tcpi_last_ack_recv at 56 (times in milliseconds).
+_TCP_INFO_SIZE = 60
+_PROBES_AT = 3
+_UNACKED = struct.Struct("=I")
+_UNACKED_AT = 24
+_LAST_SENT_AT = 44
+_LAST_RECEIVED = struct.Struct("=II")
+_LAST_RECEIVED_AT = 52
 
 
 class Watcher(Protocol):
@@ -154,6 +168,30 @@ class Line(Exchange):
             if watcher is not None:
                 watcher.unwatch(self)
         return replies
+
+    def silent_for(self) -> float:
+        """Seconds this connection has received nothing (no data, no acknowledgement) while it
+        owes TCP an answer: to a keepalive probe, or for data written over ``ACK_WITHIN`` ago;
+        0 when it owes none, or where TCP does not tell (not Linux, a Unix socket, not
+        connected)."""
+        writer = getattr(self._connection, "_writer", None)  # redis-py keeps its socket there
+        if writer is None or _TCP_INFO is None:
+            return 0.0
+        sock = writer.get_extra_info("socket")
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return 0.0
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_SIZE)
+        except OSError:
+            return 0.0
+        if len(info) < _TCP_INFO_SIZE:
+            return 0.0
+        (unacked,) = _UNACKED.unpack_from(info, _UNACKED_AT)
+        (last_sent,) = _UNACKED.unpack_from(info, _LAST_SENT_AT)
+        if not info[_PROBES_AT] and not (unacked and last_sent >= ACK_WITHIN * 1000):
+            return 0.0
+        last_data, last_ack = _LAST_RECEIVED.unpack_from(info, _LAST_RECEIVED_AT)
+        return min(int(last_data), int(last_ack)) / 1000
 
     def cut(self, because: str) -> None:
         """End the exchange in flight now (its server is gone): it raises ``ConnectionError``
