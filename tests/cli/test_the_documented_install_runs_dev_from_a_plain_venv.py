@@ -1,53 +1,80 @@
-"""The install that docs/cli.md shows works outside the workspace: its commands, run as written
-in a fresh ``python3 -m venv`` in a temporary folder, give a ``channelworks`` that makes a project
-and serves it with ``channelworks dev``.
+"""Every install command docs/cli.md shows, and every one the ``channelworks`` command prints,
+works as written outside the workspace:
+
+- the install from a clone (``scripts/build-wheels.sh``, ``python -m pip install dist/*.whl``) in
+  a fresh ``python3 -m venv``, then ``init``, the new project's README command
+  (``python -m pip install -r requirements.txt``), its own tests, and ``channelworks dev``;
+- the install from the Git repository (three ``git+URL#subdirectory=...`` requirements);
+- in a ``uv venv`` (no pip) holding only the SDK: ``status`` and ``dev`` each say which part is
+  missing and print the command that installs it for the Python running them; those commands,
+  run as printed, make ``status`` reach its next question and ``dev`` serve the project.
 
 Only what the test cannot do as a user would is changed: the wheels go to a temporary ``dist/``
-(not the repository's), the venv to a temporary folder, and pip reads the locked third-party
-wheels from the wheelhouse of ``scripts/build-images.sh --wheelhouse-only`` (no network; downloaded
-once per locked set into its cache) and skips compiling bytecode (time on a 2-core CI machine).
+(not the repository's), the venvs to a temporary folder, the Git URL is a repository made of
+this checkout's files (``git+file://localhost/...``), and the installers read the locked third-party
+wheels from the wheelhouse of ``scripts/build-images.sh --wheelhouse-only`` with no index (pip
+also reads the build backend, hatchling, from a folder downloaded once into the cache for the
+Git install) and skip compiling bytecode (time on a 2-core CI machine).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.cli import cli
 from tests.dataplane import devmode, processes
 
 REPO = processes.REPO
 CLI_DOC = REPO / "docs" / "cli.md"
-MARKER = "<!-- install-commands:"
+INSTALL_MARKER = "<!-- install-commands:"
+GIT_MARKER = "<!-- git-install-commands:"
 INSTALL_SECONDS = 600
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "channelworks"
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
 
 
-def documented_install_commands() -> list[str]:
-    """The shell lines of the fenced block that follows the marker in docs/cli.md, without
-    comments and blank lines."""
+def documented_commands(marker: str) -> list[str]:
+    """The shell lines of the fenced block that follows ``marker`` in docs/cli.md, without
+    comments and blank lines; a line ending in a backslash is joined with the next."""
     text = CLI_DOC.read_text()
-    after = text[text.index(MARKER) :]
+    after = text[text.index(marker) :]
     block = re.search(r"```sh\n(.*?)```", after, re.S)
-    assert block is not None, "no ```sh block after the install-commands marker"
-    lines = [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()]
-    return [line for line in lines if line]
+    assert block is not None, f"no ```sh block after {marker}"
+    joined = re.sub(r"\\\n\s*", "", block.group(1))
+    lines = [line.split(" #", 1)[0].strip() for line in joined.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def test_the_documented_commands_are_the_ones_this_test_runs() -> None:
-    assert documented_install_commands() == [
+    assert documented_commands(INSTALL_MARKER) == [
         "scripts/build-wheels.sh",
         "python3 -m venv ~/venvs/my-app",
         ". ~/venvs/my-app/bin/activate",
         "python -m pip install dist/*.whl",
         "channelworks --help",
     ]
+    url = "URL"
+    assert documented_commands(GIT_MARKER) == [
+        "python3 -m venv ~/venvs/my-app",
+        ". ~/venvs/my-app/bin/activate",
+        f'python -m pip install "channelworks[kube] @ git+{url}#subdirectory=consumers_sdk" '
+        f'"channelworks-interface @ git+{url}#subdirectory=images/interface" '
+        f'"channelworks-worker @ git+{url}#subdirectory=images/worker"',
+        "channelworks --help",
+    ]
 
 
+@pytest.fixture(scope="module")
 def third_party_wheelhouse() -> Path:
     done = subprocess.run(
         [str(REPO / "scripts" / "build-images.sh"), "--wheelhouse-only"],
@@ -60,67 +87,257 @@ def third_party_wheelhouse() -> Path:
     return REPO / "build" / "images" / "wheels" / "third-party"
 
 
-def test_the_documented_install_serves_a_new_project_with_dev(tmp_path: Path) -> None:
-    venv = tmp_path / "venvs" / "my-app"
-    script = "\n".join(
-        line.replace(
-            "scripts/build-wheels.sh", f"{REPO}/scripts/build-wheels.sh --out-dir dist"
-        ).replace("~/venvs/my-app", str(venv))
-        for line in documented_install_commands()
-    )
+@pytest.fixture(scope="module")
+def plain_env(third_party_wheelhouse: Path) -> dict[str, str]:
+    """A user's shell: none of our variables, not the workspace venv (no VIRTUAL_ENV, not its
+    bin/ on PATH); pip and uv install from the wheelhouse only."""
     env = cli.clean_env(
         PIP_NO_INDEX="1",
-        PIP_FIND_LINKS=str(third_party_wheelhouse()),
+        PIP_FIND_LINKS=str(third_party_wheelhouse),
         PIP_NO_COMPILE="1",
         PIP_DISABLE_PIP_VERSION_CHECK="1",
+        UV_FIND_LINKS=str(third_party_wheelhouse),
+        UV_COMPILE_BYTECODE="0",
     )
-    # A plain venv knows nothing of the workspace's: no VIRTUAL_ENV, not its bin/ on PATH.
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = os.pathsep.join(
         part
         for part in env.get("PATH", "").split(os.pathsep)
         if Path(part) != Path(sys.executable).parent
     )
-    installed = subprocess.run(
+    return env
+
+
+def shell(
+    script: str, cwd: Path, env: Mapping[str, str], timeout: float = INSTALL_SECONDS
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         ["bash", "-euc", script],
-        cwd=tmp_path,  # dist/ is this folder's: the wheels are built into it below
-        env={**env, "HOME": str(tmp_path)},
+        cwd=cwd,
+        env=dict(env),
         capture_output=True,
         text=True,
-        timeout=INSTALL_SECONDS,
+        timeout=timeout,
         check=False,
     )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    listed = re.findall(r"^    (\w+) ", installed.stdout, re.M)  # channelworks --help
-    assert listed == ["dev", "init", "build", "manifest", "status"], installed.stdout
-    command = venv / "bin" / "channelworks"
-    assert command.is_file()
 
-    made = subprocess.run(
-        [str(command), "init", "my_app"],
-        cwd=tmp_path,
-        env=env,
+
+def in_a_clone(command: str) -> str:
+    """``command`` as run in a clone's root, with the wheels going to this folder's dist/ (and
+    uv building them with its usual index for the build backend)."""
+    return command.replace(
+        "scripts/build-wheels.sh",
+        f"env -u UV_DEFAULT_INDEX {REPO}/scripts/build-wheels.sh --out-dir dist",
+    )
+
+
+def run_command(
+    command: Path, *args: str, cwd: Path, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(command), *args],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
-    assert made.returncode == 0, made.stderr
-    project = Path(made.stdout.strip())
-    assert f"next: cd {project} && channelworks dev" in made.stderr
 
+
+def listed_commands(help_text: str) -> list[str]:
+    return re.findall(r"^    (\w+) ", help_text, re.M)  # channelworks --help
+
+
+def serves_the_page(command: Path, project: Path, log_dir: Path, env: Mapping[str, str]) -> str:
+    """Run ``channelworks dev`` for ``project``; the reconnecting client script it serves."""
     port = processes.free_port()
     argv = [str(command), "dev", "--port", str(port), "--no-reload"]
-    with devmode.running("dev", argv, tmp_path, project, PATH=env["PATH"]) as dev:
+    with devmode.running("dev", argv, log_dir, project, PATH=env["PATH"]) as dev:
         url = dev.wait_for_url()
         page = httpx.get(url, timeout=30)
+        assert page.status_code == 200, page.text
         # The page's reconnecting client is the channelworks app's static file, in the wheel.
         script = re.search(r'<script src="([^"]+websocketbridge\.js)"', page.text)
         assert script is not None, page.text
         client = httpx.get(url.rstrip("/") + script.group(1), timeout=30)
-        # What serves it runs on the plain venv's Python, not the workspace's.
+        # What serves it runs on the venv's Python, not the workspace's.
         pythons = {child.cmdline()[0] for child in dev.descendants()}
-    assert page.status_code == 200
-    assert "<h1>my_app</h1>" in page.text
-    assert client.status_code == 200 and "WebSocketBridge" in client.text
-    assert pythons == {str(venv / "bin" / "python")}, pythons
+    assert client.status_code == 200
+    assert pythons == {str(command.parent / "python")}, pythons
+    return client.text
+
+
+def test_the_documented_install_serves_a_new_project_with_dev(
+    tmp_path: Path, plain_env: dict[str, str]
+) -> None:
+    venv = tmp_path / "venvs" / "my-app"
+    script = "\n".join(
+        in_a_clone(line).replace("~/venvs/my-app", str(venv))
+        for line in documented_commands(INSTALL_MARKER)
+    )
+    # dist/ is this folder's: the wheels are built into it.
+    installed = shell(script, tmp_path, {**plain_env, "HOME": str(tmp_path)})
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert listed_commands(installed.stdout) == ["dev", "init", "build", "manifest", "status"]
+    command = venv / "bin" / "channelworks"
+    assert command.is_file()
+
+    made = run_command(command, "init", "my_app", cwd=tmp_path, env=plain_env)
+    assert made.returncode == 0, made.stderr
+    project = Path(made.stdout.strip())
+    assert f"next: cd {project} && channelworks dev" in made.stderr
+    # The new project's README: its requirements install in that venv, its tests pass there.
+    readme = (project / "README.md").read_text()
+    assert "`python -m pip install -r requirements.txt`" in readme
+    activate = f". {shlex.quote(str(venv / 'bin' / 'activate'))}"
+    own = shell(
+        f"{activate}\npython -m pip install -r requirements.txt\npython manage.py test --noinput",
+        project,
+        plain_env,
+    )
+    assert own.returncode == 0, own.stdout + own.stderr
+    assert "Ran 3 tests" in own.stderr and "\nOK" in own.stderr
+
+    client = serves_the_page(command, project, tmp_path, plain_env)
+    assert "WebSocketBridge" in client
+
+
+@pytest.fixture(scope="module")
+def build_backend() -> Path:
+    """The build backend of our packages (hatchling and what it needs), downloaded once into the
+    cache: pip builds the packages it installs from Git in an isolated environment."""
+    folder = CACHE / "build-backend"
+    if not (folder / ".complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        downloader = folder.parent / "build-backend-pip"
+        steps = [
+            [str(BASE_PYTHON), "-m", "venv", str(downloader)],
+            [
+                str(downloader / "bin" / "python"),
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--only-binary=:all:",
+                "--dest",
+                str(folder),
+                "hatchling",
+            ],
+        ]
+        for step in steps:
+            done = subprocess.run(
+                step, capture_output=True, text=True, timeout=INSTALL_SECONDS, check=False
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+        (folder / ".complete").touch()
+    return folder
+
+
+def repository_of_this_checkout(folder: Path) -> Path:
+    """A Git repository with one commit of this checkout's files (tracked and new, not ignored),
+    as the branch a user would install from: the test installs the code as it is now."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    )
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = REPO / name
+        if source.is_file():  # not a file deleted but still in the index
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    identity = ["-c", "user.name=test", "-c", "user.email=test@localhost"]
+    for step in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-q", "-m", "checkout"]):
+        subprocess.run(["git", *step], cwd=folder, capture_output=True, check=True)
+    return folder
+
+
+def test_the_documented_git_install_serves_a_new_project_with_dev(
+    tmp_path: Path, plain_env: dict[str, str], build_backend: Path
+) -> None:
+    venv = tmp_path / "venvs" / "my-app"
+    repository = repository_of_this_checkout(tmp_path / "repository")
+    script = "\n".join(
+        # (pip's requirement parser wants a host in a git+file URL: localhost)
+        line.replace("~/venvs/my-app", str(venv)).replace(
+            "git+URL", f"git+file://localhost{repository}"
+        )
+        for line in documented_commands(GIT_MARKER)
+    )
+    env = {**plain_env, "PIP_FIND_LINKS": f"{plain_env['PIP_FIND_LINKS']} {build_backend}"}
+    installed = shell(script, tmp_path, {**env, "HOME": str(tmp_path)})
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert listed_commands(installed.stdout) == ["dev", "init", "build", "manifest", "status"]
+    command = venv / "bin" / "channelworks"
+    made = run_command(command, "init", "my_app", cwd=tmp_path, env=plain_env)
+    assert made.returncode == 0, made.stderr
+    client = serves_the_page(command, Path(made.stdout.strip()), tmp_path, plain_env)
+    assert "WebSocketBridge" in client
+
+
+def printed_command(stderr: str, before: str) -> str:
+    """The command a message prints: what follows ``before``, up to the docs reference."""
+    found = re.search(re.escape(before) + r"(.+?) \(docs/cli\.md#install\)", stderr)
+    assert found is not None, stderr
+    return found.group(1)
+
+
+def test_an_sdk_only_uv_venv_is_told_what_to_install_and_the_commands_work(
+    tmp_path: Path, plain_env: dict[str, str]
+) -> None:
+    # A uv venv (no pip) with only the SDK's wheel, as `uv pip install` of it alone leaves it.
+    # uv installs from the wheelhouse only: its index is a folder that does not exist (uv has no
+    # variable for --no-index; its offline mode still prefers the index's cached versions).
+    plain_env = {**plain_env, "UV_DEFAULT_INDEX": f"file://{tmp_path}/no-index"}
+    venv = tmp_path / "venvs" / "sdk-only"
+    python = venv / "bin" / "python"
+    sdk_only = shell(
+        f"{in_a_clone('scripts/build-wheels.sh')}\n"
+        f"uv venv --quiet --python {BASE_PYTHON} {venv}\n"
+        f"uv pip install --quiet --python {python} dist/channelworks-[0-9]*.whl",
+        tmp_path,
+        plain_env,
+    )
+    assert sdk_only.returncode == 0, sdk_only.stdout + sdk_only.stderr
+    command = venv / "bin" / "channelworks"
+
+    # status: the Kubernetes client is missing; the printed command installs it.
+    status = run_command(command, "status", "my-app", cwd=tmp_path, env=plain_env)
+    assert status.returncode == 1
+    missing_client = f"the Kubernetes client is not installed for {python}: "
+    install_client = printed_command(status.stderr, missing_client)
+    assert install_client.startswith(f"uv pip install --python {python} "), install_client
+    assert shell(install_client, tmp_path, plain_env).returncode == 0
+    kubeconfig = tmp_path / "no-such-kubeconfig"
+    status = run_command(
+        command, "status", "my-app", "--kubeconfig", str(kubeconfig), cwd=tmp_path, env=plain_env
+    )
+    assert status.returncode == 1 and "Kubernetes client" not in status.stderr, status.stderr
+    assert str(kubeconfig) in status.stderr
+
+    # dev: the runtimes are missing; it says so at once, and the printed commands install them.
+    made = run_command(command, "init", "my_app", cwd=tmp_path, env=plain_env)
+    assert made.returncode == 0, made.stderr
+    project = Path(made.stdout.strip())
+    port = str(processes.free_port())
+    dev = run_command(command, "dev", "--port", port, cwd=project, env=plain_env)
+    assert dev.returncode == 1, dev.stdout + dev.stderr
+    assert "missing: channelworks-interface, channelworks-worker" in dev.stderr
+    assert "serving at" not in dev.stdout
+    in_a_clone_run = "in a clone of the Channelworks repository, run "
+    install_runtimes = printed_command(dev.stderr, in_a_clone_run)
+    assert install_runtimes == (
+        f"scripts/build-wheels.sh && uv pip install --python {python} dist/*.whl"
+    )
+    installed = shell(in_a_clone(install_runtimes), tmp_path, plain_env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    # The README's command for a uv venv, with that venv activated.
+    activate = f". {shlex.quote(str(venv / 'bin' / 'activate'))}"
+    requirements = shell(f"{activate}\nuv pip install -r requirements.txt", project, plain_env)
+    assert requirements.returncode == 0, requirements.stdout + requirements.stderr
+
+    assert "WebSocketBridge" in serves_the_page(command, project, tmp_path, plain_env)

@@ -71,7 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+EXIT_MISSING_RUNTIMES = 1  # a failure outside the command line, as a missing container engine
+
+
 def run(args: argparse.Namespace) -> int:
+    from channelworks import install_hints
     from channelworks.dev import config as config_module
     from channelworks.dev import supervisor
     from channelworks.exceptions import ConfigurationError
@@ -94,4 +98,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         print(f"channelworks dev: {error}", file=sys.stderr)
         return 2
+    missing = install_hints.missing_runtimes()
+    if missing:  # said once, at once, rather than by every process it would start
+        print(f"channelworks dev: {install_hints.runtimes_message(missing)}", file=sys.stderr)
+        return EXIT_MISSING_RUNTIMES
     return supervisor.run(config)

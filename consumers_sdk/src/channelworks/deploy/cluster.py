@@ -12,16 +12,13 @@ from typing import Any
 
 import yaml
 
+from channelworks import install_hints
 from channelworks.exceptions import ClusterError
 
 GROUP = "channelworks.dev"
 VERSION = "v1alpha1"
 PLURAL = "realtimeapps"
 REQUEST_TIMEOUT = (5.0, 20.0)  # connect, read (seconds)
-MISSING_CLIENT = (
-    "channelworks status needs the Kubernetes client: python -m pip install 'kubernetes>=31,<38' "
-    "(docs/cli.md#install)"
-)
 MISSING_CRD = (
     "the cluster at {server} does not know RealtimeApps (the CRD realtimeapps.channelworks.dev is "
     "not installed): install the Channelworks Helm chart first (docs/helm.md)"
@@ -41,7 +38,7 @@ def _kubernetes() -> Any:
     try:
         import kubernetes
     except ImportError:
-        raise ClusterError(MISSING_CLIENT) from None
+        raise ClusterError(install_hints.kubernetes_message()) from None
     return kubernetes
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
-from channelworks import exceptions
+from channelworks import exceptions, install_hints
 from channelworks.dev import migrations
 from channelworks.dev.config import DevConfig
 from channelworks.layers import base
@@ -43,12 +43,6 @@ WORKER_DRAIN_SECONDS = 5.0
 WORKER_START_SECONDS = 30.0
 READY_POLL_SECONDS = 0.05
 READY_FILE_VARIABLE = "CHANNELWORKS_DEV_READY_FILE"  # set by the supervisor for its children
-MISSING_PACKAGES = (
-    "channelworks dev needs the interface server and the worker runtime next to the SDK "
-    "(channelworks-interface, channelworks-worker; they are not on a package index): in a clone "
-    "of the repository, scripts/build-wheels.sh, then python -m pip install dist/*.whl "
-    "(docs/cli.md#install)"
-)
 
 
 def configure_logging(config: DevConfig, role: str) -> None:
@@ -237,7 +231,7 @@ def run_all(config: DevConfig, install_signals: bool = True, ready_file: str | N
     try:
         server = interface_server(config, layer)
     except ImportError:
-        logger.error(MISSING_PACKAGES)
+        logger.error(install_hints.runtimes_message())
         return EXIT_CONFIG
     workers = WorkerThread(
         layer, router, config.workers, config.concurrency, on_failure=server.request_drain
@@ -260,7 +254,7 @@ def run_interface(config: DevConfig, ready_file: str | None = None) -> int:
     try:
         server = interface_server(config, build_layer(config))
     except ImportError:
-        logger.error(MISSING_PACKAGES)
+        logger.error(install_hints.runtimes_message())
         return EXIT_CONFIG
     except exceptions.ConfigurationError as error:
         logger.error("cannot start the interface server: %s", error)
@@ -275,7 +269,7 @@ def run_worker(config: DevConfig) -> int:
         from channelworks_worker import config as worker_config
         from channelworks_worker import main as worker_main
     except ImportError:
-        logger.error(MISSING_PACKAGES)
+        logger.error(install_hints.runtimes_message())
         return EXIT_CONFIG
     try:
         router = setup_django(config)
