@@ -8,6 +8,12 @@
 #   channelworks/operator:<version>      operator/Dockerfile
 #   channelworks/example-<name>:<version>  with --example NAME: examples/NAME on the worker image
 #
+# Each image but the base gets two names: localhost/channelworks/NAME:TAG (what podman makes of
+# a name without a registry) and docker.io/channelworks/NAME:TAG, the name Kubernetes and docker
+# read the chart's default repositories (channelworks/operator, channelworks/interface) and the
+# SDK's default base (channelworks/worker) as; so `podman save docker.io/channelworks/NAME:TAG`
+# gives a node the image the chart names. The line that reports each image names both.
+#
 # Usage:
 #   scripts/build-images.sh                      # base (when missing) + interface, worker, operator
 #   scripts/build-images.sh --example chat       # ... and the chat example's worker image
@@ -250,14 +256,16 @@ build() {
   mkdir -p "$cache/logs"
   if ! podman build --runtime "$runtime" --network none --layers \
     --build-arg "BASE_IMAGE=$base_image" --build-arg "VERSION=$version" "$@" \
-    --file "$repo_root/$dockerfile" --tag "channelworks/$name:$tag" "$repo_root" \
+    --file "$repo_root/$dockerfile" --tag "localhost/channelworks/$name:$tag" \
+    --tag "docker.io/channelworks/$name:$tag" "$repo_root" \
     >"$cache/logs/$name.log" 2>&1; then
     tail -n 40 "$cache/logs/$name.log" >&2
     fail "podman build of channelworks/$name failed; the whole log: $cache/logs/$name.log"
   fi
   log "channelworks/$name:$tag built in $(elapsed "$started")s," \
-    "$(podman image inspect --format '{{.Size}}' "channelworks/$name:$tag" \
-      | awk '{ printf "%.0f MB", $1 / 1e6 }')"
+    "$(podman image inspect --format '{{.Size}}' "localhost/channelworks/$name:$tag" \
+      | awk '{ printf "%.0f MB", $1 / 1e6 }'):" \
+    "localhost/channelworks/$name:$tag docker.io/channelworks/$name:$tag"
 }
 
 make_wheelhouse

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import yaml
 
 from channelworks.deploy import engines
 from tests.cli import cli
@@ -70,6 +71,29 @@ def test_a_project_becomes_an_image_the_worker_runs(worker_base: str, tmp_path: 
         assert found.strip().splitlines()[-1] == "True"
     finally:
         podman.podman("rmi", "--force", tag, check=False)
+
+
+def test_the_image_build_makes_by_default_is_the_one_manifest_names(
+    worker_base: str, tmp_path: Path
+) -> None:
+    """Without --tag and --image: the manifest's image is a name the engine stored the build
+    under, as written (podman stores a bare name under localhost/, which Kubernetes would read as
+    docker.io/library/...), and the pods do not try to pull it from a registry."""
+    project = cli.init(tmp_path, "noticeboard")
+    done = cli.run(
+        "build", "--base", worker_base, "--engine", "podman",
+        f"--engine-arg=--runtime={podman.RUNTIME}", "--engine-arg=--network=none",
+        cwd=project,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    built = done.stdout.strip()
+    printed = cli.run("manifest", cwd=project)
+    assert printed.returncode == 0, printed.stderr
+    app = next(d for d in yaml.safe_load_all(printed.stdout) if d and d["kind"] == "RealtimeApp")
+    stored = podman.podman("image", "inspect", "--format", "{{json .RepoTags}}", built)
+    assert app["spec"]["image"] == built
+    assert app["spec"]["image"] in json.loads(stored), stored
+    assert app["spec"]["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_a_push_that_fails_is_reported_after_the_build(worker_base: str, tmp_path: Path) -> None:

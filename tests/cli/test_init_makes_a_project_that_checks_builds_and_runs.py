@@ -49,7 +49,7 @@ def test_the_new_project_passes_the_check_and_gets_a_build_context(tmp_path: Pat
     manifest = cli.run("manifest", cwd=project)
     assert manifest.returncode == 0, manifest.stderr
     assert "name: shop-live" in manifest.stdout
-    assert "image: shop-live-worker:latest" in manifest.stdout
+    assert "image: localhost/shop-live-worker:latest" in manifest.stdout
 
 
 async def test_channelworks_dev_serves_the_new_project(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from tests.cli import cli
 from tests.dataplane import devmode, processes
 
 SCRIPT = "/static/channels/js/websocketbridge.js"
+WITHOUT_DEBUG = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "a-key-of-this-test"}
 
 
 def fetch(project: Path, log_dir: Path, **env: str) -> tuple[httpx.Response, str]:
@@ -30,7 +31,7 @@ def test_collected_static_files_are_served_with_caching_headers_when_debug_is_of
     tmp_path: Path,
 ) -> None:
     project = cli.init(tmp_path, "shop_live")
-    not_collected, _ = fetch(project, tmp_path, DJANGO_DEBUG="false")
+    not_collected, _ = fetch(project, tmp_path, **WITHOUT_DEBUG)
     assert not_collected.status_code == 404
 
     for command in ("collectstatic", "migrate"):  # as a deploy does
@@ -45,7 +46,7 @@ def test_collected_static_files_are_served_with_caching_headers_when_debug_is_of
         )
         assert done.returncode == 0, done.stderr
     assert (project / "staticfiles" / "channels" / "js" / "websocketbridge.js").is_file()
-    served, log = fetch(project, tmp_path, DJANGO_DEBUG="false")
+    served, log = fetch(project, tmp_path, **WITHOUT_DEBUG)
     assert served.status_code == 200 and "WebSocketBridge" in served.text
     assert served.headers["cache-control"] == "public, max-age=3600"
     assert "last-modified" in served.headers

@@ -44,3 +44,18 @@ def test_the_manifest_on_the_page_is_the_one_the_command_prints(tmp_path: Path) 
     printed = re.sub(r"(DJANGO_SECRET_KEY: ).+", r"\1<a new random key>", printed)
     blocks = re.findall(r"```yaml\n(.*?)```", PAGE.read_text(), re.S)
     assert printed in blocks, f"first-app.md should show this manifest:\n{printed}"
+
+
+CLI_PAGE = ROOT / "docs" / "cli.md"
+
+
+@pytest.mark.skipif(COMMAND is None, reason="the channelworks command is not installed")
+def test_the_manifest_in_cli_md_is_the_one_the_command_prints_by_default(tmp_path: Path) -> None:
+    """cli.md's example: a project `chat` and no options (its comment lines left out)."""
+    _run(["init", "chat"], tmp_path)
+    printed = _run(["manifest"], tmp_path / "chat")
+    printed = re.sub(r"(DJANGO_SECRET_KEY: ).+", r"\1<a new random key>", printed)
+    printed = "".join(line for line in printed.splitlines(True) if not line.startswith("#"))
+    section = CLI_PAGE.read_text().split("## `channelworks manifest`", 1)[1]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert blocks and blocks[0] == printed, f"cli.md should show this manifest:\n{printed}"

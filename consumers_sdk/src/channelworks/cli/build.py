@@ -64,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"worker base image to build on (default: {base}, from Dockerfile.worker)",
     )
     image.add_argument(
-        "--tag", metavar="IMAGE", help="tag of the image (default: <project>-worker:latest)"
+        "--tag",
+        metavar="IMAGE",
+        help="tag of the image (default: localhost/<project>-worker:latest, what manifest names)",
     )
     image.add_argument("--push", action="store_true", help="push the image after building it")
     image.add_argument(

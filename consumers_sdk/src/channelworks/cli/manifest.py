@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 from pathlib import Path
 
@@ -36,10 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--image",
-        help="the worker image (default: <name>-worker:latest, the tag channelworks build gives)",
+        help="the worker image (default: localhost/<name>-worker:latest, the tag channelworks "
+        "build gives)",
     )
     parser.add_argument(
-        "--pull-policy", choices=manifest.PULL_POLICIES, help="imagePullPolicy of the pods"
+        "--pull-policy",
+        choices=manifest.PULL_POLICIES,
+        help="imagePullPolicy of the pods (default: Kubernetes', but IfNotPresent for a "
+        "localhost/ image, which no registry has)",
     )
     parser.add_argument(
         "--interface-replicas",
@@ -83,14 +86,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         action="append",
         default=[],
-        help="a host name clients use (an Ingress's), added to DJANGO_ALLOWED_HOSTS after the "
-        "interface Service's names; repeatable",
+        help="a host name clients use, set in DJANGO_ALLOWED_HOSTS after the interface "
+        "Service's names; repeatable (default: none, the operator sets the Service's names and "
+        "the hosts of the Ingresses that route to it)",
     )
     parser.add_argument(
         "--secret-key-secret",
         metavar="SECRET",
-        help="an existing Secret with the key DJANGO_SECRET_KEY (default: print a Secret "
-        "<name>-django with a new random key before the RealtimeApp)",
+        help="an existing Secret with the key DJANGO_SECRET_KEY (default: none, the operator "
+        "makes the Secret <name>-secret-key with a random key)",
     )
     parser.add_argument(
         "--redis-password-secret",
@@ -125,9 +129,5 @@ def run(args: argparse.Namespace) -> int:
         secret_key_secret=args.secret_key_secret,
         hosts=tuple(args.hosts),
     )
-    app = manifest.realtime_app(options)
-    secret = None
-    if options.secret_key_secret is None:
-        secret = manifest.secret_key_secret(options, secrets.token_urlsafe(50))
-    sys.stdout.write(manifest.to_yaml(app, secret))
+    sys.stdout.write(manifest.to_yaml(manifest.realtime_app(options)))
     return 0

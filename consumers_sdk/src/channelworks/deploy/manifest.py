@@ -19,6 +19,12 @@ API_VERSION = "channelworks.dev/v1alpha1"
 KIND = "RealtimeApp"
 LAYER_MODES = ("cluster", "standalone", "external")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+LOCAL_PULL_POLICY = "IfNotPresent"  # for a localhost/ image without --pull-policy
+# A project's image is named under localhost/ unless a tag is given (project.default_image): the
+# name podman and buildah store a name without a registry under, which docker and Kubernetes keep
+# as written, so the image build makes is the one the manifest names, on every engine and node,
+# and is never looked up on a public registry.
+LOCAL_REGISTRY = "localhost"
 MAX_NAME = 46
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -46,20 +52,15 @@ class AppOptions:
     hosts: tuple[str, ...] = ()
 
 
-SECRET_KEY_VARIABLE = "DJANGO_SECRET_KEY"
 _HOST = re.compile(r"^\.?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
-def django_secret_name(options: AppOptions) -> str:
-    """The Secret whose ``DJANGO_SECRET_KEY`` the pods get: the one named, else ``<name>-django``
-    (which :func:`secret_key_secret` makes)."""
-    return options.secret_key_secret or f"{options.name}-django"
-
-
 def allowed_hosts(options: AppOptions) -> list[str]:
-    """``DJANGO_ALLOWED_HOSTS`` of the pods: the app's interface Service by the names a client in
-    the cluster uses (qualified ones when the namespace is known), then ``--host`` names (an
-    Ingress's host)."""
+    """``DJANGO_ALLOWED_HOSTS`` of the pods when ``--host`` names more: the app's interface
+    Service by the names a client in the cluster uses (qualified ones when the namespace is
+    known), then the ``--host`` names (an Ingress's host). Without ``--host`` the manifest sets
+    none: the operator gives the workers the Service's names and the hosts of the Ingresses that
+    route to it."""
     service = f"{options.name}-interface"
     names = [service]
     if options.namespace:
@@ -129,23 +130,28 @@ def check(options: AppOptions) -> None:
         )
 
 
+def is_local_image(image: str) -> bool:
+    """Whether ``image`` is named as built on this machine (``localhost/...``): no registry has
+    it, so a node can only use it when it is loaded there, never pull it."""
+    registry, slash, _ = image.partition("/")
+    return bool(slash) and registry == LOCAL_REGISTRY
+
+
 def realtime_app(options: AppOptions) -> dict[str, Any]:
     """The RealtimeApp object (checked first)."""
     check(options)
     metadata: dict[str, Any] = {"name": options.name}
     if options.namespace:
         metadata["namespace"] = options.namespace
-    env = [
-        {"name": "DJANGO_DEBUG", "value": "false"},
-        {"name": "DJANGO_ALLOWED_HOSTS", "value": ",".join(allowed_hosts(options))},
-    ]
+    env = [{"name": "DJANGO_DEBUG", "value": "false"}]
+    if options.hosts:
+        env.append({"name": "DJANGO_ALLOWED_HOSTS", "value": ",".join(allowed_hosts(options))})
     if options.routing:
         env.append({"name": "CHANNELWORKS_ROUTING", "value": options.routing})
-    django: dict[str, Any] = {
-        "settingsModule": options.settings_module,
-        "env": env,
-        "envFrom": [{"secretRef": {"name": django_secret_name(options)}}],
-    }
+    django: dict[str, Any] = {"settingsModule": options.settings_module, "env": env}
+    if options.secret_key_secret:
+        # Else the operator makes the Secret <name>-secret-key with a random key, once.
+        django["secretKeySecretRef"] = {"name": options.secret_key_secret}
     redis: dict[str, Any] = {"mode": options.layer}
     if options.layer == "external":
         redis["url"] = options.redis_url
@@ -154,6 +160,10 @@ def realtime_app(options: AppOptions) -> dict[str, Any]:
     spec: dict[str, Any] = {"image": options.image}
     if options.pull_policy:
         spec["imagePullPolicy"] = options.pull_policy
+    elif is_local_image(options.image):
+        # Built here, in no registry: a node uses the copy loaded into it. Kubernetes' default
+        # for a :latest tag (Always) would try to pull it and fail.
+        spec["imagePullPolicy"] = LOCAL_PULL_POLICY
     spec |= {
         "django": django,
         "interface": {"replicas": options.interface_replicas},
@@ -169,34 +179,19 @@ def realtime_app(options: AppOptions) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
-def secret_key_secret(options: AppOptions, key: str) -> dict[str, Any]:
-    """The Secret ``<name>-django`` holding ``key`` as ``DJANGO_SECRET_KEY``."""
-    metadata: dict[str, Any] = {"name": django_secret_name(options)}
-    if options.namespace:
-        metadata["namespace"] = options.namespace
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": metadata,
-        "type": "Opaque",
-        "stringData": {SECRET_KEY_VARIABLE: key},
-    }
-
-
-def to_yaml(app: dict[str, Any], secret: dict[str, Any] | None = None) -> str:
-    """YAML for ``kubectl apply -f`` (the Secret first, when given), with comments saying where
-    it came from."""
+def to_yaml(app: dict[str, Any]) -> str:
+    """YAML for ``kubectl apply -f``, with comments saying where it came from."""
     name = app["metadata"]["name"]
-    header = (
+    django = app["spec"]["django"]
+    secret = django.get("secretKeySecretRef", {}).get("name")
+    where = (
+        f"# SECRET_KEY: the key DJANGO_SECRET_KEY of your Secret {secret}.\n"
+        if secret
+        else f"# SECRET_KEY: the operator makes the Secret {name}-secret-key with a random key.\n"
+    )
+    return (
         f"# RealtimeApp {name}, printed by `channelworks manifest`.\n"
         "# Apply it: kubectl apply -f FILE. Every field: docs/reference/realtimeapp.md.\n"
+        + where
+        + yaml.safe_dump(app, sort_keys=False, default_flow_style=False)
     )
-    text = header
-    if secret is not None:
-        text += (
-            f"# The Secret {secret['metadata']['name']} holds a new random DJANGO_SECRET_KEY.\n"
-            "# Keep this file (printing it again makes another key) or name your own Secret\n"
-            "# with --secret-key-secret.\n"
-        )
-        text += yaml.safe_dump(secret, sort_keys=False, default_flow_style=False) + "---\n"
-    return text + yaml.safe_dump(app, sort_keys=False, default_flow_style=False)

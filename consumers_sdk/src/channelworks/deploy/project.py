@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from channelworks.deploy import manifest
 from channelworks.dev import config as dev_config
 from channelworks.exceptions import ConfigurationError, ProjectError
 
@@ -53,8 +54,9 @@ def app_name(settings_module: str) -> str:
 
 
 def default_image(name: str) -> str:
-    """The tag ``channelworks build`` gives a project's worker image unless told otherwise."""
-    return f"{name}{WORKER_IMAGE_SUFFIX}:{DEFAULT_TAG}"
+    """The tag ``channelworks build`` gives a project's worker image unless told otherwise, and
+    the image ``channelworks manifest`` names unless told otherwise."""
+    return f"{manifest.LOCAL_REGISTRY}/{name}{WORKER_IMAGE_SUFFIX}:{DEFAULT_TAG}"
 
 
 def check_dotted_path(value: str, option: str) -> str:
