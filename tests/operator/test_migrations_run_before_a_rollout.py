@@ -206,3 +206,16 @@ def test_the_status_says_a_failed_migration_keeps_the_old_release() -> None:
         app(), _observation(running, workloads=False), {}, now="2026-12-06T07:00:00Z"
     )
     assert {c["type"]: c for c in built["conditions"]}["Ready"]["reason"] == release.RUNNING
+
+
+def test_the_event_of_a_failed_migration_keeps_the_end_of_the_log() -> None:
+    parsed = app()
+    failed = job_state(parsed, NEW, release.STATE_FAILED, reason="BackoffLimitExceeded")
+    log = "\n".join(f"  File 'x.py', line {n}, in frame" for n in range(40))
+    log += "\nModuleNotFoundError: No module named 'settings_missing'"
+    condition = release.plan(parsed, {}, [failed], release.log_tail(log)).condition
+    assert len(condition.message.splitlines()) == 1 + release.LOG_LINES
+    event = release.event_message(f"Migrated: {condition.message}", 1024)
+    assert len(event) <= 1024
+    assert event.startswith(f"Migrated: Job {failed.name} failed (BackoffLimitExceeded)")
+    assert event.endswith("No module named 'settings_missing'")

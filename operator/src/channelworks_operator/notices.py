@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from channelworks_operator import conditions, scaling
+from channelworks_operator import conditions, release, scaling
 
 NORMAL = "Normal"
 WARNING = "Warning"
 NEWS_CONDITIONS = (conditions.READY, conditions.CHANNEL_LAYER_READY, conditions.MIGRATED)
+EVENT_MESSAGE_LIMIT = 1024  # what the API server keeps of an Event's message
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ def notices(
         first_look = conditions.find(old, str(item["type"])) is None
         if first_look and bad and item["reason"] not in facts.problem_reasons:
             continue  # a new app not up yet is not news; a missing Secret is
+        if item["type"] == conditions.MIGRATED:  # a migration under way is no warning
+            bad = item["reason"] == release.FAILED
         kind = WARNING if bad else NORMAL
-        found.append(Notice(kind, str(item["reason"]), f"{item['type']}: {item['message']}"))
+        message = f"{item['type']}: {item['message']}"
+        found.append(
+            Notice(kind, str(item["reason"]), release.event_message(message, EVENT_MESSAGE_LIMIT))
+        )
     return found

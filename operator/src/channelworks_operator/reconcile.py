@@ -41,6 +41,7 @@ from channelworks_operator import (
 )
 from channelworks_operator import scaling as scaling_module
 from channelworks_operator.autoscaler import QueueSnapshot
+from channelworks_operator.builders import django as django_builders
 from channelworks_operator.builders import meta, migrate
 from channelworks_operator.builders.workloads import worker_name
 from channelworks_operator.config import OperatorConfig
@@ -57,6 +58,7 @@ from channelworks_operator.queue_metrics import StatsSource
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+INGRESS = ("networking.k8s.io/v1", "Ingress")
 
 
 def _short(key: str) -> str:
@@ -83,6 +85,7 @@ class AppMemory:
     cluster_converged: bool = False
     references_ok: bool = False
     migration_logs: dict[str, str] = field(default_factory=dict)  # a failed Job's, by name
+    ingress_hosts: tuple[str, ...] | None = None  # hosts of Ingresses to the interface
 
 
 class Reconciler:
@@ -161,6 +164,9 @@ class Reconciler:
             problems = list(await self._call(references.check, self.kube, app))
             memory.references_ok = not problems
         password, _ = await self._call(references.redis_password, self.kube, app)
+        await self._call(references.django_secret_key, self.kube, app)
+        if full or memory.ingress_hosts is None:  # read again on full passes
+            memory.ingress_hosts = await self._call(self._ingress_hosts, app)
         served = await self._call(self._served)
 
         redis = app.channel_layer.redis
@@ -221,6 +227,7 @@ class Reconciler:
                 if served.get(("monitoring.coreos.com/v1", kind))
             ),
             keda_available=served.get(scaling_module.KEDA, False),
+            ingress_hosts=memory.ingress_hosts,
         )
         manifests = builders.desired(app, ctx)
         rollout = await self._migrate(app, obj, manifests, worker, memory, log)
@@ -322,6 +329,17 @@ class Reconciler:
         served[scaling_module.EXTERNAL_METRICS_API] = external
         return served
 
+    def _ingress_hosts(self, app: spec.App) -> tuple[str, ...]:
+        """Hosts of the Ingresses that route to the app's interface (none without the API)."""
+        if not self.kube.serves(*INGRESS):
+            return ()
+        try:
+            found = self.kube.list(*INGRESS, app.ref.namespace)
+        except ApiError as error:
+            logger.warning("[%s] cannot list Ingresses: %s", app.ref.prefix, error)
+            return ()
+        return tuple(django_builders.ingress_hosts(app.ref, found))
+
     async def _hand_over_replicas(self, worker: Mapping[str, Any], log: AppLogger) -> None:
         """KEDA or an HPA takes the worker count over: keep the current count (see
         ``scaling.holds_replicas``) before this run's apply leaves ``replicas`` out."""
@@ -374,7 +392,9 @@ class Reconciler:
         name = migrate.job_name(app.ref, app.image)
         mine = next((job for job in jobs if job.name == name), None)
         failure_log = None
-        if mine is not None and mine.state == release.STATE_FAILED:
+        if mine is None or mine.state != release.STATE_FAILED:
+            memory.migration_logs.pop(name, None)  # a Job made again has a log of its own
+        else:
             if name not in memory.migration_logs:
                 memory.migration_logs[name] = await self._call(self._job_log, namespace, name)
             failure_log = memory.migration_logs[name]

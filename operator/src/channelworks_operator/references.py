@@ -2,7 +2,8 @@
 
 The schema cannot know whether they exist; these checks turn a missing one into a ``Problem``
 (a status reason and message) instead of pods that fail one by one. Also here: the generated
-Redis password, made once and then always read back. Blocking calls (run in a thread).
+Redis password, made once and then always read back, and the generated Django SECRET_KEY, made
+once. Blocking calls (run in a thread).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import secrets
 from typing import Any
 
 from channelworks_operator import spec
+from channelworks_operator.builders import django as django_builders
 from channelworks_operator.builders import meta
 from channelworks_operator.builders import redis as redis_builders
 from channelworks_operator.exceptions import ApiError
@@ -27,6 +29,7 @@ SECRET_KEY_NOT_FOUND = "SecretKeyNotFound"
 CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"
 IMAGE_PULL_SECRET_NOT_FOUND = "ImagePullSecretNotFound"
 PASSWORD_BYTES = 32
+SECRET_KEY_BYTES = 48
 
 
 def _secret_value(secret: dict[str, Any], key: str) -> str | None:
@@ -50,23 +53,25 @@ def check(kube: Kube, app: spec.App) -> list[Problem]:
             seen_secrets[name] = kube.get("v1", "Secret", namespace, name)
         return seen_secrets[name]
 
-    ref = app.channel_layer.redis.password_ref
-    if ref is not None:
+    named = (
+        (app.channel_layer.redis.password_ref, "spec.channelLayer.redis.passwordSecretRef"),
+        (app.django_secret_key, "spec.django.secretKeySecretRef"),
+    )
+    for ref, field in named:
+        if ref is None:
+            continue
         found = secret(ref.name)
         if found is None:
             problems.append(
                 Problem(
                     SECRET_NOT_FOUND,
-                    f"Secret {ref.name} (spec.channelLayer.redis.passwordSecretRef) does not "
-                    f"exist in namespace {namespace}",
+                    f"Secret {ref.name} ({field}) does not exist in namespace {namespace}",
                 )
             )
         elif _secret_value(found, ref.key) is None:
             problems.append(
                 Problem(
-                    SECRET_KEY_NOT_FOUND,
-                    f"Secret {ref.name} has no key {ref.key!r} "
-                    "(spec.channelLayer.redis.passwordSecretRef.key)",
+                    SECRET_KEY_NOT_FOUND, f"Secret {ref.name} has no key {ref.key!r} ({field}.key)"
                 )
             )
     for name in app.image_pull_secrets:
@@ -134,3 +139,22 @@ def redis_password(kube: Kube, app: spec.App) -> tuple[str | None, bool]:
             # Made meanwhile (another reconcile): read it back instead of overwriting it.
             return redis_password(kube, app)
     return password, True
+
+
+def django_secret_key(kube: Kube, app: spec.App) -> None:
+    """Make the Secret ``<app>-secret-key`` with a random ``DJANGO_SECRET_KEY`` if the operator
+    owns it and it does not exist; never rewritten (sessions and signatures stay valid)."""
+    if not django_builders.owns_secret_key(app):
+        return
+    name = django_builders.secret_key_name(app.ref)
+    if kube.get("v1", "Secret", app.ref.namespace, name) is not None:
+        return
+    key = secrets.token_urlsafe(SECRET_KEY_BYTES)
+    try:
+        kube.create(django_builders.secret_key_secret(app, key))
+    except ApiError as error:
+        if not error.conflict:
+            raise
+        return  # made meanwhile by another reconcile
+    logger.info("[%s/%s] created Secret %s with a new DJANGO_SECRET_KEY", app.ref.namespace,
+                app.ref.name, name)  # fmt: skip

@@ -127,7 +127,20 @@ def failure_message(job: JobState, log: str | None) -> str:
     )
     if log is None:
         return text
-    return f"{text} Last log lines:\n{log}"
+    return f"{text}{LOG_HEADING}{log}"
+
+
+LOG_HEADING = " Last log lines:\n"
+
+
+def event_message(message: str, limit: int) -> str:
+    """A Migrated message cut to ``limit`` characters (an Event's size) keeping its first
+    sentence and the end of the log, where the error is."""
+    if len(message) <= limit or LOG_HEADING not in message:
+        return message[:limit]
+    head, log = message.split(LOG_HEADING, 1)
+    room = max(0, limit - len(head) - len(LOG_HEADING) - 1)
+    return f"{head}{LOG_HEADING}…{log[-room:]}" if room else head[:limit]
 
 
 def log_tail(text: str) -> str:

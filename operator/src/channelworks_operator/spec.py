@@ -234,6 +234,8 @@ class App:
     monitoring: MonitoringSpec
     adopt_existing: bool = False
     migrate: MigrateSpec = MigrateSpec()
+    # spec.django.secretKeySecretRef: where DJANGO_SECRET_KEY is (None: the operator makes one).
+    django_secret_key: SecretKeyRef | None = None
     worker_pools: tuple[WorkerPool, ...] = ()
 
     @property
@@ -598,6 +600,13 @@ def _migrate(fields: _Fields) -> MigrateSpec:
     )
 
 
+def _secret_key_ref(django: _Fields) -> SecretKeyRef | None:
+    if not django.has("secretKeySecretRef"):
+        return None
+    ref = django.sub("secretKeySecretRef")
+    return SecretKeyRef(ref.required_text("name"), ref.text("key") or "DJANGO_SECRET_KEY")
+
+
 def _ref(body: Mapping[str, Any]) -> AppRef:
     meta = _Fields(body.get("metadata"), "metadata")
     name = meta.required_text("name")
@@ -652,6 +661,7 @@ def parse(body: Mapping[str, Any]) -> App:
         network_policy=spec.sub("networkPolicy").boolean("enabled", True),
         adopt_existing=spec.boolean("adoptExisting", False),
         migrate=_migrate(django.sub("migrate")),
+        django_secret_key=_secret_key_ref(django),
         worker_pools=_pools(spec, settings_module, django_env),
         monitoring=MonitoringSpec(
             enabled=monitoring.boolean("enabled", True),

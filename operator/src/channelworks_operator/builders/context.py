@@ -26,6 +26,8 @@ class BuildContext:
     monitor_kinds: frozenset[str] = frozenset()
     # Whether KEDA's ScaledObject kind is served.
     keda_available: bool = False
+    # Hosts of the Ingresses that route to the interface Service (DJANGO_ALLOWED_HOSTS).
+    ingress_hosts: tuple[str, ...] = ()
     # Replicas of each named worker pool (spec.workerPools), like worker_replicas.
     pool_replicas: tuple[tuple[str, int | None], ...] = ()
 

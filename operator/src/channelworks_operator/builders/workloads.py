@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from channelworks_operator import spec
-from channelworks_operator.builders import meta, pods
+from channelworks_operator.builders import django, meta, pods
 from channelworks_operator.builders.context import BuildContext, LayerConnection
 
 Manifest = meta.Manifest
@@ -207,13 +207,14 @@ def worker_deployment(
     ]
     if pool.settings_module:
         env.append({"name": "DJANGO_SETTINGS_MODULE", "value": pool.settings_module})
-    env = merge_env(env, app.django_env)
+    env = merge_env([*env, *django.env(app, ctx.ingress_hosts)], app.django_env)
     image = pool.image or app.image
     container = _container(
         app, "worker", image, "channelworks-worker", env, [_metrics_port()], worker.resources
     )
-    if app.django_env_from:
-        container["envFrom"] = [dict(item) for item in app.django_env_from]
+    env_from = [*django.env_from(app), *(dict(item) for item in app.django_env_from)]
+    if env_from:
+        container["envFrom"] = env_from
     pool_labels = {} if pool.name is None else {POOL_LABEL: pool.name}
     template_metadata = pods.template_metadata(app.ref, meta.WORKER, worker.placement)
     template_metadata["labels"] = {**template_metadata["labels"], **pool_labels}
