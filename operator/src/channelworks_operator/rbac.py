@@ -8,6 +8,8 @@ keeps the two equal; the Helm chart copies the rules. Why each rule is there:
   deletion (the OwnerReferencesPermissionEnforcement admission plugin asks for it).
 - Deployments, StatefulSets: made by server-side apply (``create`` + ``patch``), watched so that
   readiness reaches the status quickly.
+- Deployments: also deleted, the worker Deployment of a pool that ``spec.workerPools`` no
+  longer has (or ``<app>-worker`` once pools are given).
 - Services, ConfigMaps, Secrets, PDBs, NetworkPolicies, HPAs, ScaledObjects, Pod/ServiceMonitors:
   made by apply; ``delete`` only for kinds that come and go with the spec. Secrets are also read
   to check the ones the spec names and to read the Redis password.
@@ -46,7 +48,8 @@ def cluster_rules() -> list[dict[str, Any]]:
         _rule(spec.GROUP, [spec.PLURAL], ["get", "list", "watch", "patch"]),
         _rule(spec.GROUP, [f"{spec.PLURAL}/status"], ["get", "patch"]),
         _rule(spec.GROUP, [f"{spec.PLURAL}/finalizers"], ["update"]),
-        _rule("apps", ["deployments", "statefulsets"], ["get", "list", "watch", "create", "patch"]),
+        _rule("apps", ["deployments"], ["get", "list", "watch", "create", "patch", "delete"]),
+        _rule("apps", ["statefulsets"], ["get", "list", "watch", "create", "patch"]),
         _rule("", ["services"], APPLY_DELETE),
         _rule("", ["configmaps"], APPLY),
         _rule("", ["secrets"], APPLY),
