@@ -1,5 +1,5 @@
 """The real control plane, the CRD, a namespace with RealtimeApps, and the operator as a process,
-for ``bench/operator.py``.
+for ``bench/operator_bench.py``.
 
 Reuses the test suite's parts: ``tests/support/control_plane.py`` (etcd, kube-apiserver,
 controller-manager, scheduler, kwok on free 127.0.0.1 ports), ``tests/operator/crd.py`` (the CRD

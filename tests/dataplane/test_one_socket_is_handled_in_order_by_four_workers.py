@@ -1,5 +1,5 @@
 """One socket sends 1,000 numbered chat messages as fast as it can while four worker processes
-run: every message is handled once, in the order sent (DESIGN.md "Ordering").
+run: every message is handled once, in the order sent (docs/worker.md, "Ordering and parallelism").
 
 It runs with the queues raised to hold the whole burst, and with the default ``capacity`` (100
 per shard stream; all of one socket's messages go to one shard). With the default, the socket

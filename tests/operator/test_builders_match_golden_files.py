@@ -22,7 +22,7 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("CHANNELWORKS_UPDATE_GOLDEN") == "1"
 
 SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    # The DESIGN.md example: a sharded Redis Cluster and the built-in autoscaler.
+    # The design example: a sharded Redis Cluster and the built-in autoscaler.
     "cluster-builtin": (
         {
             "interface": {"replicas": 2},
