@@ -19,11 +19,14 @@ in one cluster slot while the application as a whole spreads over every master:
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
 def _spread_shard_tags(prefix: str, shards: int) -> tuple[str, ...]:
@@ -97,6 +100,24 @@ class KeyLayout:
 
     def workers(self, group: str) -> str:
         return f"{{{self.prefix}}}:workers:{group}"
+
+    @property
+    def scan_pattern(self) -> str:
+        """A ``SCAN ... MATCH`` pattern that finds every key of this prefix, and those of
+        prefixes that start with it: keep only what ``owns`` says."""
+        return "{" + _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + "*"
+
+    def owns(self, key: str) -> bool:
+        """Whether ``key`` is this prefix's: its hash tag is the prefix, ``<prefix>#<n>`` (a
+        shard) or ``<prefix>:...`` (an inbox, a group). So app ``chat`` never claims the keys
+        of ``chat-staging``; a prefix that is another one followed by ``:`` is not told apart."""
+        if not key.startswith("{") or "}" not in key:
+            return False
+        tag = key[1 : key.index("}")]
+        if tag == self.prefix or tag.startswith(f"{self.prefix}:"):
+            return True
+        shard = tag.removeprefix(f"{self.prefix}#")
+        return shard != tag and shard.isdigit()
 
     @staticmethod
     def tag_of(key: str) -> str:

@@ -323,7 +323,7 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
         self._forget_loop_state()
         clients = connection.open_clients(self.plan, self.sockets)
         try:
-            await _delete_prefix(clients, self.config.prefix)
+            await _delete_prefix(clients, self.layout)
         finally:
             await clients.close()
 
@@ -338,18 +338,21 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
         self._last_loop = self._last_state = None
 
 
-async def _delete_prefix(clients: connection.Clients, prefix: str) -> None:
-    pattern = f"{{{prefix}*"
+async def _delete_prefix(clients: connection.Clients, layout: KeyLayout) -> None:
+    """Delete the keys of ``layout``'s prefix, not those of prefixes that start with it."""
+    pattern = layout.scan_pattern
     for client in clients.clients:
         if isinstance(client, connection.RedisCluster):
             await client.initialize()
             nodes = client.get_primaries()
             for node in nodes:
                 async for key in client.scan_iter(match=pattern, count=1000, target_nodes=node):
-                    await client.delete(key)
+                    if layout.owns(key.decode(errors="replace")):
+                        await client.delete(key)
         else:
             async for key in client.scan_iter(match=pattern, count=1000):
-                await client.delete(key)
+                if layout.owns(key.decode(errors="replace")):
+                    await client.delete(key)
 
 
 def _close_with_loop(loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
