@@ -53,6 +53,9 @@ class ChannelworksLayer(BaseChannelLayer, RecoveryAPI, abc.ABC):  # type: ignore
         # Messages refused (send) or skipped (group send, full local queue) because a channel
         # was full; exported as channelworks_layer_channel_full_total.
         self.channel_full_count = 0
+        # Messages dropped because they could not be read (an entry the layer did not write):
+        # exported as channelworks_layer_malformed_messages_total.
+        self.malformed_count = 0
 
     def get_capacity(self, channel: str) -> int:
         return self.config.capacity_for(channel)

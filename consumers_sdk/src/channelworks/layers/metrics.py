@@ -1,7 +1,8 @@
 """The layer's Prometheus metrics (``channelworks_layer_*``); each takes the registry to use.
 
 - ``channelworks_layer_channel_full_total``: exported by every process that sends (interface,
-  worker), read from the layer's ``channel_full_count``.
+  worker), read from the layer's ``channel_full_count``;
+  ``channelworks_layer_malformed_messages_total`` beside it, from ``malformed_count``.
 - ``channelworks_layer_queue_depth{app,channel}`` and
   ``channelworks_layer_oldest_message_age_seconds{app,channel}``: exported by whoever calls
   ``queue_stats()`` regularly (the operator, for every app it runs).
@@ -20,7 +21,8 @@ from channelworks.layers.stats import QueueStats
 
 
 class ChannelFullCollector(Collector):
-    """Reports how many messages this process's layer refused or skipped as channel full."""
+    """Reports how many messages this process's layer refused or skipped as channel full, and
+    how many it dropped as malformed."""
 
     def __init__(self, layer: ChannelworksLayer, registry: CollectorRegistry) -> None:
         self._layer = layer
@@ -33,6 +35,12 @@ class ChannelFullCollector(Collector):
         )
         family.add_metric([], float(self._layer.channel_full_count))
         yield family
+        malformed = CounterMetricFamily(
+            "channelworks_layer_malformed_messages",
+            "Messages dropped because they could not be read (not written by this layer).",
+        )
+        malformed.add_metric([], float(self._layer.malformed_count))
+        yield malformed
 
 
 class QueueMetrics:

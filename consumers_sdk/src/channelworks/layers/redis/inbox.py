@@ -18,7 +18,7 @@ from typing import Any
 
 import msgpack
 
-from channelworks.layers import codec
+from channelworks.layers import codec, naming
 from channelworks.layers.redis.batcher import is_retryable
 from channelworks.layers.redis.connection import BLOCK_SECONDS
 from channelworks.layers.redis.wire import Exchange
@@ -67,12 +67,14 @@ class Inbox:
         expiry: float,
         capacity_of: Callable[[str], int],
         on_overflow: Callable[[str], None],
+        on_malformed: Callable[[str], None],
     ) -> None:
         self._line = line
         self._key = key
         self._expiry = expiry
         self._capacity_of = capacity_of
         self._on_overflow = on_overflow
+        self._on_malformed = on_malformed  # told what was wrong with an entry it skipped
         # Per local channel, either queued messages or receivers waiting, never both: a message
         # for a channel with a receiver waiting is handed to it (no queue, no lookup afterwards).
         self._queues: dict[str, _Queue] = {}
@@ -99,7 +101,11 @@ class Inbox:
                     raise
                 if time.time() - item[0] > self._expiry:
                     continue
-            return codec.decode(item[1])
+            try:
+                return codec.decode(item[1])
+            except Exception as error:
+                channel = naming.loggable(full_name)
+                self._on_malformed(f"a message for {channel} that does not decode ({error})")
 
     def _take(self, local: str) -> _Item | None:
         """The oldest queued message of a local channel that has not expired (expired ones are
@@ -165,7 +171,10 @@ class Inbox:
                 continue
             if popped:
                 for entry in popped[1]:
-                    self._deliver(entry)
+                    try:
+                        self._deliver(entry)
+                    except Exception as error:  # one bad entry, not the rest of the batch
+                        self._on_malformed(f"an entry of inbox {self._key} ({error!r})")
                 # Let the receivers just woken run first (a reply they send goes out before
                 # the next read is written: that read is off the round trip's critical path).
                 await asyncio.sleep(0)
@@ -178,10 +187,18 @@ class Inbox:
 
         The encoded message is passed on, and each ``receive`` decodes its own copy (as
         channels_redis' pub/sub layer does): the members of a broadcast never share a dict,
-        and a message that expires unread is never decoded."""
+        and a message that expires unread is never decoded. An entry that is not what
+        ``pack_entry`` makes raises ``ValueError`` (or msgpack's error)."""
         locals_, sent, payload = msgpack.unpackb(entry, raw=False)
         if isinstance(locals_, str):
             locals_ = locals_.split(",")
+        if not (
+            isinstance(locals_, list)
+            and all(isinstance(local, str) for local in locals_)
+            and isinstance(sent, int | float)
+            and isinstance(payload, bytes)
+        ):
+            raise ValueError("not [local channel names, time sent, encoded message]")
         waiters = self._waiters
         item = (sent, payload)
         for local in locals_:

@@ -147,12 +147,19 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
                 self.config.expiry,
                 self.get_capacity,
                 self._count_overflow,
+                self._count_malformed,
             )
         return state.inbox
 
     def _count_overflow(self, local: str) -> None:
         self.channel_full_count += 1
-        logger.warning("dropped the oldest message of a full process-specific channel %s", local)
+        logger.warning(
+            "dropped the oldest message of a full process-specific channel (...%s)", local[-4:]
+        )
+
+    def _count_malformed(self, what: str) -> None:
+        self.malformed_count += 1
+        logger.warning("skipped %s: malformed, not written by this layer", what)
 
     async def receive_many(
         self, channels: Sequence[str], timeout: float | None = None
@@ -173,6 +180,7 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
                 batcher=state.batcher,
                 channels=names,
                 expiry=self.config.expiry,
+                on_malformed=self._count_malformed,
             )
         delivery = await receiver.get(timeout)
         return None if delivery is None else (delivery.channel, delivery.message)

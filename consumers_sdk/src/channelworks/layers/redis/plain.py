@@ -16,7 +16,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -65,12 +65,14 @@ class PlainReceiver:
         batcher: Batcher,
         channels: Sequence[str],
         expiry: float,
+        on_malformed: Callable[[str], None] = lambda what: None,
     ) -> None:
         self._layout = layout
         self._clients = clients
         self._batcher = batcher
         self._channels = list(channels)
         self._expiry = expiry
+        self._on_malformed = on_malformed
         self._consumer = secrets.token_hex(8)
         self._dispatcher = KeyedDispatcher()
         self._room = asyncio.Event()
@@ -202,8 +204,8 @@ class PlainReceiver:
                     continue
                 try:
                     message = codec.decode(payload)
-                except Exception:
-                    logger.exception("dropping an undecodable message from %r", key)
+                except Exception as error:
+                    self._on_malformed(f"a message of {key!r} that does not decode ({error})")
                     continue
                 self._dispatcher.offer(Delivery(channel, message))
             if ids:
