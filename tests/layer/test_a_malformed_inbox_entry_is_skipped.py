@@ -15,8 +15,10 @@ import logging
 import msgpack
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 
 from channelworks.layers import RedisChannelLayer, codec, naming
+from channelworks.layers.metrics import ChannelFullCollector
 from channelworks.layers.redis.inbox import pack_entry
 from channelworks.layers.redis.keys import KeyLayout
 
@@ -50,7 +52,10 @@ async def test_bad_entries_are_skipped_and_the_rest_delivered(
             await layer.send(channel, {"n": 3})
             assert await asyncio.wait_for(layer.receive(channel), 10) == {"n": 3}
 
-        assert layer.malformed_count == len(BAD_ENTRIES)
+        registry = CollectorRegistry()
+        ChannelFullCollector(layer, registry)
+        exported = registry.get_sample_value("channelworks_layer_malformed_messages_total")
+        assert layer.malformed_count == exported == len(BAD_ENTRIES)
         skipped = [record for record in caplog.records if "malformed" in record.getMessage()]
         assert len(skipped) == len(BAD_ENTRIES), [r.getMessage() for r in caplog.records]
     finally:
