@@ -16,6 +16,7 @@ from channelworks.layers.base import ChannelworksLayer
 
 MODES = ("memory", "local", "standalone", "cluster", "external")
 REDIS_MODES = ("standalone", "cluster", "external")
+MAX_SHARDS = 1024  # as channelworks.layers.config allows
 
 
 @dataclass(frozen=True)
@@ -28,21 +29,27 @@ class LayerTuning:
     - ``CHANNELWORKS_REDIS_KEEPALIVE_SECONDS`` (``1``): idle seconds before TCP keepalive probes
       (a connection that answers nothing for one second more is dropped);
     - ``CHANNELWORKS_READINESS_GRACE_SECONDS`` (``15``): how long the layer may fail to answer
-      before ``/readyz`` says 503.
+      before ``/readyz`` says 503;
+    - ``CHANNELWORKS_LAYER_SHARDS`` (the layer's default, 16): work shards per normal channel.
+      Every process of one app must use the same count (the operator sets it on all of them).
     """
 
     connect_timeout: float = 1.0
     keepalive_seconds: float = 1.0
     readiness_grace_seconds: float = 15.0
+    shards: int | None = None
 
     def layer_options(self, mode: str) -> dict[str, Any]:
         """The layer keyword arguments these settings become in ``mode``."""
         if mode not in REDIS_MODES:
             return {}
-        return {
+        options: dict[str, Any] = {
             "connect_timeout": self.connect_timeout,
             "keepalive_seconds": self.keepalive_seconds,
         }
+        if self.shards is not None:
+            options["shards"] = self.shards
+        return options
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -64,7 +71,19 @@ def tuning_from_env(env: Mapping[str, str]) -> LayerTuning:
         connect_timeout=_seconds(env, "CHANNELWORKS_REDIS_CONNECT_TIMEOUT", 1.0, 0.01),
         keepalive_seconds=_seconds(env, "CHANNELWORKS_REDIS_KEEPALIVE_SECONDS", 1.0, 1.0),
         readiness_grace_seconds=_seconds(env, "CHANNELWORKS_READINESS_GRACE_SECONDS", 15.0, 0.0),
+        shards=_shards(env, "CHANNELWORKS_LAYER_SHARDS"),
     )
+
+
+def _shards(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SHARDS:
+        raise ConfigurationError(
+            f"{name} must be a whole number from 1 to {MAX_SHARDS}, got {raw!r}"
+        )
+    return int(raw)
 
 
 @dataclass(frozen=True)
