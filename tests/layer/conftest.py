@@ -66,14 +66,31 @@ async def layer(make_layer: LayerFactory) -> ChannelworksLayer:
     return make_layer()
 
 
-@pytest.fixture
-def namespace() -> Iterator[netns.Namespace]:
-    """A network namespace of the test's own, whose ports can be blackholed (needs root)."""
+def _own_namespace() -> Iterator[netns.Namespace]:
     problem = netns.Namespace.unavailable()
     if problem is not None:
         pytest.skip(problem)
     with netns.Namespace() as made:
         yield made
+
+
+@pytest.fixture
+def namespace() -> Iterator[netns.Namespace]:
+    """A network namespace of the test's own, whose ports can be blackholed (needs root)."""
+    yield from _own_namespace()
+
+
+@pytest.fixture
+def another_namespace() -> Iterator[netns.Namespace]:
+    """A second one, for a server at a second address."""
+    yield from _own_namespace()
+
+
+@pytest.fixture
+def namespaced_server(namespace: netns.Namespace) -> Iterator[redis_servers.RedisServer]:
+    """A standalone redis-server listening on a namespace's address."""
+    with redis_servers.RedisServer(host=namespace.address, launcher=namespace.launcher) as server:
+        yield server
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,28 +48,19 @@ class _Lines:
         return [at for at, line in list(self.lines) if at > moment and line.startswith("ok ")]
 
 
-@pytest.fixture
-def second_namespace() -> Iterator[netns.Namespace]:
-    problem = netns.Namespace.unavailable()
-    if problem is not None:
-        pytest.skip(problem)
-    with netns.Namespace() as made:
-        yield made
-
-
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) is missing")
 def test_the_layer_follows_its_host_name_to_the_new_address(
-    namespace: netns.Namespace, second_namespace: netns.Namespace, tmp_path: Path
+    namespace: netns.Namespace, another_namespace: netns.Namespace, tmp_path: Path
 ) -> None:
     with (
         redis_servers.RedisServer(host=namespace.address, launcher=namespace.launcher) as old,
         redis_servers.RedisServer(
-            host=second_namespace.address, launcher=second_namespace.launcher
+            host=another_namespace.address, launcher=another_namespace.launcher
         ) as new,
     ):
         port = old.port
         if new.port != port:  # the new server answers on the old one's port, as a Service's
-            second_namespace.run(
+            another_namespace.run(
                 "iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", str(port),
                 "-j", "REDIRECT", "--to-ports", str(new.port),
             )  # fmt: skip

@@ -17,9 +17,6 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from channelworks.layers import RedisChannelLayer
 from tests.support import netns, redis_servers
@@ -30,12 +27,6 @@ WARM_UP = 3.0
 AFTER = 6.0
 UNANSWERED_AFTER = 30.0
 BEYOND_THE_REPLACEMENT = 2.0  # the target: the replacement's time plus 2 s at most
-
-
-@pytest.fixture
-def namespaced_server(namespace: netns.Namespace) -> Iterator[redis_servers.RedisServer]:
-    with redis_servers.RedisServer(host=namespace.address, launcher=namespace.launcher) as server:
-        yield server
 
 
 async def test_requests_do_not_wait_on_connections_to_a_replaced_server(

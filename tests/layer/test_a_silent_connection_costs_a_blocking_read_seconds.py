@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from channelworks.layers import RedisChannelLayer
 from tests.support import netns, redis_servers
@@ -25,12 +22,6 @@ from tests.support.eventually import eventually
 
 # keepalive_seconds (1) and one unanswered probe interval (1 s), plus scheduling on a busy machine
 DROPPED_WITHIN = 2.5
-
-
-@pytest.fixture
-def namespaced_server(namespace: netns.Namespace) -> Iterator[redis_servers.RedisServer]:
-    with redis_servers.RedisServer(host=namespace.address, launcher=namespace.launcher) as server:
-        yield server
 
 
 async def test_a_blocking_read_on_a_silent_connection_is_issued_again_within_seconds(
