@@ -24,13 +24,17 @@ MAX_ACTIONS_IN_EVENT = 5
 def target(app: spec.App, password: str | None) -> LayerTarget:
     """How the operator reaches the layer to read queue statistics (as the app's pods do)."""
     redis = app.channel_layer.redis
+    shards = app.channel_layer.work_shards
     if redis.mode == "external":
-        return LayerTarget(redis.url or "", cluster=False, prefix=app.ref.prefix, password=password)
+        return LayerTarget(
+            redis.url or "", cluster=False, prefix=app.ref.prefix, password=password, shards=shards
+        )
     return LayerTarget(
         meta.redis_url(app.ref),
         cluster=redis.mode == "cluster",
         prefix=app.ref.prefix,
         password=password,
+        shards=shards,
     )
 
 

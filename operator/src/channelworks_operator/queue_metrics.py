@@ -29,6 +29,7 @@ class LayerTarget:
     cluster: bool
     prefix: str
     password: str | None = field(default=None, repr=False)
+    shards: int | None = None  # the layer's work shards; None: its default
 
 
 class StatsSource(Protocol):
@@ -58,11 +59,13 @@ class QueueStatsReader:
             host["password"] = target.password
         # Give up on an unreachable Redis well within the caller's timeout: the layer retries
         # in a task of its own that outlives a cancelled call.
+        shards = {} if target.shards is None else {"shards": target.shards}
         layer = RedisChannelLayer(
             hosts=[host],
             prefix=target.prefix,
             cluster=True if target.cluster else None,
             retry_seconds=timeout / 2,
+            **shards,
         )
         self._layers[key] = (target, layer)
         if known is not None:

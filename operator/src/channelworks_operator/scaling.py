@@ -18,11 +18,10 @@ EXTERNAL_METRICS = "external.metrics.k8s.io/v1beta1"
 EXTERNAL_METRICS_API = (EXTERNAL_METRICS, "*")
 # The longest label value Kubernetes accepts (the HPA's metric selector is one).
 LABEL_VALUE_MAX = 63
-# Work shards of an app's layer (fixed today) and the workers one shard keeps busy: each shard
-# has one reader per pool, so a pool's worker beyond the shard count would hold no shard and idle.
-WORK_SHARDS = 16  # channelworks.layers.config.DEFAULT_SHARDS (a test keeps them equal)
+# The workers one work shard keeps busy: each shard has one reader per pool, so a pool's worker
+# beyond (shards x this) would hold no shard and idle.
 WORKERS_PER_SHARD = 1
-WORKER_CEILING = WORK_SHARDS * WORKERS_PER_SHARD
+WORKER_CEILING = spec.DEFAULT_WORK_SHARDS * WORKERS_PER_SHARD  # with the default shard count
 # The field manager that keeps the worker count while KEDA or an HPA takes it over.
 HANDOVER_MANAGER = "channelworks-operator-handover"
 
@@ -63,20 +62,22 @@ def decide(
         field = "spec.worker.replicas" if pool.name is None else "replicas"
         message = f"autoscaling is off: {count} workers ({field})"
         return Scaling(count, count, conditions.false(kind, "Disabled", message))
+    ceiling = app.channel_layer.shards * WORKERS_PER_SHARD
     ceiling_note = ""
-    if scaling.max_replicas > WORKER_CEILING:
+    if scaling.max_replicas > ceiling:
         ceiling_note = (
-            f" (maxReplicas {scaling.max_replicas} is over {WORKER_CEILING}: the layer has "
-            f"{WORK_SHARDS} work shards and a worker beyond one per shard would idle"
+            f" (maxReplicas {scaling.max_replicas} is over {ceiling}: the layer has "
+            f"{app.channel_layer.shards} work shards and a worker beyond one per shard would "
+            "idle; set spec.channelLayer.workShards when creating the app"
         )
     if scaling.mode == "builtin":
         snapshot = snapshot.of(pool) if snapshot else None
         if ceiling_note:
-            ceiling_note += f"; capped at {WORKER_CEILING})"
+            ceiling_note += f"; capped at {ceiling})"
             scaling = dataclasses.replace(
                 scaling,
-                max_replicas=WORKER_CEILING,
-                min_replicas=min(scaling.min_replicas, WORKER_CEILING),
+                max_replicas=ceiling,
+                min_replicas=min(scaling.min_replicas, ceiling),
             )
         decision = autoscaler.decide(
             scaling,

@@ -44,6 +44,10 @@ MAX_NAME_LENGTH = 46
 MAX_CLUSTER_NODES = 128
 DEFAULT_SHARDS = 3
 DEFAULT_REPLICAS_PER_SHARD = 1
+# Work shards per normal channel of the layer (channelworks.layers.config.DEFAULT_SHARDS; a test
+# keeps them equal) and the most the layer takes.
+DEFAULT_WORK_SHARDS = 16
+MAX_WORK_SHARDS = 1024
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _URL = re.compile(r"^(redis|rediss|redis\+cluster|rediss\+cluster)://\S+$")
 _URL_USERINFO = re.compile(r"^[a-z+]+://[^/@]*@")
@@ -189,6 +193,13 @@ class ChannelLayerSpec:
     capacity: int
     expiry: int
     redis: RedisSpec
+    # spec.channelLayer.workShards; None: the layer's default (no variable is set).
+    work_shards: int | None = None
+
+    @property
+    def shards(self) -> int:
+        """Work shards per channel: at most this many workers of one pool have work."""
+        return self.work_shards or DEFAULT_WORK_SHARDS
 
 
 @dataclass(frozen=True)
@@ -657,6 +668,11 @@ def parse(body: Mapping[str, Any]) -> App:
             capacity=layer.integer("capacity", 100, 1, 1_000_000),
             expiry=layer.integer("expiry", 60, 1, 86400),
             redis=_redis(layer.sub("redis")),
+            work_shards=(
+                layer.integer("workShards", DEFAULT_WORK_SHARDS, 1, MAX_WORK_SHARDS)
+                if layer.has("workShards")
+                else None
+            ),
         ),
         network_policy=spec.sub("networkPolicy").boolean("enabled", True),
         adopt_existing=spec.boolean("adoptExisting", False),

@@ -34,6 +34,9 @@ def layer_env(app: spec.App, layer: LayerConnection) -> list[dict[str, Any]]:
         {"name": "CHANNELWORKS_METRICS_PORT", "value": str(meta.METRICS_PORT)},
         {"name": "CHANNELWORKS_LOG_FORMAT", "value": "json"},
     ]
+    if app.channel_layer.work_shards is not None:  # every process of the app: the same count
+        shards = str(app.channel_layer.work_shards)
+        env.append({"name": "CHANNELWORKS_LAYER_SHARDS", "value": shards})
     return env
 
 
