@@ -15,6 +15,7 @@ reaching the interfaces through a TCP proxy that the test cuts, as a network dro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -78,6 +79,19 @@ class Publisher:
             await self.socket.send(f"publish:{text}")
 
 
+@contextlib.asynccontextmanager
+async def following(proxy: CuttableProxy, group: str) -> AsyncIterator[StreamClient]:
+    """A recovering client on /feed/<group>/ through the proxy, connected (session frame seen)."""
+    client = StreamClient(f"ws://127.0.0.1:{proxy.port}/feed/{group}/")
+    running = asyncio.ensure_future(client.run())
+    try:
+        await asyncio.wait_for(client.opened.wait(), 30)
+        yield client
+    finally:
+        await client.stop()
+        running.cancel()
+
+
 async def reconnected(client: StreamClient) -> None:
     await eventually_async(
         lambda: client.connections >= 2 and client.opened.is_set(), timeout=30, interval=0.05
@@ -95,72 +109,66 @@ async def test_missed_messages_arrive_once_in_order_before_live_ones_on_a_resume
     stack: processes.Stack, proxy: CuttableProxy
 ) -> None:
     group = "feed-a"
-    client = StreamClient(f"ws://127.0.0.1:{proxy.port}/feed/{group}/")
-    running = asyncio.ensure_future(client.run())
     publish_url = stack.interfaces[0].ws_url(f"/publish/{group}/")
-    try:
-        async with asyncio.timeout(120), Publisher(publish_url) as publisher:
-            await asyncio.wait_for(client.opened.wait(), 30)
-            await eventually_async(lambda: {"hello": group} in client.plain, timeout=30)
-            await client.send("remember:kept across the drop")
-            await eventually_async(lambda: {"remembered": True} in client.plain, timeout=30)
-            await publisher.publish(*map(str, range(1, 6)))
-            await wait_texts(client, group, 5)
+    async with (
+        asyncio.timeout(120),
+        following(proxy, group) as client,
+        Publisher(publish_url) as publisher,
+    ):
+        await eventually_async(lambda: {"hello": group} in client.plain, timeout=30)
+        await client.send("remember:kept across the drop")
+        await eventually_async(lambda: {"remembered": True} in client.plain, timeout=30)
+        await publisher.publish(*map(str, range(1, 6)))
+        await wait_texts(client, group, 5)
 
-            proxy.cut(2.0)  # every connection dropped, none accepted for 2 s
-            await publisher.publish(*map(str, range(6, 16)))
-            await reconnected(client)
-            await publisher.publish(*map(str, range(16, 21)))
-            await wait_texts(client, group, 20)
-            await asyncio.sleep(0.5)  # any late duplicate would show now
+        proxy.cut(2.0)  # every connection dropped, none accepted for 2 s
+        await publisher.publish(*map(str, range(6, 16)))
+        await reconnected(client)
+        await publisher.publish(*map(str, range(16, 21)))
+        await wait_texts(client, group, 20)
+        await asyncio.sleep(0.5)  # any late duplicate would show now
 
-            assert client.texts(group) == [str(n) for n in range(1, 21)]
-            offsets = [d.offset for d in client.delivered]
-            assert offsets == list(range(offsets[0], offsets[0] + 20))
-            assert client.duplicates == 0  # the interface sent nothing twice
-            assert client.connections == 2
-            recovered = [c for c in client.controls if c["$cw"] == "recovered"]
-            assert recovered and recovered[0]["s"] == group and recovered[0]["n"] >= 1
-            # The session was resumed: no second websocket.connect (one hello), the channel
-            # session is the same one, and the group membership moved with it.
-            assert client.resumed == 1
-            assert client.plain.count({"hello": group}) == 1
-            await client.send("recall")
-            await eventually_async(
-                lambda: {"recalled": "kept across the drop"} in client.plain, timeout=30
-            )
-    finally:
-        await client.stop()
-        running.cancel()
+        assert client.texts(group) == [str(n) for n in range(1, 21)]
+        offsets = [d.offset for d in client.delivered]
+        assert offsets == list(range(offsets[0], offsets[0] + 20))
+        assert client.duplicates == 0  # the interface sent nothing twice
+        assert client.connections == 2
+        recovered = [c for c in client.controls if c["$cw"] == "recovered"]
+        assert recovered and recovered[0]["s"] == group and recovered[0]["n"] >= 1
+        # The session was resumed: no second websocket.connect (one hello), the channel
+        # session is the same one, and the group membership moved with it.
+        assert client.resumed == 1
+        assert client.plain.count({"hello": group}) == 1
+        await client.send("recall")
+        await eventually_async(
+            lambda: {"recalled": "kept across the drop"} in client.plain, timeout=30
+        )
 
 
 async def test_an_expired_history_is_reported_gone_and_live_messages_follow(
     stack: processes.Stack, proxy: CuttableProxy
 ) -> None:
     group = "short-b"
-    client = StreamClient(f"ws://127.0.0.1:{proxy.port}/feed/{group}/")
-    running = asyncio.ensure_future(client.run())
     publish_url = stack.interfaces[1].ws_url(f"/publish/{group}/")
-    try:
-        async with asyncio.timeout(120), Publisher(publish_url) as publisher:
-            await asyncio.wait_for(client.opened.wait(), 30)
-            await publisher.publish("before")
-            await wait_texts(client, group, 1)
-            old_epoch = client.positions[group][0]
+    async with (
+        asyncio.timeout(120),
+        following(proxy, group) as client,
+        Publisher(publish_url) as publisher,
+    ):
+        await publisher.publish("before")
+        await wait_texts(client, group, 1)
+        old_epoch = client.positions[group][0]
 
-            proxy.cut(4.5)  # longer than GROUP_HISTORY_TTL (3 s) with no send
-            await reconnected(client)
-            await eventually_async(
-                lambda: any(c["$cw"] == "gone" and c["s"] == group for c in client.controls),
-                timeout=30,
-            )
-            await publisher.publish("after")
-            await wait_texts(client, group, 2)
-            assert client.texts(group) == ["before", "after"]
-            assert client.positions[group][0] != old_epoch  # a new epoch began
-    finally:
-        await client.stop()
-        running.cancel()
+        proxy.cut(4.5)  # longer than the group's history TTL (3 s) with no send
+        await reconnected(client)
+        await eventually_async(
+            lambda: any(c["$cw"] == "gone" and c["s"] == group for c in client.controls),
+            timeout=30,
+        )
+        await publisher.publish("after")
+        await wait_texts(client, group, 2)
+        assert client.texts(group) == ["before", "after"]
+        assert client.positions[group][0] != old_epoch  # a new epoch began
 
 
 async def test_a_client_that_does_not_ask_gets_plain_frames(stack: processes.Stack) -> None:
