@@ -190,7 +190,10 @@ def test_installed_operator_gets_its_rights_everywhere_and_uninstall_removes_the
         if not _can(own_kube_api, user, namespace, group, resource, verb)
     ]
     assert not missing, f"the operator's ServiceAccount may not: {missing}"
-    assert not _can(own_kube_api, user, other, "", "secrets", "delete"), "no more than it needs"
+    # Every namespace's Secrets: only by name, and only to read, make or patch one (operating.md).
+    for verb in ("list", "watch", "update", "delete", "deletecollection"):
+        assert not _can(own_kube_api, user, other, "", "secrets", verb), f"{verb} secrets"
+        assert not _can(own_kube_api, user, None, "", "secrets", verb), f"{verb} all secrets"
     assert not _can(own_kube_api, user, other, "coordination.k8s.io", "leases", "create")
 
     _uninstall(helm, own_control_plane, release, namespace)
@@ -207,30 +210,51 @@ def test_installed_operator_gets_its_rights_everywhere_and_uninstall_removes_the
     assert not [pod for pod in pods if pod.metadata and not pod.metadata.deletion_timestamp]
 
 
+@pytest.mark.parametrize("watched_count", [1, 2], ids=["one-namespace", "two-namespaces"])
 def test_a_watch_namespace_install_has_rights_there_only(
     helm: Helm,
     own_control_plane: ControlPlane,
     own_kube_api: kubernetes.client.ApiClient,
     crds: None,
+    watched_count: int,
 ) -> None:
+    """watchNamespace names one namespace or several (comma-separated): the operator's rights,
+    Secrets included, are there and nowhere else."""
     namespace = _namespace(own_kube_api, "chart-scoped")
-    watched = _namespace(own_kube_api, "chart-watched")
+    watched = [_namespace(own_kube_api, "chart-watched") for _ in range(watched_count)]
     elsewhere = _namespace(own_kube_api, "chart-elsewhere")
     release = _release()
-    _install(
+    listed = "\\,".join(watched)  # --set takes an unescaped comma for the next key
+    installed = _install(
         helm, own_control_plane, release, namespace,
-        "--values", str(values_file("watch-namespace")), "--set", f"watchNamespace={watched}",
+        "--values", str(values_file("watch-namespace")), "--set", f"watchNamespace={listed}",
     )  # fmt: skip
     user = f"system:serviceaccount:{namespace}:{release}-channelworks"
     try:
+        notes = _notes(installed.stdout)
+        if watched_count == 1:
+            assert f"reconciles RealtimeApps in namespace {watched[0]} only" in notes
+        else:
+            assert f"reconciles RealtimeApps in namespaces {', '.join(watched)} only" in notes
+        assert f"kubectl -n {watched[0]} get rtapp chat -w" in notes
         for group, resource, verb in _expected(rbac.cluster_rules()):
-            assert _can(own_kube_api, user, watched, group, resource, verb), (group, resource, verb)
+            for each in watched:
+                assert _can(own_kube_api, user, each, group, resource, verb), (
+                    each, group, resource, verb,
+                )  # fmt: skip
             assert not _can(own_kube_api, user, elsewhere, group, resource, verb), (
                 group,
                 resource,
                 verb,
             )
+        assert not _can(own_kube_api, user, None, "", "secrets", "get"), "no cluster-wide rights"
         assert _can(own_kube_api, user, namespace, "coordination.k8s.io", "leases", "update")
+        deployment = client.AppsV1Api(own_kube_api).read_namespaced_deployment(
+            f"{release}-channelworks", namespace
+        )
+        pod = own_kube_api.sanitize_for_serialization(deployment)["spec"]["template"]["spec"]  # type: ignore[no-untyped-call]
+        args = pod["containers"][0]["args"]
+        assert f"--namespaces={','.join(watched)}" in args, args
     finally:
         _uninstall(helm, own_control_plane, release, namespace)
 

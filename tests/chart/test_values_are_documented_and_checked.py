@@ -124,6 +124,7 @@ def test_an_unknown_key_fails_with_a_message_naming_it(
         ("replicaCount=0", "/replicaCount"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
         ("watchNamespace=Not_A_Namespace", "/watchNamespace"),
+        ("watchNamespace=team-a\\,\\,team-b", "/watchNamespace"),
         ("operator.logLevel=verbose", "/operator/logLevel"),
         ("prometheusRule.disabled[0]=NoSuchAlert", "/prometheusRule/disabled/0"),
         ("prometheusRule.thresholds.interface5xxRatio=2", "/prometheusRule/thresholds"),
