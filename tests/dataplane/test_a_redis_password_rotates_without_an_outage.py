@@ -5,7 +5,8 @@ The operator sets a Redis password only when a pod starts, so a rotation is: add
 beside the old on Redis, start new processes with it (the rollout), stop the old ones, remove the
 old password. This test does exactly that and checks what users would notice: sockets are
 answered at every step, on the old processes until they stop and on the new ones from the start;
-and a process started with the removed password (what a deleted Secret leads to) never gets ready.
+and a process started with the removed password (what a deleted Secret leads to) handles
+nothing, and its /readyz turns 503 once the readiness grace is over.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ async def test_old_and_new_processes_are_answered_through_a_rotation(
     assert new_worker.alive and new_interface.alive
 
     # What a deleted Secret causes (docs/operating.md): a process started with a password Redis
-    # no longer takes. It never gets ready and its log says why.
+    # no longer takes. /readyz turns 503 after the readiness grace (15 s; it may say 200 before)
+    # and the log names the refused password.
     stack.extra_env["CHANNELWORKS_REDIS_PASSWORD"] = OLD
     stale_worker = stack.add_worker(wait=False)
     await eventually_async(
