@@ -46,6 +46,7 @@ def test_a_valid_app_becomes_ready_with_every_child(
         "Service/chat-interface",
         "PodDisruptionBudget/chat-interface",
         "PodDisruptionBudget/chat-worker",
+        "Secret/chat-secret-key",  # the generated DJANGO_SECRET_KEY
     }
     for key, child in found.items():
         assert LABELS.items() <= child["metadata"]["labels"].items(), key

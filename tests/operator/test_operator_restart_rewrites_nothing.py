@@ -1,5 +1,6 @@
 """An operator that restarts finds everything as it left it: no child is rewritten (every
-resourceVersion stays) and the generated Redis password is kept."""
+resourceVersion stays), the generated Redis password and Django SECRET_KEY are kept, and the
+migration is not run again."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_restarted_operator_rewrites_nothing(
 
     def settled() -> dict[str, str]:
         before = versions(kube, namespace)
-        assert len(before) == 11, sorted(before)
+        assert len(before) == 12, sorted(before)  # with the Secret chat-secret-key
         time.sleep(SETTLE_SECONDS)
         assert versions(kube, namespace) == before
         return before
@@ -54,6 +55,8 @@ def test_restarted_operator_rewrites_nothing(
     )
     assert versions(kube, namespace) == before
     assert kube.get("v1", "Secret", namespace, "chat-redis") == secret
+    selector = "app.kubernetes.io/instance=chat,app.kubernetes.io/component=migrate"
+    assert len(kube.list("batch/v1", "Job", namespace, selector)) == 1  # not migrated again
     app = apps.get(kube, namespace)
     assert apps.condition(app, "Ready")["reason"] != "ApplyRejected", app["status"]
     assert (

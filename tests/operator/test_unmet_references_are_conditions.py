@@ -24,8 +24,9 @@ def test_missing_pull_secret_and_password_secret_are_reasons_until_they_exist(
     app = apps.wait_condition(kube, namespace, "Ready", "False", reason="SecretNotFound")
     assert "redis-auth" in apps.condition(app, "Ready")["message"]
     assert app["status"]["phase"] in ("Pending", "Degraded")
-    # The children are made anyway, so everything starts as soon as the Secrets appear.
-    assert kube.get("apps/v1", "Deployment", namespace, "chat-worker") is not None
+    # The children are made anyway (the migration Job first, whose pod waits for the Secrets on
+    # a real node; kwok runs it at once), so everything starts as soon as the Secrets appear.
+    apps.wait_for(kube, "apps/v1", "Deployment", namespace, "chat-worker")
 
     # Retries are paced (3 s in the tests): a handful in the window, not a storm.
     before = operator.reconciles()

@@ -241,10 +241,12 @@ class Kube:
         return items
 
     def create(self, manifest: Json) -> Json:
+        """Create (fails with 409 when it exists); our field manager owns what it wrote."""
         meta = manifest["metadata"]
         return self.request(
             "POST",
             object_path(manifest["apiVersion"], manifest["kind"], meta.get("namespace")),
+            query={"fieldManager": self.field_manager},
             body=manifest,
             what=f"create {describe(manifest)}",
         )[1]
