@@ -15,6 +15,7 @@ keeps the two equal; the Helm chart copies the rules. Why each rule is there:
   to check the ones the spec names and to read the Redis password.
 - Pods: listed to find the Redis pods' addresses when forming the cluster, and a migration
   Job's pod; ``pods/log`` read for the last lines of a failed migration.
+- Ingresses: listed for the hosts that route to an app (its workers' ``DJANGO_ALLOWED_HOSTS``).
 - Jobs: the migration Jobs (``spec.django.migrate``), created once each (never patched: a Job's
   template cannot change), listed and watched so a finished one rolls the app at once; the TTL
   controller and owner references delete them.
@@ -59,6 +60,7 @@ def cluster_rules() -> list[dict[str, Any]]:
         _rule("", ["events"], ["create"]),
         _rule("policy", ["poddisruptionbudgets"], APPLY_DELETE),
         _rule("networking.k8s.io", ["networkpolicies"], APPLY_DELETE),
+        _rule("networking.k8s.io", ["ingresses"], ["get", "list"]),
         _rule("autoscaling", ["horizontalpodautoscalers"], APPLY_DELETE),
         _rule("keda.sh", ["scaledobjects"], APPLY_DELETE),
         _rule("monitoring.coreos.com", ["podmonitors", "servicemonitors"], APPLY_DELETE),
