@@ -143,6 +143,42 @@ def test_the_summary_shows_what_the_status_says(
     assert "(2h ago)" in layer
 
 
+def test_a_failed_migration_is_shown_with_its_log_as_a_block(
+    app: str, control_plane: ControlPlane, kube_api: kubernetes.client.ApiClient
+) -> None:
+    """As the operator writes a failed migration: status.migration, and Ready and Migrated
+    False with the Job's last log lines in the message (several lines)."""
+    log = 'Job tickets-migrate-5d1e failed. Last log lines:\n  File "x.py"\nOperationalError: boom'
+    migrated = condition("Migrated", "False", "MigrationFailed", log, 2)
+    failed = {
+        **full_status(),
+        "conditions": [condition("Ready", "False", "MigrationFailed", log, 2), migrated],
+        "migration": {
+            "image": "registry.example/tickets-worker:2.0",
+            "job": "tickets-migrate-5d1e",
+            "state": "Failed",
+            "releasedImage": "registry.example/tickets-worker:1.9",
+        },
+    }
+    set_status(kube_api, app, failed)
+    code, shown = status(control_plane, "tickets", "-n", app)
+    assert code == 0, shown
+    lines = shown.splitlines()
+    assert (
+        "  migration   Failed (Job tickets-migrate-5d1e, image registry.example/tickets-worker:2.0;"
+        " released registry.example/tickets-worker:1.9)"
+    ) in lines
+    ready = next(n for n, line in enumerate(lines) if line.strip().startswith("Ready "))
+    assert lines[ready].endswith(
+        "MigrationFailed: Job tickets-migrate-5d1e failed. Last log lines: (2m ago)"
+    )
+    # The log lines follow, under the reason, before the next condition.
+    column = lines[ready].index("MigrationFailed")
+    assert lines[ready + 1] == " " * column + '  File "x.py"'
+    assert lines[ready + 2] == " " * column + "OperationalError: boom"
+    assert lines[ready + 3].strip().startswith("Migrated ")
+
+
 def test_a_status_behind_the_spec_is_pointed_out(
     app: str, control_plane: ControlPlane, kube_api: kubernetes.client.ApiClient
 ) -> None:

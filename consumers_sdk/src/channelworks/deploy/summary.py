@@ -68,17 +68,35 @@ def _layer(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
     return text
 
 
+def _migration(status: Mapping[str, Any]) -> list[str]:
+    """``migration   Failed (Job ..., image ...; released ...)`` from ``status.migration``: the
+    operator's migration Job of the newest image, and the image whose migrations last ran."""
+    migration = status.get("migration") or {}
+    if not migration:
+        return []
+    text = f"{migration.get('state') or 'unknown'} (Job {migration.get('job', '?')}"
+    text += f", image {migration.get('image', '?')}"
+    released = migration.get("releasedImage")
+    if released and released != migration.get("image"):
+        text += f"; released {released}"
+    return [f"  migration   {text})"]
+
+
 def _conditions(conditions: list[Mapping[str, Any]], now: dt.datetime) -> list[str]:
     if not conditions:
         return ["  conditions  none reported"]
     lines = ["  conditions"]
     width = max(len(str(item.get("type", ""))) for item in conditions)
+    under_reason = " " * (4 + width + 2 + 8)  # where the reason starts
     for item in conditions:
+        # A message of several lines (a failed migration's log) reads as a block under it.
+        first, *more = str(item.get("message", "")).splitlines() or [""]
         lines.append(
             f"    {item.get('type', '?'):<{width}}  {item.get('status', '?'):<7} "
-            f"{item.get('reason', '')}: {item.get('message', '')} "
+            f"{item.get('reason', '')}: {first} "
             f"({age(item.get('lastTransitionTime'), now)} ago)"
         )
+        lines += [f"{under_reason}{line}".rstrip() for line in more]
     return lines
 
 
@@ -113,6 +131,7 @@ def summarize(app: Mapping[str, Any], now: dt.datetime, layer_reasons: Sequence[
         f"  queue       {_queue(status)}",
         f"  layer       {_layer(spec, status)}",
         *(f"    why       {reason}" for reason in layer_reasons),
+        *_migration(status),
         *_conditions(list(status.get("conditions") or []), now),
     ]
     return "\n".join(lines) + "\n"
