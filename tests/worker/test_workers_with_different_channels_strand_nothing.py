@@ -2,13 +2,16 @@
 what a worker pool sets) each get every message of their own channels: none is stranded in a
 shard that a worker of the other channel set holds.
 
-Two real ``channelworks-worker`` processes on a real redis-server, one on ``chan.a``, one on
-``chan.b``; 64 messages of 64 connections on each channel (so they spread over every shard).
+Two real ``channelworks-worker`` processes on a real redis-server and on a real six-node Redis
+Cluster, one on ``chan.a``, one on ``chan.b``; 64 messages of 64 connections on each channel (so
+they spread over every shard).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+
+import pytest
 
 from tests.dataplane import processes
 from tests.support.eventually import eventually_async
@@ -19,13 +22,24 @@ MESSAGES = 64
 DELIVERY_SECONDS = 30.0  # far above the ~1 s it takes; the machine is shared
 
 
-async def test_two_workers_on_different_channels_each_get_all_their_messages(redis_url, tmp_path):
-    async with misbehaving(redis_url, tmp_path) as app:
+@pytest.mark.parametrize("mode", ["standalone", "cluster"])
+async def test_two_workers_on_different_channels_each_get_all_their_messages(
+    mode, request, tmp_path
+):
+    url = request.getfixturevalue("redis_url" if mode == "standalone" else "cluster_url")
+    layer_env = {"CHANNELWORKS_REDIS_MODE": mode, "CHANNELWORKS_REDIS_URL": url}
+    async with misbehaving(url, tmp_path) as app:
         on_a = await app.start_worker(
-            wait=False, CHANNELWORKS_ROUTING=ROUTING, CHANNELWORKS_WORKER_CHANNELS="chan.a"
+            wait=False,
+            CHANNELWORKS_ROUTING=ROUTING,
+            CHANNELWORKS_WORKER_CHANNELS="chan.a",
+            **layer_env,
         )
         on_b = await app.start_worker(
-            wait=False, CHANNELWORKS_ROUTING=ROUTING, CHANNELWORKS_WORKER_CHANNELS="chan.b"
+            wait=False,
+            CHANNELWORKS_ROUTING=ROUTING,
+            CHANNELWORKS_WORKER_CHANNELS="chan.b",
+            **layer_env,
         )
         for worker in app.workers:
             await eventually_async(worker.ready, timeout=processes.READY_SECONDS)
