@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import multiprocessing as mp
 import os
 import random
@@ -58,6 +59,8 @@ from tests.support.stream_client import StreamClient  # noqa: E402
 
 GROUP = "d"
 PATH = f"/broadcast/{GROUP}/"
+PUBLISHER_PATIENCE = 60.0  # seconds the publisher may fail to send before the run is abandoned
+CAPACITY = 10_000  # per channel, both systems: a burst after a cut must not overflow a queue
 SCRIPT = REPO / "consumers_sdk/src/channelworks/static/channels/js/websocketbridge.js"
 
 
@@ -125,14 +128,14 @@ def stream_received(client: StreamClient) -> list[tuple[int, float]]:
 
 
 def build_ours(redis_url: str, logdir: Path) -> ws.System:
-    system = ws.build_ours(redis_url, logdir, interfaces=2, workers=1, cw="sync")
+    system = ws.build_ours(redis_url, logdir, interfaces=2, workers=1, cw="sync", capacity=CAPACITY)
     for server in system.back:
         server.env["DJANGO_SETTINGS_MODULE"] = "ws_app.cw_project.delivery_settings"
     for server in system.front:
         server.env.update(
             CHANNELWORKS_INTERFACE_RESUME_SECONDS="30",
             CHANNELWORKS_INTERFACE_MESSAGE_RATE="10000",  # the publisher sends 50/s
-            CHANNELWORKS_INTERFACE_MESSAGE_BURST="10000",
+            CHANNELWORKS_INTERFACE_MESSAGE_BURST="2000",
             CHANNELWORKS_INTERFACE_ALLOWED_ORIGINS="*",  # the Chromium pages are file:// ones
         )
     return system
@@ -157,24 +160,41 @@ def restart(server: ws.Server) -> float:
 
 
 async def publish(url: str, plan: Plan, start: float) -> int:
+    """Send ``{"n": i}`` on schedule; a message the server refused (its socket closed, e.g. a
+    full channel under overload) is sent again on a new socket, so every ``n`` is sent once."""
     from websockets.asyncio.client import connect
+    from websockets.exceptions import WebSocketException
 
-    sent = 0
     total = int(plan.rate * plan.duration)
-    async with connect(url, open_timeout=30) as socket:
-        # The publisher's socket is in the group too: read (and drop) what it gets.
-        drain = asyncio.ensure_future(_discard(socket))
-        for n in range(total):
-            await asyncio.sleep(max(0.0, start + n / plan.rate - time.time()))
-            await socket.send(json.dumps({"n": n}))
-            sent += 1
-        drain.cancel()
-    return sent
+    n = 0
+    failing_since: float | None = None
+    while n < total:
+        try:
+            async with connect(url, open_timeout=30) as socket:
+                # The publisher's socket is in the group too: read (and drop) what it gets.
+                drain = asyncio.ensure_future(_discard(socket))
+                try:
+                    while n < total:
+                        await asyncio.sleep(max(0.0, start + n / plan.rate - time.time()))
+                        await socket.send(json.dumps({"n": n}))
+                        n += 1
+                        failing_since = None
+                finally:
+                    drain.cancel()
+        except (OSError, WebSocketException):
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > PUBLISHER_PATIENCE:
+                raise
+            await asyncio.sleep(0.2)
+    return total
 
 
 async def _discard(socket: Any) -> None:
-    async for _ in socket:
-        pass
+    from websockets.exceptions import WebSocketException
+
+    with contextlib.suppress(WebSocketException):
+        async for _ in socket:
+            pass
 
 
 async def browsers_run(url: str, count: int, workdir: Path, stop: asyncio.Event) -> list[list[int]]:
@@ -206,6 +226,8 @@ async def run_system(kind: str, plan: Plan, start: float, workdir: Path) -> dict
         system = build_ours(redis.url, logdir) if kind == "ours" else None
         if system is None:
             system = ws.build_theirs("core", redis.url, logdir, daphnes=2)
+            for server in system.front:
+                server.env["BENCH_CAPACITY"] = str(CAPACITY)
         for server in system.servers:
             server.start()
         try:
@@ -271,7 +293,9 @@ def summarize(
     restart_seconds: float,
 ) -> dict[str, Any]:
     delivered = duplicates = out_of_order = 0
+    seen_anywhere: set[int] = set()
     for got in [[n for n, _ in r] for r in received] + pages:
+        seen_anywhere.update(got)
         seen: set[int] = set()
         highest = -1
         for n in got:
@@ -306,6 +330,9 @@ def summarize(
         "expected": sent * (len(received) + len(pages)),
         "page_delivered": page_delivered,
         "duplicates": duplicates,
+        # Sent, but no subscriber got it: lost before the fan-out (e.g. a publisher socket
+        # closed by an overloaded server with frames in flight), not by a subscriber's drop.
+        "reached_nobody": len(set(range(sent)) - seen_anywhere),
         "out_of_order": out_of_order,
         "recovery": recovery,
         "restart_seconds": restart_seconds,
@@ -314,6 +341,7 @@ def summarize(
 
 def child(kind: str, plan: Plan, start: float, workdir: str, out: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)  # clients see drops by design
     try:
         out.put(asyncio.run(run_system(kind, plan, start, Path(workdir))))
     except BaseException as error:  # reported by the parent
@@ -341,7 +369,8 @@ def report(results: list[dict[str, Any]], plan: Plan, wall: float) -> str:
         share = 100.0 * result["delivered"] / max(1, result["expected"])
         lines.append(
             f"{name}: delivered {result['delivered']}/{result['expected']} ({share:.2f}%), "
-            f"duplicates shown {result['duplicates']}, out of order {result['out_of_order']}"
+            f"duplicates shown {result['duplicates']}, out of order {result['out_of_order']}, "
+            f"sent but reached nobody {result['reached_nobody']}"
             + (
                 f"; Chromium pages {result['page_delivered']}/{result['sent'] * result['pages']}"
                 if result["pages"]

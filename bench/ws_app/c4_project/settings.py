@@ -23,18 +23,20 @@ _PREFIX = os.environ.get("BENCH_PREFIX", "asgi")
 # idle core receive() can die with "Timeout reading from ..." (bench/layer.py found it too);
 # give it room, as a production setup would have to.
 _HOSTS = [{"address": _URL, "socket_timeout": 30}]
+# channels_redis' capacity per channel (its default 100), set by bench/delivery.py.
+_CAPACITY = int(os.environ.get("BENCH_CAPACITY", "100"))
 
 if os.environ.get("BENCH_LAYER", "core") == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": _HOSTS, "prefix": _PREFIX},
+            "CONFIG": {"hosts": _HOSTS, "prefix": _PREFIX, "capacity": _CAPACITY},
         }
     }
 else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": _HOSTS, "prefix": _PREFIX},
+            "CONFIG": {"hosts": _HOSTS, "prefix": _PREFIX, "capacity": _CAPACITY},
         }
     }
