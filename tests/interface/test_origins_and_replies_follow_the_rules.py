@@ -24,6 +24,12 @@ def _allowed(origin: str | None, host: str = "chat.example.com", *patterns: str)
         ("https://chat.example.com", "chat.example.com:443", True),
         ("http://localhost:8000", "localhost:8000", True),
         ("http://localhost:3000", "localhost:8000", False),
+        ("http://chat.example.com:8080", "chat.example.com", False),
+        ("https://chat.example.com:8443", "chat.example.com", False),
+        ("http://chat.example.com:80", "chat.example.com", True),
+        ("http://chat.example.com", "chat.example.com:443", False),
+        ("ftp://chat.example.com", "chat.example.com", False),
+        ("chrome-extension://chat.example.com", "chat.example.com", False),
         ("https://evil.example", "chat.example.com", False),
         ("https://chat.example.com.evil.example", "chat.example.com", False),
         ("null", "chat.example.com", False),
@@ -51,6 +57,29 @@ def test_patterns_follow_channels_origin_validator() -> None:
 def test_a_missing_origin_can_be_required() -> None:
     headers = [(b"host", b"h")]
     assert not limits.origin_allowed(headers, (), require_origin=True, trust_forwarded_host=False)
+
+
+@pytest.mark.parametrize(
+    ("proto", "origin", "allowed"),
+    [
+        (b"https", "https://chat.example.com", True),
+        (b"https", "http://chat.example.com", False),  # a plain page must not drive wss
+        (b"http", "https://chat.example.com", False),
+        (b"http", "http://chat.example.com", True),
+    ],
+)
+def test_behind_a_trusted_proxy_the_scheme_must_match_too(
+    proto: bytes, origin: str, allowed: bool
+) -> None:
+    headers = [
+        (b"host", b"chat.example.com"),
+        (b"x-forwarded-proto", proto),
+        (b"origin", origin.encode()),
+    ]
+    assert (
+        limits.origin_allowed(headers, (), require_origin=False, trust_forwarded_host=True)
+        is allowed
+    )
 
 
 def test_forwarded_host_counts_only_behind_a_trusted_proxy() -> None:

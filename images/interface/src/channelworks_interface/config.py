@@ -20,6 +20,8 @@ LOG_FORMATS = ("json", "text")
 DEFAULT_MAX_MESSAGE_BYTES = 960 * 1024  # leaves room under the layer's 1 MiB message limit
 GRACE_MARGIN_SECONDS = 2.0  # stop at least this long before the pod's grace period ends
 LAST_WORDS_SECONDS = 1.0  # before stopping: time to answer what is left (503s, close frames)
+DEFAULT_MAX_CONNECTIONS = 10_000  # open TCP connections (HTTP and WebSocket) per process
+DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024  # queued for one client behind a full socket buffer
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,14 @@ class InterfaceConfig:
     allowed_origins: tuple[str, ...] = ()
     require_origin: bool = False
     proxy_headers: bool = False
+    # Protections (docs/interface.md, "Limits and the answers they get").
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    message_rate: float = 50.0
+    message_burst: int = 20
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    write_timeout: float = 30.0
     # WebSocket upkeep.
     ping_interval: float = 20.0
     ping_timeout: float = 30.0
@@ -208,6 +218,17 @@ def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> InterfaceConfig:
         allowed_origins=_origins(env, "CHANNELWORKS_INTERFACE_ALLOWED_ORIGINS"),
         require_origin=_flag(env, "CHANNELWORKS_INTERFACE_REQUIRE_ORIGIN", False),
         proxy_headers=_flag(env, "CHANNELWORKS_INTERFACE_PROXY_HEADERS", False),
+        max_connections=_integer(
+            env, "CHANNELWORKS_INTERFACE_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS
+        ),
+        header_timeout=_number(env, "CHANNELWORKS_INTERFACE_HEADER_TIMEOUT", 10.0, 0.001),
+        body_timeout=_number(env, "CHANNELWORKS_INTERFACE_BODY_TIMEOUT", 30.0, 0.001),
+        message_rate=_number(env, "CHANNELWORKS_INTERFACE_MESSAGE_RATE", 50.0),
+        message_burst=_integer(env, "CHANNELWORKS_INTERFACE_MESSAGE_BURST", 20),
+        max_output_bytes=_integer(
+            env, "CHANNELWORKS_INTERFACE_MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES
+        ),
+        write_timeout=_number(env, "CHANNELWORKS_INTERFACE_WRITE_TIMEOUT", 30.0, 0.001),
         resume_seconds=_number(env, "CHANNELWORKS_INTERFACE_RESUME_SECONDS", 30.0),
         ping_interval=_number(env, "CHANNELWORKS_INTERFACE_PING_INTERVAL", 20.0, 0.1),
         ping_timeout=_number(env, "CHANNELWORKS_INTERFACE_PING_TIMEOUT", 30.0, 0.1),

@@ -10,6 +10,12 @@
   over the limit is answered 413 before one byte of the body is read, a chunked body as soon as
   it passes the limit; the connection is closed and nothing is spooled to a temporary file or
   queued for the application (Twisted otherwise buffers the whole body, in /tmp above 100 KB).
+- The protections of ``guards``: a connection cap, header and body read timeouts; and per
+  WebSocket, a message rate (frames over it are held and the socket is not read until it is
+  within its rate again: TCP slows the client down) and an output limit (a client that stops
+  reading is reported once ``max_output_bytes`` wait behind its full socket buffer or it stayed
+  blocked for ``write_timeout``; further data frames for it are dropped). Both are reported to
+  the socket's bridge as a ``channelworks.limit`` event, which closes it (1008).
 - The server keeps the ports it listens on, so draining can stop listening, and reports when
   it listens, for ``/readyz``.
 - autobahn's debug-line arguments are formatted only when a debug line is written
@@ -19,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import io
 from collections.abc import Callable
 from typing import Any
@@ -28,10 +35,16 @@ from autobahn.websocket import protocol as autobahn_protocol
 from daphne import http_protocol, ws_protocol
 from daphne import server as daphne_server  # type: ignore[import-untyped, unused-ignore]
 from twisted.internet import defer
+from twisted.internet import reactor as _reactor
+
+from channelworks_interface import guards, limits
+from channelworks_interface.pacing import TokenBucket
 
 # autobahn.util's text highlighters, which autobahn's WebSocket modules pass to log.debug().
 _DEBUG_FORMATTERS = ("hltype", "hlval")
 _DEBUG_FORMATTING_MODULES = (autobahn_protocol, autobahn_twisted)
+reactor: Any = _reactor  # typed as the bare module
+_CONTROL_OPCODES = 8  # frames with an opcode from 8 (close, ping, pong) are never dropped
 
 
 def _server_may_send(code: int) -> bool:
@@ -39,7 +52,25 @@ def _server_may_send(code: int) -> bool:
 
 
 class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
-    """Daphne's protocol, closing with the reserved codes a server may use (RFC 6455 7.4)."""
+    """Daphne's protocol, closing with the reserved codes a server may use (RFC 6455 7.4), with
+    a message rate per socket and a limit on what waits for a client that does not read."""
+
+    _limit_reported = False
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        protections: guards.Protections = self.factory.server_class.protections
+        self._protections = protections
+        self._bucket = TokenBucket(protections.message_rate, protections.message_burst)
+        self._held: collections.deque[tuple[bytes, bool]] = collections.deque()
+        self._release: Any = None
+        self._output = guards.OutputWatch(
+            protections.write_timeout, reactor.callLater, lambda: self._report("slow_reader")
+        )
+        # The HTTP channel that read the upgrade request is the transport's producer; this
+        # socket's own watch replaces it.
+        self.transport.unregisterProducer()
+        self.transport.registerProducer(self._output, True)
 
     def serverClose(self, code: int | None = None) -> None:
         code = 1000 if code is None else int(code)
@@ -47,6 +78,68 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
             self.sendClose(code=code)
         else:
             self.sendCloseFrame(code=code)
+
+    # Incoming: at most message_burst at once, message_rate per second after that.
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self._held or not self._bucket.take():
+            self._hold(payload, isBinary)
+            return
+        super().onMessage(payload, isBinary)
+
+    def _hold(self, payload: bytes, is_binary: bool) -> None:
+        if self.muted or self._limit_reported:
+            return
+        if len(self._held) >= self._protections.message_burst:
+            self._report("rate_limited")  # still sending after a whole burst was held back
+            return
+        self._held.append((payload, is_binary))
+        if self._release is None:
+            self._protections.metrics.throttled.inc()
+            self.transport.pauseProducing()  # read nothing more from it for now
+            self._release = reactor.callLater(self._bucket.wait(), self._release_held)
+
+    def _release_held(self) -> None:
+        self._release = None
+        while self._held and self._bucket.take():
+            payload, is_binary = self._held.popleft()
+            super().onMessage(payload, is_binary)
+        if self._held:
+            self._release = reactor.callLater(self._bucket.wait(), self._release_held)
+        elif self.transport is not None:
+            self.transport.resumeProducing()
+
+    # Outgoing: a client that does not read is reported, and gets no more data frames.
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        output = getattr(self, "_output", None)
+        if output is not None and output.paused and data and data[0] & 0x0F < _CONTROL_OPCODES:
+            if self._limit_reported:
+                return
+            output.queued += len(data)
+            if output.queued > self._protections.max_output_bytes:
+                self._report("slow_reader")
+                return
+        super().sendData(data, sync, chopsize)
+
+    def _report(self, reason: str) -> None:
+        """Tell the socket's bridge to close it, once; it answers for it (code, metric, log)."""
+        if self._limit_reported:
+            return
+        self._limit_reported = True
+        self._held.clear()
+        queue = getattr(self, "application_queue", None)
+        if queue is not None:
+            queue.put_nowait({"type": limits.LIMIT_EVENT, "reason": reason})
+
+    def connectionLost(self, reason: Any) -> None:
+        if getattr(self, "_release", None) is not None and self._release.active():
+            self._release.cancel()
+        self._release = None
+        output = getattr(self, "_output", None)
+        if output is not None:
+            output.stopProducing()
+        super().connectionLost(reason)
 
 
 def _too_large_response(limit: int) -> bytes:
@@ -101,10 +194,20 @@ class LimitedRequest(http_protocol.WebRequest):  # type: ignore[misc]
         self.channel.loseConnection()
 
 
-class _LimitedHTTPFactory(http_protocol.HTTPFactory):  # type: ignore[misc]
+class _GuardedHTTPFactory(http_protocol.HTTPFactory):  # type: ignore[misc]
+    """Daphne's factory: our channel (read timeouts) and requests (body limit). No HTTP/2
+    negotiation wrapper: that needs TLS, which the interface does not terminate."""
+
+    protocol = guards.GuardedHTTPChannel
+
+    def __init__(self, server: Any, protections: guards.Protections) -> None:
+        super().__init__(server)
+        self.protections = protections
+
     def buildProtocol(self, addr: Any) -> Any:
         protocol = super().buildProtocol(addr)
         protocol.requestFactory = LimitedRequest
+        protocol.protections = self.protections
         return protocol
 
 
@@ -117,9 +220,11 @@ class Server(daphne_server.Server):  # type: ignore[misc]
         on_listening: Callable[[], None],
         max_body_bytes: int,
         on_body_too_large: Callable[[], None],
+        protections: guards.Protections,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.protections = protections
         self.ports: list[Any] = []
         self.max_body_bytes = max_body_bytes
         self.on_body_too_large = on_body_too_large
@@ -134,7 +239,8 @@ class Server(daphne_server.Server):  # type: ignore[misc]
 
     @http_factory.setter
     def http_factory(self, factory: Any) -> None:
-        self._http_factory = _LimitedHTTPFactory(factory.server)
+        guarded = _GuardedHTTPFactory(factory.server, self.protections)
+        self._http_factory = guards.ConnectionCap(guarded, self.protections, reactor.callLater)
 
     # Daphne's run() builds its WebSocket factory; give it our protocol as it is assigned.
     @property

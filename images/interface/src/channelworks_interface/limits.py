@@ -7,13 +7,19 @@ import urllib.parse
 from collections.abc import Iterable
 
 Headers = Iterable[tuple[bytes, bytes]]
+# An event daphne_glue puts on a socket's queue when its client breaks a per-socket limit
+# ({"type": LIMIT_EVENT, "reason": "rate_limited" | "slow_reader"}); the bridge closes it 1008.
+LIMIT_EVENT = "channelworks.limit"
 _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+_WEB_SCHEMES = ("http", "https")  # what a browser page's Origin carries
+_SECURE = ("https", "wss")
 
 
 class CloseCode(enum.IntEnum):
     """WebSocket close codes the interface sends on its own (RFC 6455 and the IANA registry)."""
 
     NORMAL = 1000
+    POLICY_VIOLATION = 1008  # over the message rate, or not reading what it is sent
     MESSAGE_TOO_BIG = 1009  # a frame or message over CHANNELWORKS_INTERFACE_MAX_MESSAGE_BYTES
     INTERNAL_ERROR = 1011  # the layer failed, or a worker's reply could not be understood
     SERVICE_RESTART = 1012  # this process is draining (SIGTERM): reconnect, to another one
@@ -86,15 +92,31 @@ def origin_allowed(
     port = origin_port if origin_port is not None else _DEFAULT_PORTS.get(scheme)
     if allowed:
         return any(_matches(pattern, scheme, host, port) for pattern in allowed)
-    target = header(headers, b"x-forwarded-host") if trust_forwarded_host else None
+    return _same_origin(headers, scheme, host, port, trust_forwarded_host)
+
+
+def _same_origin(
+    headers: list[tuple[bytes, bytes]], scheme: str, host: str, port: int | None, behind: bool
+) -> bool:
+    """The default rule: the page's origin is the one the request was sent to. Same host; same
+    port (a Host without one means the default port of the page's scheme, so
+    ``http://host:8080`` is not ``host``); a web page's scheme, and, where a trusted proxy says
+    how the client connected (``X-Forwarded-Proto``), the matching one (``https`` for ``wss``)."""
+    if scheme not in _WEB_SCHEMES:
+        return False
+    if behind:
+        proto = header(headers, b"x-forwarded-proto")
+        if proto is not None:
+            secure = proto.decode("latin-1").split(",", 1)[0].strip().lower() in _SECURE
+            if secure != (scheme == "https"):
+                return False
+    target = header(headers, b"x-forwarded-host") if behind else None
     target = target or header(headers, b"host")
     if target is None:
         return False
     first_target = target.decode("latin-1").split(",", 1)[0].strip()
-    target_host, target_port = _host_and_port(first_target, None)
-    if target_port is not None and target_port != port:
-        return False
-    return target_host == host
+    target_host, target_port = _host_and_port(first_target, scheme)
+    return target_host == host and target_port == port
 
 
 def websocket_scheme(headers: Headers, trust_proxy: bool) -> str:
@@ -103,5 +125,5 @@ def websocket_scheme(headers: Headers, trust_proxy: bool) -> str:
         proto = header(headers, b"x-forwarded-proto")
         if proto is not None:
             value = proto.decode("latin-1").split(",", 1)[0].strip().lower()
-            return "wss" if value in ("https", "wss") else "ws"
+            return "wss" if value in _SECURE else "ws"
     return "ws"

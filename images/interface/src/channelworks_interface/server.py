@@ -13,12 +13,13 @@ from typing import Any
 
 from channelworks import gc_tuning
 from channelworks.layers import ChannelworksLayer, readiness
-from channelworks_interface import app, draining, health
+from channelworks_interface import app, draining, guards, health
 from channelworks_interface.bridging import Bridge
 from channelworks_interface.config import InterfaceConfig
 from channelworks_interface.connections import Connections
 from channelworks_interface.disconnects import DisconnectOutbox
 from channelworks_interface.metrics import PROTOCOL_HTTP, Metrics
+from channelworks_interface.websocket_bridge import RECEIVE_CHANNEL
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("channelworks_interface.access")
@@ -88,6 +89,7 @@ class InterfaceServer:
             on_listening=self._listening,
             max_body_bytes=config.max_body_bytes,
             on_body_too_large=self._body_too_large,
+            protections=self._protections(),
         )
         self._drainer = draining.Drainer(
             config,
@@ -124,6 +126,30 @@ class InterfaceServer:
         if addresses:
             self.http_port = int(addresses[0][1])
         self.connections.listening = True
+
+    def _protections(self) -> guards.Protections:
+        config = self.config
+        # One socket's burst may take at most half of a websocket.receive stream's capacity, so
+        # it cannot fill the stream it shares with other sockets.
+        burst = min(config.message_burst, max(1, self.layer.get_capacity(RECEIVE_CHANNEL) // 2))
+        if burst < config.message_burst:
+            logger.warning(
+                "CHANNELWORKS_INTERFACE_MESSAGE_BURST=%d is more than half the channel capacity "
+                "(%d); using %d",
+                config.message_burst,
+                self.layer.get_capacity(RECEIVE_CHANNEL),
+                burst,
+            )
+        return guards.Protections(
+            metrics=self.metrics,
+            max_connections=config.max_connections,
+            header_timeout=config.header_timeout,
+            body_timeout=config.body_timeout,
+            message_rate=config.message_rate,
+            message_burst=burst,
+            max_output_bytes=config.max_output_bytes,
+            write_timeout=config.write_timeout,
+        )
 
     def _body_too_large(self) -> None:
         self.metrics.refused(PROTOCOL_HTTP, "too_large")

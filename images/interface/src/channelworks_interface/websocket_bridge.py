@@ -34,6 +34,11 @@ RECEIVE_CHANNEL = "websocket.receive"
 # RFC 6455 7.4.1: reported for a close, never sent. No code in the close frame; no close frame.
 NO_STATUS_RECEIVED = 1005
 ABNORMAL_CLOSURE = 1006
+_LIMIT_WORDS = {
+    "rate_limited": "it kept sending faster than CHANNELWORKS_INTERFACE_MESSAGE_RATE",
+    "slow_reader": "it does not read what it is sent (CHANNELWORKS_INTERFACE_MAX_OUTPUT_BYTES / "
+    "WRITE_TIMEOUT)",
+}
 
 
 class _State(enum.Enum):
@@ -212,6 +217,15 @@ class WebSocketSession:
                     return  # its client may resume it; the disconnect is reported if not
                 await self._bridge.disconnects.send(message)  # delivered, whatever it takes
                 return
+            elif kind == limits.LIMIT_EVENT:
+                reason = str(event.get("reason"))
+                logger.warning(
+                    "closing %s with %d: %s",
+                    naming.loggable(self._reply_channel),
+                    CloseCode.POLICY_VIOLATION,
+                    _LIMIT_WORDS.get(reason, reason),
+                )
+                await self._close(CloseCode.POLICY_VIOLATION, reason)
 
     # Applying replies --------------------------------------------------------------------------
 
