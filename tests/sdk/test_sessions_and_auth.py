@@ -99,6 +99,27 @@ class HttpUserTests(testing.ChannelTestCase):
             client.send_and_consume("websocket.connect", path="/", check_accept=False)
         assert client.receive() == {"user": "alice"}
 
+    def test_a_session_key_in_the_url_counts_only_where_the_project_opts_in(self):
+        """A key in a URL lands in access logs and browser history: off unless asked for."""
+        query = f"session_key={self.browser_cookie()}".encode()
+        seen = {}
+        for opt_in in (False, True):
+            client = testing.WSClient()
+            ours = {**self.ours(), "SESSION_KEY_IN_QUERY": opt_in}
+            routes = [route("websocket.connect", who_http)]
+            with self.settings(CHANNELWORKS=ours), testing.apply_routes(routes):
+                client.send_and_consume(
+                    "websocket.connect", {"query_string": query}, check_accept=False
+                )
+            seen[opt_in] = client.receive()["user"]
+        assert seen == {False: "anonymous", True: "alice"}
+
+    @staticmethod
+    def ours():
+        from django.conf import settings
+
+        return dict(getattr(settings, "CHANNELWORKS", None) or {})
+
     def test_no_cookie_is_anonymous_and_no_http_session(self):
         client = testing.WSClient()
         routes = [

@@ -10,7 +10,8 @@
   data is signed with another salt, cached under another prefix), so a channel session never logs
   anyone in over HTTP.
 - ``@http_session``: ``message.http_session``, the user's Django session from the cookie of the
-  WebSocket handshake (or a ``session_key`` query parameter); None when there is none.
+  WebSocket handshake (or a ``session_key`` query parameter, when the project sets
+  ``CHANNELWORKS["SESSION_KEY_IN_QUERY"] = True``); None when there is none.
 - ``@channel_and_http_session``: both; the HTTP session key is kept in the channel session on
   connect so later messages (which carry no cookies) get the same ``http_session``.
 - ``@enforce_ordering``: kept for imports; the events of one connection are always handled one at
@@ -171,9 +172,13 @@ def channel_session(func: F) -> F:
 
 
 def http_session_key(content: Any) -> str | None:
-    """The Django session key a connection presented: ``?session_key=`` or the session cookie."""
+    """The Django session key a connection presented: its session cookie, or ``?session_key=``
+    where the project opted in (``CHANNELWORKS["SESSION_KEY_IN_QUERY"] = True``). Off by
+    default: a key in a URL ends up in proxy and access logs and browser history, where anyone
+    reading them could log in as the user."""
+    ours = getattr(settings, "CHANNELWORKS", None) or {}
     query = wire.text(content.get("query_string"))
-    if query:
+    if query and ours.get("SESSION_KEY_IN_QUERY", False):
         key = QueryDict(query).get("session_key")
         if key:
             return str(key)
