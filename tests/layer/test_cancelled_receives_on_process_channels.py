@@ -18,7 +18,15 @@ async def test_a_receive_cancelled_as_its_message_arrives_leaves_it_for_the_next
 ) -> None:
     client = aioredis.Redis.from_url(redis_url)
     overflows: list[str] = []
-    inbox = Inbox(Line(client, 15.0), "{cancel:abc}:inbox", 60.0, lambda _: 10, overflows.append)
+    malformed: list[str] = []
+    inbox = Inbox(
+        Line(client, 15.0),
+        "{cancel:abc}:inbox",
+        60.0,
+        lambda _: 10,
+        overflows.append,
+        malformed.append,
+    )
     try:
         first = asyncio.create_task(inbox.receive("a", "specific.abc!a"))
         second = asyncio.create_task(inbox.receive("b", "specific.abc!b"))
@@ -32,7 +40,7 @@ async def test_a_receive_cancelled_as_its_message_arrives_leaves_it_for_the_next
         assert await asyncio.wait_for(inbox.receive("a", "specific.abc!a"), 1) == {"n": 1}
         inbox._deliver(pack_entry("a", codec.encode({"n": 2})))  # nobody waits: queued
         assert await asyncio.wait_for(inbox.receive("a", "specific.abc!a"), 1) == {"n": 2}
-        assert overflows == []
+        assert overflows == malformed == []
     finally:
         await inbox.close()
         await client.aclose()
