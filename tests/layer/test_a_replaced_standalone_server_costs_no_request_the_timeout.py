@@ -8,7 +8,8 @@ port, so not even the old server's reset reaches the client), then its process i
 new, empty one started on the same address: exactly what the client sees. Request/reply traffic
 runs through a worker-style responder all along; the test prints how long the service stopped
 and the slowest request, which must not exceed the replacement's own time plus 2 s (the issue's
-target: a dead connection is dropped within ``keepalive_seconds`` + 1 s, 2 s by default).
+target; a dead connection is dropped about ``keepalive_seconds`` + 0.5 s after it went silent,
+1.5 s by default).
 """
 
 from __future__ import annotations
