@@ -27,7 +27,7 @@ import kubernetes  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from channelworks_operator import builders, spec  # noqa: E402
-from channelworks_operator.kube import Kube  # noqa: E402
+from channelworks_operator.kube import Kube, object_path  # noqa: E402
 from tests.operator import crd  # noqa: E402
 from tests.operator.operator_process import OperatorProcess  # noqa: E402
 from tests.support.control_plane import (  # noqa: E402
@@ -46,6 +46,7 @@ __all__ = [
     "install_crd",
     "kube_binaries",
     "make_namespace",
+    "make_password_secret",
 ]
 
 FIELD_MANAGER = "channelworks-bench"
@@ -64,6 +65,20 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def install_crd(kube: Kube) -> None:
     """Apply the chart's CRD as it is and wait until it is Established."""
     crd.install(kube, FIELD_MANAGER)
+
+
+def make_password_secret(kube: Kube, namespace: str, name: str, password: str) -> None:
+    """The Secret (key ``password``) that the apps' ``passwordSecretRef`` names."""
+    kube.request(
+        "POST",
+        object_path("v1", "Secret", namespace),
+        body={
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "stringData": {"password": password},
+        },
+    )
 
 
 def make_namespace(api: kubernetes.client.ApiClient, name: str) -> None:

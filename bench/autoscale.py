@@ -37,7 +37,7 @@ import _servers
 from _machine import LoadSampler, load
 
 from channelworks.layers import RedisChannelLayer
-from channelworks_operator.kube import Kube, object_path
+from channelworks_operator.kube import Kube
 
 NAMESPACE = "bench-autoscale"
 SECRET = "redis-password"
@@ -139,16 +139,7 @@ def main() -> int:
         kube = Kube(api, field_manager=cluster.FIELD_MANAGER)
         cluster.install_crd(kube)
         cluster.make_namespace(api, NAMESPACE)
-        kube.request(
-            "POST",
-            object_path("v1", "Secret", NAMESPACE),
-            body={
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": SECRET, "namespace": NAMESPACE},
-                "stringData": {"password": password},
-            },
-        )
+        cluster.make_password_secret(kube, NAMESPACE, SECRET, password)
         url = f"redis://{_servers.HOST}:{redis.port}/0"
         operator = cluster.OperatorUnderTest(
             kubeconfig=plane.kubeconfig, namespace=NAMESPACE, identity="bench-1", log_dir=logdir

@@ -463,16 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kube = Kube(api, field_manager=cluster.FIELD_MANAGER)
             cluster.install_crd(kube)
             cluster.make_namespace(api, NAMESPACE)
-            kube.request(
-                "POST",
-                object_path("v1", "Secret", NAMESPACE),
-                body={
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {"name": SECRET, "namespace": NAMESPACE},
-                    "stringData": {"password": password},
-                },
-            )
+            cluster.make_password_secret(kube, NAMESPACE, SECRET, password)
             url = f"redis://{_servers.HOST}:{redis.port}/0"
 
             def children(name: str) -> list[tuple[str, str, str]]:
