@@ -3,7 +3,8 @@ works as written outside the workspace:
 
 - the install from a clone (``scripts/build-wheels.sh``, ``python -m pip install dist/*.whl``) in
   a fresh ``python3 -m venv``, then ``init``, the new project's README command
-  (``python -m pip install -r requirements.txt``), its own tests, and ``channelworks dev``;
+  (``python -m pip install -r requirements.txt``), its own tests, ``channelworks dev``, a model
+  with a migration (dev warns until ``migrate``), ``build --context-only`` and ``manifest``;
 - the install from the Git repository (three ``git+URL#subdirectory=...`` requirements);
 - in a ``uv venv`` (no pip) holding only the SDK: ``status`` and ``dev`` each say which part is
   missing and print the command that installs it for the Python running them; those commands,
@@ -150,8 +151,11 @@ def listed_commands(help_text: str) -> list[str]:
     return re.findall(r"^    (\w+) ", help_text, re.M)  # channelworks --help
 
 
-def serves_the_page(command: Path, project: Path, log_dir: Path, env: Mapping[str, str]) -> str:
-    """Run ``channelworks dev`` for ``project``; the reconnecting client script it serves."""
+def serves_the_page(
+    command: Path, project: Path, log_dir: Path, env: Mapping[str, str]
+) -> tuple[str, str]:
+    """Run ``channelworks dev`` for ``project``; the reconnecting client script it serves, and
+    the command's log."""
     port = processes.free_port()
     argv = [str(command), "dev", "--port", str(port), "--no-reload"]
     with devmode.running("dev", argv, log_dir, project, PATH=env["PATH"]) as dev:
@@ -166,7 +170,7 @@ def serves_the_page(command: Path, project: Path, log_dir: Path, env: Mapping[st
         pythons = {child.cmdline()[0] for child in dev.descendants()}
     assert client.status_code == 200
     assert pythons == {str(command.parent / "python")}, pythons
-    return client.text
+    return client.text, dev.log()
 
 
 def test_the_documented_install_serves_a_new_project_with_dev(
@@ -200,8 +204,42 @@ def test_the_documented_install_serves_a_new_project_with_dev(
     assert own.returncode == 0, own.stdout + own.stderr
     assert "Ran 3 tests" in own.stderr and "\nOK" in own.stderr
 
-    client = serves_the_page(command, project, tmp_path, plain_env)
+    # A model with a migration, as the issue's walk-through goes on: dev warns until it is
+    # applied, as runserver does; the build context carries the migration, not the database.
+    notes = project / "my_app" / "notes"
+    (notes / "migrations").mkdir(parents=True)
+    (notes / "__init__.py").write_text("")
+    (notes / "migrations" / "__init__.py").write_text("")
+    (notes / "models.py").write_text(NOTES_MODELS)
+    with (project / "my_app" / "settings.py").open("a") as settings:
+        settings.write('\nINSTALLED_APPS += ["my_app.notes"]\n')
+    made_migration = shell(f"{activate}\npython manage.py makemigrations notes", project, plain_env)
+    assert made_migration.returncode == 0, made_migration.stdout + made_migration.stderr
+    _, log = serves_the_page(command, project, tmp_path, plain_env)
+    assert "unapplied migrations for app(s): auth, contenttypes, notes, sessions" in log, log
+    migrated = shell(f"{activate}\npython manage.py migrate --noinput", project, plain_env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+    client, log = serves_the_page(command, project, tmp_path, plain_env)
     assert "WebSocketBridge" in client
+    assert "unapplied migrations" not in log
+
+    context = run_command(command, "build", "--context-only", cwd=project, env=plain_env)
+    assert context.returncode == 0, context.stderr
+    app = Path(context.stdout.strip()) / "app"
+    assert (app / "my_app" / "notes" / "migrations" / "0001_initial.py").is_file()
+    assert (project / "db.sqlite3").is_file() and not (app / "db.sqlite3").exists()
+    manifest = run_command(command, "manifest", cwd=project, env=plain_env)
+    assert manifest.returncode == 0, manifest.stderr
+    assert "image: localhost/my-app-worker:latest" in manifest.stdout
+
+
+NOTES_MODELS = """from django.db import models
+
+
+class Note(models.Model):
+    text = models.CharField(max_length=200)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +313,7 @@ def test_the_documented_git_install_serves_a_new_project_with_dev(
     command = venv / "bin" / "channelworks"
     made = run_command(command, "init", "my_app", cwd=tmp_path, env=plain_env)
     assert made.returncode == 0, made.stderr
-    client = serves_the_page(command, Path(made.stdout.strip()), tmp_path, plain_env)
+    client, _ = serves_the_page(command, Path(made.stdout.strip()), tmp_path, plain_env)
     assert "WebSocketBridge" in client
 
 
@@ -340,4 +378,5 @@ def test_an_sdk_only_uv_venv_is_told_what_to_install_and_the_commands_work(
     requirements = shell(f"{activate}\nuv pip install -r requirements.txt", project, plain_env)
     assert requirements.returncode == 0, requirements.stdout + requirements.stderr
 
-    assert "WebSocketBridge" in serves_the_page(command, project, tmp_path, plain_env)
+    client, _ = serves_the_page(command, project, tmp_path, plain_env)
+    assert "WebSocketBridge" in client
