@@ -277,20 +277,3 @@ end
 return results
 """,
 )
-
-# KEYS: a lease.  ARGV: owner, ttl (ms).  Keeps the lease if still ours: 1, else 0.
-RENEW_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# KEYS: a lease.  ARGV: owner.  Drops the lease if still ours.
-RELEASE_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
