@@ -133,7 +133,8 @@ def say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from channelworks.deploy import checking, context, dockerfile, engines, project
+    from channelworks.deploy import checking, context, dockerfile, engines, manifest, project
+    from channelworks.exceptions import ConfigurationError
 
     settings = read_settings(dict(os.environ), Path.cwd())
     found = project.locate(
@@ -144,6 +145,13 @@ def run(args: argparse.Namespace) -> int:
         env=settings.env,
         cwd=settings.cwd,
     )
+    tag = args.tag or found.default_image
+    if args.push and manifest.is_local_image(tag):
+        raise ConfigurationError(
+            f"--push needs --tag naming the registry to push to (e.g. "
+            f"registry.example.com/{found.app_name}-worker:1.0): {tag} is a local name "
+            "(localhost/...), which no registry serves"
+        )
     if args.check:
         say(f"importing {found.settings_module} and its routing as a worker would")
         checked = checking.check(found, python=args.python, env=settings.env)
@@ -170,7 +178,6 @@ def run(args: argparse.Namespace) -> int:
     if args.context_only:
         print(written.folder)
         return 0
-    tag = args.tag or found.default_image
     engine = engines.choose(args.engine)
     say(f"building {tag} on {args.base} with {engine.name}")
     command = engines.build_command(
