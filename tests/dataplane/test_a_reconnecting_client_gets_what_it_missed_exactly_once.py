@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from tests.support.redis_servers import RedisServer
 from tests.support.stream_client import StreamClient
 
 SETTINGS = "tests.dataplane.streams.settings"
+RESUME_SECONDS = 8  # the tests' clients come back within 2-5 s; one test stays away longer
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def stack(
         settings=SETTINGS,
         env={
             "CHANNELWORKS_REDIS_MODE": "standalone",
-            "CHANNELWORKS_INTERFACE_RESUME_SECONDS": "20",
+            "CHANNELWORKS_INTERFACE_RESUME_SECONDS": str(RESUME_SECONDS),
         },
     ) as started:
         processes.ACTIVE.append(started)
@@ -169,6 +171,36 @@ async def test_an_expired_history_is_reported_gone_and_live_messages_follow(
         await wait_texts(client, group, 2)
         assert client.texts(group) == ["before", "after"]
         assert client.positions[group][0] != old_epoch  # a new epoch began
+
+
+async def test_a_session_nobody_resumes_is_reported_closed_when_its_time_is_up(
+    stack: processes.Stack, proxy: CuttableProxy
+) -> None:
+    group = "feed-d"
+    publish_url = stack.interfaces[0].ws_url(f"/publish/{group}/")
+    watch_url = stack.interfaces[1].ws_url(f"/feed/left-{group}/")
+    async with (
+        asyncio.timeout(120),
+        following(proxy, group) as client,
+        Publisher(publish_url) as publisher,
+        connect(watch_url) as watcher,
+    ):
+        assert json.loads(await watcher.recv()) == {"hello": f"left-{group}"}
+        await client.send("remember:the session")
+        await eventually_async(lambda: {"remembered": True} in client.plain, timeout=30)
+        await publisher.publish("1")
+        await wait_texts(client, group, 1)  # it follows a stream: its session will be parked
+
+        dropped = time.monotonic()
+        proxy.cut(RESUME_SECONDS + 4)  # away for longer than the session waits
+        left = json.loads(await asyncio.wait_for(watcher.recv(), RESUME_SECONDS + 20))
+        # Reported once the time was up, not at the drop, by the consumer with its session.
+        assert time.monotonic() - dropped >= RESUME_SECONDS - 1
+        assert left == {"left": group, "value": "the session"}
+
+        await reconnected(client)  # too late: a new connection, websocket.connect runs again
+        await eventually_async(lambda: client.plain.count({"hello": group}) == 2, timeout=30)
+        assert client.resumed == 0
 
 
 async def test_a_client_that_does_not_ask_gets_plain_frames(stack: processes.Stack) -> None:

@@ -1,6 +1,7 @@
 """A feed with history: sockets on ``/feed/<group>/`` join the group and say hello; a frame
 ``publish:<text>`` on ``/publish/<group>/`` sends ``<text>`` to the group. On the feed socket,
-``remember:<value>`` keeps a value in the channel session and ``recall`` gives it back."""
+``remember:<value>`` keeps a value in the channel session and ``recall`` gives it back; a
+socket's disconnect is announced to the group ``left-<group>``."""
 
 from __future__ import annotations
 
@@ -31,7 +32,11 @@ def feed_receive(message: Any, group: str) -> None:
 
 @channel_session
 def feed_disconnect(message: Any, group: str) -> None:
+    """Leave the group, and tell watchers (sockets on /feed/left-<group>/) with what the channel
+    session held: the consumer ran for this socket, with its session."""
     Group(message.channel_session.get("group", group)).discard(message.reply_channel)
+    left = {"left": group, "value": message.channel_session.get("value")}
+    Group(f"left-{group}").send({"text": json.dumps(left)})
 
 
 def publish_connect(message: Any, group: str) -> None:

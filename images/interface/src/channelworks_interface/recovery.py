@@ -36,6 +36,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 # Closes after which a session is not kept: the client left on purpose (1000, 1001).
 _LEFT_ON_PURPOSE = frozenset({1000, 1001})
 _DISCONNECT_SEND_TRIES = 5
+# A parked record outlives the wait by this much, so the parking process finds it when the
+# wait is over (an expired record would mean a disconnect never reported).
+_RECORD_MARGIN_SECONDS = 30.0
 _parked: set[asyncio.Task[None]] = set()  # deferred disconnects of this process
 
 
@@ -124,7 +127,9 @@ class Recovery:
             "disconnect": disconnect,
         }
         try:
-            await self._layer.park_session(token, record, self._resume_seconds)
+            await self._layer.park_session(
+                token, record, self._resume_seconds + _RECORD_MARGIN_SECONDS
+            )
         except Exception:
             logger.warning("could not park a dropped socket's session", exc_info=True)
             return False
