@@ -106,6 +106,15 @@ class ChannelworksLayer(BaseChannelLayer, RecoveryAPI, abc.ABC):  # type: ignore
     @abc.abstractmethod
     async def queue_stats(self) -> QueueStats: ...
 
+    async def report_load(self, member: str, connections: int, ttl_seconds: float) -> None:
+        """Publish that ``member`` (an interface process) holds ``connections`` sockets now; the
+        report counts for ``ttl_seconds``. Backends in one process have no one to tell."""
+
+    async def load_reports(self) -> dict[str, int]:
+        """The open connections of every member whose last report has not expired (and drop
+        the expired ones); nothing for backends in one process."""
+        return {}
+
     async def check(self) -> None:
         """Return once the layer's servers answer (raise if they cannot be reached); readiness
         probes call it with a time limit. Backends with nothing to reach return at once."""

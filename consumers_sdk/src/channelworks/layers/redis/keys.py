@@ -102,6 +102,11 @@ class KeyLayout:
         return f"{{{self.prefix}}}:workers:{group}"
 
     @property
+    def load(self) -> str:
+        """The hash of the interfaces' open-connection reports (member -> count and expiry)."""
+        return f"{{{self.prefix}}}:load"
+
+    @property
     def scan_pattern(self) -> str:
         """A ``SCAN ... MATCH`` pattern that finds every key of this prefix, and those of
         prefixes that start with it: keep only what ``owns`` says."""

@@ -17,7 +17,7 @@ from channelworks.layers import codec, naming
 from channelworks.layers.base import ChannelworksLayer, WorkReceiver
 from channelworks.layers.config import layer_config
 from channelworks.layers.ordering import ordering_key
-from channelworks.layers.redis import connection, scripts
+from channelworks.layers.redis import connection, load, scripts
 from channelworks.layers.redis.batcher import BatchCall, Batcher
 from channelworks.layers.redis.inbox import Inbox, entry_tail, pack_entry
 from channelworks.layers.redis.keys import KeyLayout
@@ -313,6 +313,12 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
     async def queue_stats(self) -> QueueStats:
         state = self._state()
         return await read_queue_stats(self.layout, state.batcher)
+
+    async def report_load(self, member: str, connections: int, ttl_seconds: float) -> None:
+        await load.report(self.layout, self._state().batcher, member, connections, ttl_seconds)
+
+    async def load_reports(self) -> dict[str, int]:
+        return await load.read(self.layout, self._state().batcher)
 
     async def check(self) -> None:
         """Return once every server holding this layer's keys has answered: one ``EXISTS`` per
