@@ -13,7 +13,7 @@ from typing import Any
 
 from channelworks import gc_tuning
 from channelworks.layers import ChannelworksLayer, readiness
-from channelworks_interface import app, draining, guards, health
+from channelworks_interface import app, draining, guards, health, load_report
 from channelworks_interface.bridging import Bridge
 from channelworks_interface.config import InterfaceConfig
 from channelworks_interface.connections import Connections
@@ -43,6 +43,7 @@ class InterfaceServer:
             Bridge(config, layer, metrics, self.connections, self.disconnects)
         )
         self.layer_watch = readiness.LayerWatch(layer, config.layer_tuning.readiness_grace_seconds)
+        self.load_reporter = load_report.LoadReporter(layer, self.connections)
         self.health = health.HealthServer(
             metrics.registry, lambda: self.connections.ready and self.layer_watch.ready
         )
@@ -171,6 +172,7 @@ class InterfaceServer:
             self._stop()
             return
         self.layer_watch.start()
+        self.load_reporter.start()
         if install_signals and self._drainer is not None:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -181,6 +183,7 @@ class InterfaceServer:
     async def _finish(self) -> None:
         await self.health.close()
         await self.layer_watch.stop()
+        await self.load_reporter.stop()
         await self.layer.close()
 
     def _stop(self) -> None:
