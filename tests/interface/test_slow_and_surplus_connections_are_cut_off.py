@@ -25,6 +25,7 @@ def interface_env() -> dict[str, str]:
     return {
         "CHANNELWORKS_INTERFACE_HEADER_TIMEOUT": "1",
         "CHANNELWORKS_INTERFACE_BODY_TIMEOUT": "1.5",
+        "CHANNELWORKS_INTERFACE_IDLE_TIMEOUT": "3",
     }
 
 
@@ -82,6 +83,34 @@ async def test_a_keep_alive_connection_serves_requests_until_it_idles(
             response = await client.post(f"{interface.base_url}/keep/", content=b"%d" % n)
             assert response.text == f"echo:{n}"
             await asyncio.sleep(0.5)
+
+
+def _exchange(conn: socket.socket, path: bytes) -> bytes:
+    """One GET on an open connection; the whole (chunked) response."""
+    conn.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    response = b""
+    while not response.endswith(b"0\r\n\r\n"):
+        data = conn.recv(4096)
+        assert data, f"closed mid-response: {response!r}"
+        response += data
+    return response
+
+
+async def test_a_keep_alive_connection_idles_for_idle_timeout_then_closes(
+    interface: InterfaceProcess, worker_layer: RedisChannelLayer
+) -> None:
+    async with FakeWorker(worker_layer):
+        conn = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", interface.port))
+        with conn:
+            first = await asyncio.to_thread(_exchange, conn, b"/idle/1")
+            await asyncio.sleep(1.8)  # longer than HEADER_TIMEOUT, within IDLE_TIMEOUT
+            second = await asyncio.to_thread(_exchange, conn, b"/idle/2")
+            idle_since = time.monotonic()
+            conn.settimeout(10)
+            assert await asyncio.to_thread(conn.recv, 4096) == b""  # closed, without a word
+            idled = time.monotonic() - idle_since
+    assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200")
+    assert 2.5 < idled < 6, idled
 
 
 async def test_connections_over_the_cap_get_503_and_the_others_carry_on(

@@ -55,6 +55,7 @@ class InterfaceConfig:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    idle_timeout: float = 75.0
     message_rate: float = 50.0
     message_burst: int = 20
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
@@ -223,6 +224,7 @@ def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> InterfaceConfig:
         ),
         header_timeout=_number(env, "CHANNELWORKS_INTERFACE_HEADER_TIMEOUT", 10.0, 0.001),
         body_timeout=_number(env, "CHANNELWORKS_INTERFACE_BODY_TIMEOUT", 30.0, 0.001),
+        idle_timeout=_number(env, "CHANNELWORKS_INTERFACE_IDLE_TIMEOUT", 75.0, 0.001),
         message_rate=_number(env, "CHANNELWORKS_INTERFACE_MESSAGE_RATE", 50.0),
         message_burst=_integer(env, "CHANNELWORKS_INTERFACE_MESSAGE_BURST", 20),
         max_output_bytes=_integer(

@@ -3,10 +3,10 @@
 - :class:`ConnectionCap` counts open TCP connections (HTTP and WebSocket) and answers those over
   ``max_connections`` with ``503 Service Unavailable`` (``Retry-After: 1``) and a close.
 - :class:`GuardedHTTPChannel` gives a request ``header_timeout`` seconds for its request line and
-  headers (counted from the connection, or from the end of the previous response) and
-  ``body_timeout`` for its body, whatever pace the bytes come at; a late one is answered ``408``
-  and closed (an idle keep-alive connection is just closed). Before, a request sent one byte at a
-  time stayed open for hours.
+  headers (counted from the connection, or from the first byte of a keep-alive connection's next
+  request) and ``body_timeout`` for its body, whatever pace the bytes come at; a late one is
+  answered ``408`` and closed. A keep-alive connection idle for ``idle_timeout`` between requests
+  is closed without a word. Before, a request sent one byte at a time stayed open for hours.
 - :class:`OutputWatch` tells a WebSocket when its client stopped reading: Twisted pauses it once
   64 KiB wait to be written; what is written while paused, and how long it stays paused, are
   what ``max_output_bytes`` and ``write_timeout`` limit (``daphne_glue`` acts on them).
@@ -43,6 +43,7 @@ class Protections:
     max_connections: int
     header_timeout: float
     body_timeout: float
+    idle_timeout: float
     message_rate: float
     message_burst: int
     max_output_bytes: int
@@ -148,6 +149,7 @@ class GuardedHTTPChannel(_HTTPChannel):  # type: ignore[misc]
     protections: Protections  # set by the factory
     _deadline: Any = None
     _request_started = False  # a byte of the current request arrived
+    _idle = False  # between requests of a keep-alive connection
     _waiting_for_body = False
 
     def connectionMade(self) -> None:
@@ -155,6 +157,8 @@ class GuardedHTTPChannel(_HTTPChannel):  # type: ignore[misc]
         self._expect_headers()
 
     def dataReceived(self, data: bytes) -> None:
+        if self._idle:  # the next request begins: its headers have header_timeout from now
+            self._expect_headers()
         self._request_started = True
         super().dataReceived(data)
 
@@ -171,7 +175,7 @@ class GuardedHTTPChannel(_HTTPChannel):  # type: ignore[misc]
 
     def requestDone(self, request: Any) -> None:
         if self.persistent:  # first: the next request may already be buffered, and run now
-            self._expect_headers()
+            self._wait_idle()
         super().requestDone(request)
 
     def connectionLost(self, reason: Any) -> None:
@@ -180,8 +184,16 @@ class GuardedHTTPChannel(_HTTPChannel):  # type: ignore[misc]
 
     def _expect_headers(self) -> None:
         self._cancel_deadline()
-        self._request_started = False
+        self._request_started = self._idle = False
         self._deadline = self.callLater(self.protections.header_timeout, self._too_slow)
+
+    def _wait_idle(self) -> None:
+        """A keep-alive connection between requests: closed after ``idle_timeout`` (longer than
+        the proxies' in front keep theirs, so they never send on a connection we are closing)."""
+        self._cancel_deadline()
+        self._request_started = False
+        self._idle = True
+        self._deadline = self.callLater(self.protections.idle_timeout, self._too_slow)
 
     def _cancel_deadline(self) -> None:
         if self._deadline is not None and self._deadline.active():

@@ -146,6 +146,7 @@ class InterfaceServer:
             max_connections=config.max_connections,
             header_timeout=config.header_timeout,
             body_timeout=config.body_timeout,
+            idle_timeout=config.idle_timeout,
             message_rate=config.message_rate,
             message_burst=burst,
             max_output_bytes=config.max_output_bytes,
