@@ -52,6 +52,9 @@ class NoStats:
     async def read(self, key: str, target: LayerTarget, timeout: float) -> QueueSnapshot:
         raise AssertionError("an invalid app's queue was read")
 
+    async def connections(self, key: str, target: LayerTarget, timeout: float) -> int:
+        raise AssertionError("an invalid app's connections were read")
+
     async def forget(self, key: str) -> None:
         pass
 

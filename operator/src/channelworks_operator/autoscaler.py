@@ -124,25 +124,83 @@ def decide(
         return Decision(current, METRICS_UNAVAILABLE, message, current, history)
 
     recommended, why = _recommend(targets, current, depth, oldest_age_seconds)
+    return _stabilized(
+        recommended,
+        why,
+        current=current,
+        bounds=(targets.min_replicas, targets.max_replicas),
+        window=window,
+        now=now,
+        history=history,
+        unit="workers",
+    )
+
+
+def _stabilized(
+    recommended: int,
+    why: str,
+    *,
+    current: int,
+    bounds: tuple[int, int],
+    window: int,
+    now: float,
+    history: tuple[Recommendation, ...],
+    unit: str,
+) -> Decision:
+    """Out at once to ``recommended``; in only to the highest recommendation of the window."""
+    low, high = bounds
     kept = _window(history, now, window)
     if not history and window > 0:
-        kept.append(Recommendation(now, _clamp(current, targets)))
+        kept.append(Recommendation(now, max(low, min(high, current))))
     kept.append(Recommendation(now, recommended))
     new_history = tuple(kept[-MAX_HISTORY:])
 
     if recommended > current:
-        message = f"{why}: {current} -> {recommended} workers"
+        message = f"{why}: {current} -> {recommended} {unit}"
         return Decision(recommended, SCALED_UP, message, recommended, new_history)
     if recommended == current:
-        message = f"{why}: {current} workers"
+        message = f"{why}: {current} {unit}"
         return Decision(current, STABLE, message, recommended, new_history)
-    stabilized = _clamp(max(item.replicas for item in new_history), targets)
+    stabilized = max(low, min(high, max(item.replicas for item in new_history)))
     if stabilized < current:
-        reason = SCALED_DOWN if current <= targets.max_replicas else OUT_OF_RANGE
-        message = f"{why}: {current} -> {stabilized} workers"
+        reason = SCALED_DOWN if current <= high else OUT_OF_RANGE
+        message = f"{why}: {current} -> {stabilized} {unit}"
         return Decision(stabilized, reason, message, recommended, new_history)
     message = (
-        f"{why}: {recommended} workers would do; keeping {current} until the recommendation "
+        f"{why}: {recommended} {unit} would do; keeping {current} until the recommendation "
         f"stays lower for {window}s"
     )
     return Decision(current, STABILIZING, message, recommended, new_history)
+
+
+def decide_interfaces(
+    targets: spec.InterfaceAutoscalingSpec,
+    *,
+    current: int,
+    connections: int | None,
+    now: float,
+    history: tuple[Recommendation, ...] = (),
+) -> Decision:
+    """Desired interface replicas: ``ceil(connections / targetConnectionsPerPod)`` within
+    min/max, out at once, in after the stabilization window (as ``decide``). ``connections``
+    None means no count could be read: keep the pods as they are (within min/max)."""
+    low, high = targets.min_replicas, targets.max_replicas
+    if connections is None:
+        desired = max(low, min(high, current))
+        if desired != current:
+            message = f"connection count unavailable; {current} -> {desired} to stay within bounds"
+            return Decision(desired, OUT_OF_RANGE, message, desired, history)
+        message = f"connection count unavailable; keeping {current} interface pods"
+        return Decision(current, METRICS_UNAVAILABLE, message, current, history)
+    recommended = max(low, min(high, math.ceil(connections / targets.target_connections)))
+    why = f"{connections} open connections at a target of {targets.target_connections} per pod"
+    return _stabilized(
+        recommended,
+        why,
+        current=current,
+        bounds=(low, high),
+        window=targets.scale_down_stabilization_seconds,
+        now=now,
+        history=history,
+        unit="interface pods",
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,6 +34,8 @@ class LayerTarget:
 
 class StatsSource(Protocol):
     async def read(self, key: str, target: LayerTarget, timeout: float) -> QueueSnapshot: ...
+
+    async def connections(self, key: str, target: LayerTarget, timeout: float) -> int: ...
 
     async def forget(self, key: str) -> None: ...
 
@@ -74,18 +76,9 @@ class QueueStatsReader:
 
     async def read(self, key: str, target: LayerTarget, timeout: float) -> QueueSnapshot:
         """The current totals; QueueStatsUnavailable when the layer does not answer in time."""
-        try:
-            layer = self._layer(key, target, timeout)
-            async with asyncio.timeout(timeout):
-                stats = await layer.queue_stats()
-        except TimeoutError:
-            await self.forget(key)
-            raise QueueStatsUnavailable(
-                f"failed to read queue statistics: no answer from the channel layer in {timeout:g}s"
-            ) from None
-        except Exception as error:  # any client error means: no statistics this time
-            await self.forget(key)
-            raise QueueStatsUnavailable(f"failed to read queue statistics: {error}") from error
+        stats: QueueStats = await self._ask(
+            key, target, timeout, "queue statistics", lambda layer: layer.queue_stats()
+        )
         if self._observe is not None:
             self._observe(target.prefix, stats)
         channels = tuple(
@@ -93,6 +86,35 @@ class QueueStatsReader:
             for name, item in sorted(stats.channels.items())
         )
         return QueueSnapshot(int(stats.total_depth), float(stats.oldest_age_seconds), channels)
+
+    async def connections(self, key: str, target: LayerTarget, timeout: float) -> int:
+        """The WebSockets open over the app's interface pods, as they last reported them
+        (``load_reports``); QueueStatsUnavailable when the layer does not answer in time."""
+        reports: dict[str, int] = await self._ask(
+            key, target, timeout, "the connection count", lambda layer: layer.load_reports()
+        )
+        return sum(reports.values())
+
+    async def _ask(
+        self,
+        key: str,
+        target: LayerTarget,
+        timeout: float,
+        what: str,
+        call: Callable[[Any], Awaitable[Any]],
+    ) -> Any:
+        try:
+            layer = self._layer(key, target, timeout)
+            async with asyncio.timeout(timeout):
+                return await call(layer)
+        except TimeoutError:
+            await self.forget(key)
+            raise QueueStatsUnavailable(
+                f"failed to read {what}: no answer from the channel layer in {timeout:g}s"
+            ) from None
+        except Exception as error:  # any client error means: no statistics this time
+            await self.forget(key)
+            raise QueueStatsUnavailable(f"failed to read {what}: {error}") from error
 
     async def forget(self, key: str) -> None:
         known = self._layers.pop(key, None)

@@ -82,6 +82,7 @@ class AppMemory:
     last_full: float = float("-inf")
     # The autoscaler's recent recommendations per worker pool (None: the default pool).
     histories: dict[str | None, tuple[autoscaler.Recommendation, ...]] = field(default_factory=dict)
+    interface_history: tuple[autoscaler.Recommendation, ...] = ()  # the interface autoscaler's
     cluster_converged: bool = False
     references_ok: bool = False
     migration_logs: dict[str, str] = field(default_factory=dict)  # a failed Job's, by name
@@ -204,6 +205,7 @@ class Reconciler:
         else:
             self.metrics.forget_autoscaler(app.ref.prefix)
 
+        interfaces = await self._scale_interfaces(key, app, password, now, memory)
         default = pools[0] if pools[0].pool.name is None else None
         if default and default.scaling.build_replicas is None and default.worker is not None:
             await self._hand_over_replicas(default.worker, log)
@@ -214,6 +216,7 @@ class Reconciler:
             operator_namespace=self.config.operator_namespace,
             operator_pod_labels=self.config.operator_pod_labels,
             worker_replicas=default.scaling.build_replicas if default else None,
+            interface_replicas=interfaces.build_replicas,
             pool_replicas=tuple(
                 (item.pool.name, item.scaling.build_replicas)
                 for item in pools
@@ -285,9 +288,12 @@ class Reconciler:
                 else 0
             ),
             layer_url=channel_layer.display_url(app),
-            autoscaling=scaling.condition,
+            autoscaling=scaling_module.with_interfaces(scaling.condition, interfaces),
             autoscaler=scaling_module.status_block(
                 (obj.get("status") or {}).get("autoscaler"), scaling, worker
+            ),
+            interface_autoscaler=scaling_module.interface_status_block(
+                (obj.get("status") or {}).get("interfaceAutoscaler"), interfaces, interface
             ),
             queue_depth=snapshot.depth if snapshot else None,
             oldest_age_seconds=snapshot.oldest_age_seconds if snapshot else None,
@@ -339,6 +345,29 @@ class Reconciler:
             logger.warning("[%s] cannot list Ingresses: %s", app.ref.prefix, error)
             return ()
         return tuple(django_builders.ingress_hosts(app.ref, found))
+
+    async def _scale_interfaces(
+        self, key: str, app: spec.App, password: str | None, now: float, memory: AppMemory
+    ) -> scaling_module.InterfaceScaling:
+        """spec.interface.autoscaling: the interface pods for the WebSockets they report."""
+        if not app.interface.autoscaling.enabled:
+            memory.interface_history = ()
+            return scaling_module.InterfaceScaling(None, None, None)
+        interface = await self._call(
+            self.kube.get, "apps/v1", "Deployment", app.ref.namespace, meta.interface_name(app.ref)
+        )
+        target = channel_layer.target(app, password)
+        try:
+            count: int | None = await self.stats.connections(
+                key, target, self.config.stats_timeout_seconds
+            )
+        except QueueStatsUnavailable:
+            count = None
+        run = scaling_module.decide_interfaces(
+            app, interface, count, now=now, history=memory.interface_history
+        )
+        memory.interface_history = run.decision.history if run.decision else ()
+        return run
 
     async def _hand_over_replicas(self, worker: Mapping[str, Any], log: AppLogger) -> None:
         """KEDA or an HPA takes the worker count over: keep the current count (see

@@ -100,6 +100,8 @@ class Resync:
             for pool in app.pools
             if pool.worker.autoscaling.enabled and pool.worker.autoscaling.mode == "builtin"
         ]
+        if app.interface.autoscaling.enabled:
+            polls.append(app.interface.autoscaling.poll_interval_seconds)
         return float(min([*polls, self.config.resync_seconds]))
 
     async def run(self, stop: asyncio.Event) -> None:

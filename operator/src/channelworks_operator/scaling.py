@@ -162,7 +162,14 @@ def status_block(
     previous: Mapping[str, Any] | None, scaling: Scaling, worker: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
     """``status.autoscaler`` (built-in mode): the last decision, and when workers last changed."""
-    decision = scaling.decision
+    return _decision_block(previous, scaling.decision, worker)
+
+
+def _decision_block(
+    previous: Mapping[str, Any] | None,
+    decision: autoscaler.Decision | None,
+    worker: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
     if decision is None:
         return None
     current = live_replicas(worker)
@@ -271,3 +278,66 @@ def total(workloads: list[status.Workload | None]) -> status.Workload | None:
         updated=sum(item.updated for item in present),
         rolled_out=len(present) == len(workloads) and all(item.rolled_out for item in present),
     )
+
+
+@dataclass(frozen=True)
+class InterfaceScaling:
+    """The interface autoscaler's run: replicas to write (None: spec.interface.replicas),
+    the decision, and the connections it was made on."""
+
+    build_replicas: int | None
+    decision: autoscaler.Decision | None
+    connections: int | None
+
+
+def decide_interfaces(
+    app: spec.App,
+    interface: Mapping[str, Any] | None,
+    connections: int | None,
+    *,
+    now: float,
+    history: tuple[autoscaler.Recommendation, ...],
+) -> InterfaceScaling:
+    """How many interface pods (``spec.interface.autoscaling``) for ``connections`` open
+    WebSockets over all of them (None: not readable)."""
+    targets = app.interface.autoscaling
+    if not targets.enabled:
+        return InterfaceScaling(None, None, connections)
+    live = live_replicas(interface)
+    decision = autoscaler.decide_interfaces(
+        targets,
+        current=live if live is not None else targets.min_replicas,
+        connections=connections,
+        now=now,
+        history=history,
+    )
+    return InterfaceScaling(decision.desired, decision, connections)
+
+
+def with_interfaces(condition: conditions.Condition, run: InterfaceScaling) -> conditions.Condition:
+    """The Autoscaling condition with the interface autoscaler's part: its message added; its
+    reason when the workers' autoscaling is off or the interfaces just moved."""
+    decision = run.decision
+    if decision is None:
+        return condition
+    part = f"interfaces: {decision.message}"
+    ok = decision.reason != autoscaler.METRICS_UNAVAILABLE
+    workers_off = not condition.true and condition.reason == "Disabled"
+    moved = decision.reason in (autoscaler.SCALED_UP, autoscaler.SCALED_DOWN)
+    if workers_off or (moved and condition.true):
+        make = conditions.true if ok else conditions.false
+        return make(
+            conditions.AUTOSCALING, decision.reason, f"{part}; workers: {condition.message}"
+        )
+    make = conditions.true if condition.true and ok else conditions.false
+    return make(conditions.AUTOSCALING, condition.reason, f"{condition.message}; {part}")
+
+
+def interface_status_block(
+    previous: Mapping[str, Any] | None, run: InterfaceScaling, interface: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """``status.interfaceAutoscaler``: the last decision, the count, when the pods last changed."""
+    block = _decision_block(previous, run.decision, interface)
+    if block is not None and run.connections is not None:
+        block["connections"] = run.connections
+    return block

@@ -96,6 +96,18 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class InterfaceAutoscalingSpec:
+    """``spec.interface.autoscaling``: the operator follows the open WebSockets (builtin only)."""
+
+    enabled: bool = False
+    min_replicas: int = 2
+    max_replicas: int = 10
+    target_connections: int = 1000
+    scale_down_stabilization_seconds: int = 300
+    poll_interval_seconds: int = 15
+
+
+@dataclass(frozen=True)
 class InterfaceSpec:
     image: str | None
     replicas: int
@@ -106,6 +118,7 @@ class InterfaceSpec:
     env: tuple[Json, ...]
     resources: Json
     placement: Placement
+    autoscaling: InterfaceAutoscalingSpec = InterfaceAutoscalingSpec()
 
 
 @dataclass(frozen=True)
@@ -376,7 +389,27 @@ def _interface(fields: _Fields) -> InterfaceSpec:
         env=_env(fields, "env"),
         resources=fields.json_object("resources"),
         placement=_placement(fields),
+        autoscaling=_interface_autoscaling(fields.sub("autoscaling")),
     )
+
+
+def _interface_autoscaling(fields: _Fields) -> InterfaceAutoscalingSpec:
+    spec = InterfaceAutoscalingSpec(
+        enabled=fields.boolean("enabled", False),
+        min_replicas=fields.integer("minReplicas", 2, 1, 1000),
+        max_replicas=fields.integer("maxReplicas", 10, 1, 1000),
+        target_connections=fields.integer("targetConnectionsPerPod", 1000, 1, 1_000_000),
+        scale_down_stabilization_seconds=fields.integer(
+            "scaleDownStabilizationSeconds", 300, 0, 3600
+        ),
+        poll_interval_seconds=fields.integer("pollIntervalSeconds", 15, 2, 300),
+    )
+    if spec.min_replicas > spec.max_replicas:
+        raise InvalidSpec(
+            f"{fields.path}.minReplicas",
+            f"must not be greater than maxReplicas ({spec.min_replicas} > {spec.max_replicas})",
+        )
+    return spec
 
 
 def _autoscaling(fields: _Fields) -> AutoscalingSpec:

@@ -88,6 +88,8 @@ class Observation:
     # spec.django.migrate: the Migrated condition and status.migration (release.Plan).
     migration: Condition | None = None
     migration_status: Mapping[str, str] | None = None
+    # status.interfaceAutoscaler (spec.interface.autoscaling), scaling.interface_status_block.
+    interface_autoscaler: Mapping[str, Any] | None = None
 
 
 def interface_condition(workload: Workload | None) -> Condition:
@@ -211,6 +213,8 @@ def build(
         status["oldestMessageAgeSeconds"] = previous.get("oldestMessageAgeSeconds", 0.0)
     if obs.autoscaler is not None:
         status["autoscaler"] = dict(obs.autoscaler)
+    if obs.interface_autoscaler is not None:
+        status["interfaceAutoscaler"] = dict(obs.interface_autoscaler)
     if obs.migration_status is not None:
         status["migration"] = dict(obs.migration_status)
     return status

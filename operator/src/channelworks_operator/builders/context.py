@@ -30,6 +30,8 @@ class BuildContext:
     ingress_hosts: tuple[str, ...] = ()
     # Replicas of each named worker pool (spec.workerPools), like worker_replicas.
     pool_replicas: tuple[tuple[str, int | None], ...] = ()
+    # Interface replicas decided by the interface autoscaler; None: spec.interface.replicas.
+    interface_replicas: int | None = None
 
     def pool_replicas_of(self, pool: str) -> int | None:
         return dict(self.pool_replicas).get(pool)

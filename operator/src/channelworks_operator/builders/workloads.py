@@ -128,7 +128,9 @@ def interface_deployment(app: spec.App, ctx: BuildContext, layer: LayerConnectio
         "kind": "Deployment",
         "metadata": meta.metadata(app.ref, meta.interface_name(app.ref), meta.INTERFACE),
         "spec": {
-            "replicas": iface.replicas,
+            "replicas": iface.replicas
+            if ctx.interface_replicas is None
+            else ctx.interface_replicas,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": meta.selector_labels(app.ref, meta.INTERFACE)},
             # Never fewer interface pods than asked while rolling: they hold the sockets.
