@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -138,6 +139,36 @@ class FakeWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
         return self.messages(channel, path)[:count]
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident memory of process ``pid`` now."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+class PeakRss:
+    """Watches a process's resident memory every 10 ms from creation until :meth:`stop`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.before = self.peak = rss_bytes(pid)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, rss_bytes(self.pid))
+            time.sleep(0.01)
+
+    def stop(self) -> int:
+        """Stop watching; how many bytes the peak was above the start."""
+        self._done.set()
+        self._thread.join()
+        return self.peak - self.before
 
 
 def metric(text: str, name: str, labels: Mapping[str, str] | None = None) -> float:

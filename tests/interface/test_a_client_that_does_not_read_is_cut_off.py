@@ -11,23 +11,14 @@ import asyncio
 import base64
 import os
 import socket
-import threading
 import time
-from pathlib import Path
 
 from channelworks.layers import RedisChannelLayer
 from tests.interface.conftest import StartInterface
-from tests.interface.support import FakeWorker, InterfaceProcess, metric
+from tests.interface.support import FakeWorker, InterfaceProcess, PeakRss, metric
 
 PIECE = b"r" * 16384
 MIB = 1024 * 1024
-
-
-def _rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 def _open_and_never_read(interface: InterfaceProcess, path: str) -> socket.socket:
@@ -54,25 +45,6 @@ def _log_lines(interface: InterfaceProcess) -> str:
     )
 
 
-class _PeakRss:
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.before = self.peak = _rss_bytes(pid)
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._done.is_set():
-            self.peak = max(self.peak, _rss_bytes(self.pid))
-            time.sleep(0.01)
-
-    def stop(self) -> float:
-        self._done.set()
-        self._thread.join()
-        return (self.peak - self.before) / MIB
-
-
 async def _flood(layer: RedisChannelLayer, reply_channel: str, total: int) -> None:
     """Send ``total`` bytes to the socket, 1 MiB at a time with a breath in between: a worker
     sending steadily, so what the interface holds is its own doing, not a backlog it pulls
@@ -91,7 +63,7 @@ async def test_a_client_that_never_reads_is_closed_1008_and_memory_stays_flat(
         conn = await asyncio.to_thread(_open_and_never_read, interface, "/never-reads/")
         try:
             (connected,) = await worker.wait_for("websocket.connect", path="/never-reads/")
-            rss = _PeakRss(interface.process.pid)
+            rss = PeakRss(interface.process.pid)
             try:
                 await _flood(worker_layer, connected["reply_channel"], 100 * MIB)
                 (gone,) = await worker.wait_for(
@@ -99,7 +71,7 @@ async def test_a_client_that_never_reads_is_closed_1008_and_memory_stays_flat(
                 )
                 await asyncio.sleep(1)
             finally:
-                growth = rss.stop()
+                growth = rss.stop() / MIB
                 print(f"interface RSS grew {growth:.1f} MiB while 100 MiB went to a non-reader")
         finally:
             conn.close()

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import socket
-import threading
-import time
-from pathlib import Path
 
 from tests.interface.conftest import StartInterface
-from tests.interface.support import InterfaceProcess, metric
+from tests.interface.support import InterfaceProcess, PeakRss, metric
 
 LIMIT = 960 * 1024
 UPLOAD = 150 * 1024 * 1024
@@ -57,13 +54,6 @@ def _upload(interface: InterfaceProcess, head: bytes, chunked: bool) -> tuple[in
             return sent, b""
 
 
-def _rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_an_over_limit_content_length_is_answered_413_before_the_body_is_sent(
     interface: InterfaceProcess,
 ) -> None:
@@ -96,19 +86,7 @@ def test_a_chunked_body_is_cut_off_soon_after_the_limit(interface: InterfaceProc
 
 def test_ten_concurrent_150_mb_uploads_leave_memory_flat(start_interface: StartInterface) -> None:
     interface = start_interface()
-    pid = interface.process.pid
-    before = _rss_bytes(pid)
-    peak = before
-    done = threading.Event()
-
-    def watch() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _rss_bytes(pid))
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+    rss = PeakRss(interface.process.pid)
     heads = [_head(b"Content-Length: %d\r\n" % UPLOAD)] * 5
     heads += [_head(b"Transfer-Encoding: chunked\r\n")] * 5
     try:
@@ -117,14 +95,13 @@ def test_ten_concurrent_150_mb_uploads_leave_memory_flat(start_interface: StartI
                 pool.map(lambda head: _upload(interface, head, b"chunked" in head), heads)
             )
     finally:
-        done.set()
-        watcher.join()
+        growth = rss.stop()
     print(
-        f"interface RSS {before / 2**20:.1f} MiB before, {peak / 2**20:.1f} MiB at peak; body "
-        f"bytes the clients got out: {[sent for sent, _ in results]}"
+        f"interface RSS {rss.before / 2**20:.1f} MiB before, {rss.peak / 2**20:.1f} MiB at "
+        f"peak; body bytes the clients got out: {[sent for sent, _ in results]}"
     )
     assert all(sent < LIMIT + 16 * 1024 * 1024 for sent, _ in results), results
-    assert peak - before < 30 * 1024 * 1024, (before, peak)
+    assert growth < 30 * 1024 * 1024, (rss.before, rss.peak)
     refused = metric(
         interface.metrics(), "channelworks_interface_http_requests_total", {"code": "413"}
     )
