@@ -2,8 +2,9 @@
 
 Every ``EVERY_SECONDS`` the count of open sockets goes into the channel layer under the pod's
 name (``ChannelworksLayer.report_load``); a report lives ``TTL_SECONDS``, so a pod that is gone
-stops counting within that time. While draining the process reports nothing more: its sockets
-are on their way to the other pods. A failed report is logged and tried again next time.
+stops counting within that time. When draining begins the process reports 0 once (within
+half a second) and then nothing: its sockets are on their way to the other pods, which count
+them. A failed report is logged and tried again next time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from channelworks_interface.connections import Connections
 logger = logging.getLogger(__name__)
 EVERY_SECONDS = 5.0
 TTL_SECONDS = 3 * EVERY_SECONDS
+LAST_REPORT_SECONDS = 0.5  # the final 0 on the way out: no longer than this
 
 
 class LoadReporter:
@@ -32,17 +34,33 @@ class LoadReporter:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
+        """Stop reporting; the last report says 0 (a drain quicker than the loop's check)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(LAST_REPORT_SECONDS):
+                await self._layer.report_load(self._member, 0, TTL_SECONDS)
 
     async def _run(self) -> None:
-        while not self._connections.draining:
+        while True:
+            draining = self._connections.draining
+            # Draining: 0, once, so the sockets that reconnect elsewhere are not counted twice.
+            count = 0 if draining else len(self._connections.sockets)
             try:
-                await self._layer.report_load(
-                    self._member, len(self._connections.sockets), TTL_SECONDS
-                )
+                await self._layer.report_load(self._member, count, TTL_SECONDS)
             except Exception as error:  # the layer is down: readiness says so; try again later
                 logger.debug("cannot report the open connections: %s", error)
-            await asyncio.sleep(EVERY_SECONDS)
+            if draining:
+                return
+            await self._sleep_unless_draining(EVERY_SECONDS)
+
+    async def _sleep_unless_draining(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when draining begins (checked every 0.5 s)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not self._connections.draining:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(0.5, left))
