@@ -29,13 +29,12 @@ from typing import Any
 
 from channelworks.layers import ChannelworksLayer, history
 from channelworks_interface import stream_frames
+from channelworks_interface.disconnects import DisconnectOutbox
 
 logger = logging.getLogger(__name__)
-DISCONNECT_CHANNEL = "websocket.disconnect"
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 # Closes after which a session is not kept: the client left on purpose (1000, 1001).
 _LEFT_ON_PURPOSE = frozenset({1000, 1001})
-_DISCONNECT_SEND_TRIES = 5
 # A parked record outlives the wait by this much, so the parking process finds it when the
 # wait is over (an expired record would mean a disconnect never reported).
 _RECORD_MARGIN_SECONDS = 30.0
@@ -48,11 +47,13 @@ class Recovery:
     def __init__(
         self,
         layer: ChannelworksLayer,
+        disconnects: DisconnectOutbox,
         request: stream_frames.Request | None,
         send: Send,
         resume_seconds: float,
     ) -> None:
         self._layer = layer
+        self._disconnects = disconnects
         self._request = request
         self._send = send
         self._resume_seconds = resume_seconds if layer.supports_recovery else 0.0
@@ -69,6 +70,7 @@ class Recovery:
     def for_scope(
         cls,
         layer: ChannelworksLayer,
+        disconnects: DisconnectOutbox,
         scope: MutableMapping[str, Any],
         send: Send,
         resume_seconds: float,
@@ -77,7 +79,7 @@ class Recovery:
         request, rest = stream_frames.take_request(bytes(scope.get("query_string", b"")))
         if request is not None:
             scope = {**scope, "query_string": rest}
-        return cls(layer, request, send, resume_seconds), scope
+        return cls(layer, disconnects, request, send, resume_seconds), scope
 
     @property
     def active(self) -> bool:
@@ -98,7 +100,7 @@ class Recovery:
         if record is None:
             return False
         if record.get("path") != path:
-            await _send_disconnect(self._layer, record)  # not this socket's: it ends now
+            await _send_disconnect(self._disconnects, record)  # not this socket's: it ends now
             return False
         groups = await self._layer.move_memberships(str(record["channel"]), reply_channel)
         self.session_channel = str(record["session"])
@@ -133,7 +135,9 @@ class Recovery:
         except Exception:
             logger.warning("could not park a dropped socket's session", exc_info=True)
             return False
-        task = asyncio.ensure_future(_disconnect_later(self._layer, token, self._resume_seconds))
+        task = asyncio.ensure_future(
+            _disconnect_later(self._layer, self._disconnects, token, self._resume_seconds)
+        )
         _parked.add(task)
         task.add_done_callback(_parked.discard)
         return True
@@ -224,7 +228,9 @@ class Recovery:
             await self._send(stream_frames.recovered(group, after, sent))
 
 
-async def _disconnect_later(layer: ChannelworksLayer, token: str, seconds: float) -> None:
+async def _disconnect_later(
+    layer: ChannelworksLayer, disconnects: DisconnectOutbox, token: str, seconds: float
+) -> None:
     """Report the disconnect of a parked session nobody resumed within ``seconds``."""
     await asyncio.sleep(seconds)
     try:
@@ -233,18 +239,11 @@ async def _disconnect_later(layer: ChannelworksLayer, token: str, seconds: float
         logger.warning("could not claim a parked session to end it", exc_info=True)
         return
     if record is not None:
-        await _send_disconnect(layer, record)
+        await _send_disconnect(disconnects, record)
 
 
-async def _send_disconnect(layer: ChannelworksLayer, record: dict[str, Any]) -> None:
+async def _send_disconnect(disconnects: DisconnectOutbox, record: dict[str, Any]) -> None:
+    """Through the process's outbox: sent again until it fits, never dropped (disconnects.py)."""
     message = record.get("disconnect")
-    if not isinstance(message, dict):
-        return
-    for attempt in range(_DISCONNECT_SEND_TRIES):
-        try:
-            await layer.send(DISCONNECT_CHANNEL, message)
-            return
-        except Exception:
-            if attempt == _DISCONNECT_SEND_TRIES - 1:
-                logger.warning("could not report the disconnect of a parked session", exc_info=True)
-            await asyncio.sleep(0.5 * (attempt + 1))
+    if isinstance(message, dict):
+        await disconnects.send(message)

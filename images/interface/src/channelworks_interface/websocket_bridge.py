@@ -65,7 +65,7 @@ class WebSocketSession:
         self._offered: list[str] = list(scope.get("subprotocols") or [])
         # Recovery after reconnect (recovery.py): its request is taken out of the query string.
         self._recovery, self._scope = recovery.Recovery.for_scope(
-            bridge.layer, scope, send, bridge.config.resume_seconds
+            bridge.layer, bridge.disconnects, scope, send, bridge.config.resume_seconds
         )
 
     # Entry point -------------------------------------------------------------------------------
