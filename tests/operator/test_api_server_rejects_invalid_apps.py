@@ -16,6 +16,14 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         {"worker": {"autoscaling": {"minReplicas": 8, "maxReplicas": 4}}},
         "worker.autoscaling.minReplicas must not be greater than maxReplicas",
     ),
+    "interface-min-over-max": (
+        {"interface": {"autoscaling": {"enabled": True, "minReplicas": 6, "maxReplicas": 3}}},
+        "interface.autoscaling.minReplicas must not be greater than maxReplicas",
+    ),
+    "interface-autoscaling-min-zero": (
+        {"interface": {"autoscaling": {"enabled": True, "minReplicas": 0}}},
+        "should be greater than or equal to 1",
+    ),
     "external-without-url": (
         {"channelLayer": {"redis": {"mode": "external"}}},
         "channelLayer.redis.mode external needs a url",

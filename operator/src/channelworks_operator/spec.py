@@ -393,6 +393,13 @@ def _interface(fields: _Fields) -> InterfaceSpec:
     )
 
 
+def _min_not_over_max(fields: _Fields, low: int, high: int) -> None:
+    if low > high:
+        raise InvalidSpec(
+            f"{fields.path}.minReplicas", f"must not be greater than maxReplicas ({low} > {high})"
+        )
+
+
 def _interface_autoscaling(fields: _Fields) -> InterfaceAutoscalingSpec:
     spec = InterfaceAutoscalingSpec(
         enabled=fields.boolean("enabled", False),
@@ -404,11 +411,7 @@ def _interface_autoscaling(fields: _Fields) -> InterfaceAutoscalingSpec:
         ),
         poll_interval_seconds=fields.integer("pollIntervalSeconds", 15, 2, 300),
     )
-    if spec.min_replicas > spec.max_replicas:
-        raise InvalidSpec(
-            f"{fields.path}.minReplicas",
-            f"must not be greater than maxReplicas ({spec.min_replicas} > {spec.max_replicas})",
-        )
+    _min_not_over_max(fields, spec.min_replicas, spec.max_replicas)
     return spec
 
 
@@ -429,11 +432,7 @@ def _autoscaling(fields: _Fields) -> AutoscalingSpec:
         prometheus_address=prometheus.text("serverAddress"),
         prometheus_query=prometheus.text("query"),
     )
-    if spec.min_replicas > spec.max_replicas:
-        raise InvalidSpec(
-            f"{fields.path}.minReplicas",
-            f"must not be greater than maxReplicas ({spec.min_replicas} > {spec.max_replicas})",
-        )
+    _min_not_over_max(fields, spec.min_replicas, spec.max_replicas)
     if spec.mode == "hpa" and spec.min_replicas < 1:
         raise InvalidSpec(f"{fields.path}.minReplicas", "mode hpa cannot scale to zero")
     if spec.mode == "keda" and not spec.prometheus_address:
