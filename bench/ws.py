@@ -321,6 +321,9 @@ def build_ours(
             "CHANNELWORKS_METRICS_PORT": str(probe),
             "CHANNELWORKS_INTERFACE_DRAIN_DELAY": "0.2",
             "CHANNELWORKS_INTERFACE_DRAIN_WINDOW": "1",
+            # No per-socket message rate (default 50/s): a closed-loop echo client sends as fast
+            # as answers come back, and neither peer limits a socket's rate.
+            "CHANNELWORKS_INTERFACE_MESSAGE_RATE": "0",
         }
         front.append(
             Server(
