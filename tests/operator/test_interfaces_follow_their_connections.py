@@ -1,7 +1,8 @@
 """Interface autoscaling on the real API server and a real Redis: the interface pods report their
 open WebSockets into the channel layer (as channelworks_interface.load_report does), the operator
 reads the sum and the interface Deployment's replicas follow it out at once, and back in only
-after the stabilization window; status.interfaceAutoscaler and the Autoscaling condition say why."""
+after the stabilization window; status.interfaceAutoscaler, the Autoscaling condition and Events
+say why."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def interface_replicas(kube: Kube, namespace: str) -> int:
     assert found is not None
     replicas: int = found["spec"]["replicas"]
     return replicas
+
+
+def interface_events(kube: Kube, namespace: str, reason: str) -> list[str]:
+    """Messages of the app's Events of ``reason`` about the interfaces."""
+    messages = [str(event.get("message")) for event in apps.events(kube, namespace, reason)]
+    return [message for message in messages if message.startswith("interfaces: ")]
 
 
 def report(url: str, prefix: str, counts: dict[str, int]) -> None:
@@ -73,6 +80,7 @@ def test_interface_pods_follow_the_open_connections(
     assert app["status"]["interfaceAutoscaler"]["connections"] == 35
     assert app["status"]["interfaceAutoscaler"]["desiredReplicas"] == 4
     assert "35 open connections" in apps.condition(app, "Autoscaling")["message"]
+    eventually(lambda: interface_events(kube, namespace, "ScaledUp"), timeout=10)
     eventually(
         lambda: apps.get(kube, namespace)["status"]["interface"]["ready"] == "4/4",
         timeout=apps.WAIT,
@@ -89,3 +97,5 @@ def test_interface_pods_follow_the_open_connections(
     assert app["status"]["interfaceAutoscaler"]["connections"] == 5
     eventually(lambda: interface_replicas(kube, namespace) == 1, timeout=40, interval=0.5)
     assert time.monotonic() - dropped >= WINDOW - 2, "scaled in before the window"
+    apps.wait_condition(kube, namespace, "Autoscaling", "True", reason="ScaledDown")
+    eventually(lambda: interface_events(kube, namespace, "ScaledDown"), timeout=10)

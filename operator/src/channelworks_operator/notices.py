@@ -40,6 +40,7 @@ def notices(
     facts: RunFacts,
     decided: scaling.Scaling,
     worker: Mapping[str, Any] | None,
+    interfaces: scaling.InterfaceScaling | None = None,
 ) -> list[Notice]:
     found: list[Notice] = []
     fresh = [name for name in facts.created if name not in facts.drifted]
@@ -56,6 +57,9 @@ def notices(
     current = scaling.live_replicas(worker)
     if decision is not None and current is not None and decision.changes(current):
         found.append(Notice(NORMAL, decision.reason, decision.message))
+    if interfaces is not None and interfaces.decision is not None and interfaces.moved:
+        moved = interfaces.decision
+        found.append(Notice(NORMAL, moved.reason, f"interfaces: {moved.message}"))
     old = previous.get("conditions") or []
     for item in conditions.flipped(old, new_status.get("conditions") or []):
         if item["type"] not in NEWS_CONDITIONS:

@@ -312,7 +312,7 @@ class Reconciler:
             cluster_actions=channel_layer.actions_message(cluster.actions) if cluster else "",
             problem_reasons=frozenset(problem.reason for problem in problems),
         )
-        for notice in notices.notices(previous, new_status, facts, scaling, worker):
+        for notice in notices.notices(previous, new_status, facts, scaling, worker, interfaces):
             log.info("%s: %s", notice.reason, notice.message)  # each Event in the log too
             await self._event(obj, notice.type, notice.reason, notice.message)
         if full:

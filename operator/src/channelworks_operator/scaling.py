@@ -288,6 +288,14 @@ class InterfaceScaling:
     build_replicas: int | None
     decision: autoscaler.Decision | None
     connections: int | None
+    live: int | None = None  # the interface Deployment's replicas before this run
+
+    @property
+    def moved(self) -> bool:
+        """Whether this run changes the interface count (an Event says so)."""
+        return (
+            self.decision is not None and self.live is not None and self.decision.changes(self.live)
+        )
 
 
 def decide_interfaces(
@@ -311,7 +319,7 @@ def decide_interfaces(
         now=now,
         history=history,
     )
-    return InterfaceScaling(decision.desired, decision, connections)
+    return InterfaceScaling(decision.desired, decision, connections, live)
 
 
 def with_interfaces(condition: conditions.Condition, run: InterfaceScaling) -> conditions.Condition:
