@@ -205,7 +205,9 @@ class Reconciler:
         else:
             self.metrics.forget_autoscaler(app.ref.prefix)
 
-        interfaces = await self._scale_interfaces(key, app, password, now, memory)
+        interfaces = await self._scale_interfaces(
+            key, app, password, now, memory, readable=stats_error is None
+        )
         default = pools[0] if pools[0].pool.name is None else None
         if default and default.scaling.build_replicas is None and default.worker is not None:
             await self._hand_over_replicas(default.worker, log)
@@ -347,22 +349,30 @@ class Reconciler:
         return tuple(django_builders.ingress_hosts(app.ref, found))
 
     async def _scale_interfaces(
-        self, key: str, app: spec.App, password: str | None, now: float, memory: AppMemory
+        self,
+        key: str,
+        app: spec.App,
+        password: str | None,
+        now: float,
+        memory: AppMemory,
+        *,
+        readable: bool,
     ) -> scaling_module.InterfaceScaling:
-        """spec.interface.autoscaling: the interface pods for the WebSockets they report."""
+        """spec.interface.autoscaling: the interface pods for the WebSockets they report (not
+        read when the layer could not be read for the queue statistics either: no count)."""
         if not app.interface.autoscaling.enabled:
             memory.interface_history = ()
             return scaling_module.InterfaceScaling(None, None, None)
         interface = await self._call(
             self.kube.get, "apps/v1", "Deployment", app.ref.namespace, meta.interface_name(app.ref)
         )
-        target = channel_layer.target(app, password)
-        try:
-            count: int | None = await self.stats.connections(
-                key, target, self.config.stats_timeout_seconds
-            )
-        except QueueStatsUnavailable:
-            count = None
+        count: int | None = None
+        if readable:
+            target = channel_layer.target(app, password)
+            try:
+                count = await self.stats.connections(key, target, self.config.stats_timeout_seconds)
+            except QueueStatsUnavailable:
+                count = None
         run = scaling_module.decide_interfaces(
             app, interface, count, now=now, history=memory.interface_history
         )
