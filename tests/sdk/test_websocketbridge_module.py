@@ -5,41 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
-import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-import channelworks
+from tests.support.node import CLASSIC, MODULE, needs_node, run_node
 
-SCRIPTS = Path(channelworks.__file__).parent / "static" / "channels" / "js"
-MODULE = (SCRIPTS / "websocketbridge.mjs").as_uri()
-CLASSIC = str(SCRIPTS / "websocketbridge.js")
-NODE = shutil.which("node")
-
-pytestmark = pytest.mark.skipif(NODE is None, reason="needs node (apt-get install -y nodejs)")
-
-
-def run_node(program: str, timeout: float = 60.0) -> object:
-    """Run an ES module program under node; it prints one JSON line: return what it printed."""
-    done = subprocess.run(
-        [
-            str(NODE),
-            "--experimental-websocket",
-            "--no-warnings",
-            "--input-type=module",
-            "-e",
-            program,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+pytestmark = needs_node
 
 
 def test_the_es_module_exports_the_bridge() -> None:

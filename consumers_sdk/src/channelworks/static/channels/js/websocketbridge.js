@@ -51,6 +51,8 @@
     connectionTimeout: 10000, // ms an opening handshake may take before it is abandoned
     maxRetries: Infinity, // reconnection attempts in a row before giving up
     maxQueuedMessages: 1000, // frames kept while the socket is not open; beyond: send() throws
+    flushBurst: 16, // queued frames sent at once when a socket opens...
+    flushRate: 40, // ...then this many a second (0: all at once); within the interface's limits
     debug: false, // log what the socket does on the console
     WebSocket: null, // the WebSocket class to use (default: the global one)
     recover: true, // resume the session and recover missed group messages after a reconnect
@@ -143,6 +145,7 @@
       this._socket = null;
       this._queue = [];
       this._timer = null;
+      this._flushTimer = null;
       this._handshakeTimer = null;
       this._closedByUser = false;
       this.positions = {}; // stream -> [epoch, offset] of the last message delivered
@@ -171,7 +174,7 @@
       if (this._closedByUser) {
         throw new Error("the socket is closed (by close(), or after maxRetries); call connect() again");
       }
-      if (this._socket && this._socket.readyState === OPEN) {
+      if (this._socket && this._socket.readyState === OPEN && this._queue.length === 0) {
         this._socket.send(data);
         return;
       }
@@ -188,6 +191,7 @@
       this._closedByUser = true;
       this._queue = [];
       clearTimeout(this._timer);
+      clearTimeout(this._flushTimer);
       clearTimeout(this._handshakeTimer);
       if (this._socket && this._socket.readyState < CLOSING) {
         this._socket.close(code === undefined ? 1000 : code, reason);
@@ -239,11 +243,7 @@
       socket.onopen = function () {
         clearTimeout(self._handshakeTimer);
         self.reconnectAttempts = 0;
-        var queued = self._queue;
-        self._queue = [];
-        for (var i = 0; i < queued.length; i++) {
-          socket.send(queued[i]);
-        }
+        self._flush(socket, self.options.flushBurst);
         self._emit("open");
       };
       socket.onmessage = function (event) {
@@ -263,6 +263,30 @@
         }
         self._scheduleReconnect();
       };
+    }
+
+    /**
+     * Send what was queued while no socket was open, in order: `allowance` frames now, the rest
+     * at `flushRate` a second, so a backlog stays within the interface's per-socket burst and
+     * rate (its MESSAGE_BURST and MESSAGE_RATE) instead of getting the socket closed 1008.
+     * Frames sent meanwhile queue behind; what a closed socket did not take waits for the next.
+     */
+    _flush(socket, allowance) {
+      if (this._socket !== socket || socket.readyState !== OPEN) {
+        return;
+      }
+      var paced = this.options.flushRate > 0;
+      while (this._queue.length > 0 && (!paced || allowance > 0)) {
+        socket.send(this._queue.shift());
+        allowance -= 1;
+      }
+      if (this._queue.length > 0) {
+        var self = this;
+        clearTimeout(this._flushTimer);
+        this._flushTimer = setTimeout(function () {
+          self._flush(socket, 1);
+        }, 1000 / this.options.flushRate);
+      }
     }
 
     /** A frame as the application sees it, or undefined: a control frame or a duplicate. */
