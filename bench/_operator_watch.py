@@ -1,4 +1,5 @@
-"""When objects first appeared, as the API server's watch streams report them (bench/operator_bench.py).
+"""When objects first appeared, as the API server's watch streams report them
+(bench/operator_bench.py).
 
 One daemon thread per kind watches one namespace (``?watch=1``, plain HTTPS with the bearer
 token) and records ``time.perf_counter()`` the first time it sees each object, for Deployments

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Operator benchmark: the real operator process against a real, local control plane.
 
-    .venv/bin/python bench/operator_bench.py            # 20 apps one by one, then 100 in all
-    .venv/bin/python bench/operator_bench.py --quick    # 10 apps one by one, then 30 in all
-    .venv/bin/python bench/operator_bench.py --apps 200 # the restart and memory figures with 200 apps
+    .venv/bin/python bench/operator_bench.py             # 20 apps one by one, then 100 in all
+    .venv/bin/python bench/operator_bench.py --quick     # 10 apps one by one, then 30 in all
+    .venv/bin/python bench/operator_bench.py --apps 200  # restart and memory figures, 200 apps
 
 What runs (every part real, all on 127.0.0.1): etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler and kwok (one fake node that runs the pods as Ready without containers), from

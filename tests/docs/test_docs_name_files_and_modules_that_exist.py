@@ -12,18 +12,19 @@ from pathlib import Path
 
 from tools.docs.markdown import ROOT
 
-PAGES = sorted(
-    [*(ROOT / "docs").rglob("*.md"), *(ROOT / p for p in ("README.md", "e2e/README.md", "bench/README.md"))]
-)
+READMES = ("README.md", "e2e/README.md", "bench/README.md")
+PAGES = sorted([*(ROOT / "docs").rglob("*.md"), *(ROOT / name for name in READMES)])
 # `some/where/file.py`: a relative path with at least one folder, in inline code.
-_PATH = re.compile(r"`([A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)+\.(?:py|sh|yaml|yml|md|json|js|mjs|toml|tpl))`")
+_PATH = re.compile(
+    r"`([A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)+\.(?:py|sh|yaml|yml|md|json|js|mjs|toml|tpl))`"
+)
 # `channelworks.x.y`, `channelworks_worker.config`: a dotted name in one of our packages.
 _MODULE = re.compile(
     r"`((?:channelworks|channelworks_interface|channelworks_worker|channelworks_operator)"
     r"(?:\.[A-Za-z_][A-Za-z0-9_]*)+)"
 )
 # What `channelworks init` writes as NAME/<file> comes from these templates (<file>-tpl).
-INIT_TEMPLATE = ROOT / "consumers_sdk" / "src" / "channelworks" / "deploy" / "template" / "project_name"
+INIT_TEMPLATE = ROOT / "consumers_sdk/src/channelworks/deploy/template/project_name"
 THIRD_PARTY = Path(sysconfig.get_paths()["purelib"])
 
 
