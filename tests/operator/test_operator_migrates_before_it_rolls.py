@@ -6,6 +6,7 @@ old release running and says so; never two Jobs at once; deleting a Job runs it 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from channelworks_operator import spec
@@ -20,6 +21,7 @@ V1 = "registry.example/chat-worker:1.4"
 IMAGES = [f"registry.example/chat-worker:1.{n}" for n in range(5, 8)]
 NOWHERE = {"channelworks.dev/test-no-such-node": "true"}  # no node has it: the pod stays Pending
 FAIL_WAIT = 90.0  # the Job's 30 s deadline, the Job controller's and the operator's reaction
+SETTLE_SECONDS = 4.0  # more than a resync (3 s in the tests)
 
 
 def job_name(namespace: str, image: str) -> str:
@@ -36,6 +38,11 @@ def worker_image(kube: Kube, namespace: str) -> str:
     assert worker is not None
     image: str = worker["spec"]["template"]["spec"]["containers"][0]["image"]
     return image
+
+
+def deployment_generations(kube: Kube, namespace: str) -> dict[str, int]:
+    found = kube.list("apps/v1", "Deployment", namespace, "app.kubernetes.io/instance=chat")
+    return {d["metadata"]["name"]: d["metadata"]["generation"] for d in found}
 
 
 def migration(kube: Kube, namespace: str) -> dict[str, Any]:
@@ -88,6 +95,8 @@ def test_a_new_image_rolls_only_once_migrated_and_a_failed_migration_keeps_the_o
     base = apps.manifest(namespace, image=V1, **apps.external(redis_url))
     apps.apply(kube, base)
     apps.wait_condition(kube, namespace, "Ready", "True")
+    time.sleep(SETTLE_SECONDS)
+    generations = deployment_generations(kube, namespace)
 
     def release(image: str, *, stuck: bool) -> None:
         body = samples._merge(base, {"spec": {"image": image}})
@@ -122,6 +131,8 @@ def test_a_new_image_rolls_only_once_migrated_and_a_failed_migration_keeps_the_o
         "releasedImage": V1,
     }
     assert worker_image(kube, namespace) == V1
+    # Held means untouched: applying the running templates again changed no Deployment.
+    assert deployment_generations(kube, namespace) == generations
     warnings = [
         e for e in apps.events(kube, namespace, "MigrationFailed") if e["type"] == "Warning"
     ]
