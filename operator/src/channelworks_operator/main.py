@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -19,6 +18,7 @@ from typing import Any
 import kopf
 import prometheus_client
 
+from channelworks.process import logs
 from channelworks_operator import (
     __version__,
     handlers,
@@ -40,28 +40,8 @@ logger = logging.getLogger("channelworks_operator")
 HEARTBEAT_SECONDS = 5.0
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
-
-
 def setup_logging(config: OperatorConfig) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if config.log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(config.log_level)
+    logs.configure(config.log_format, config.log_level)
     level = logging.getLevelName(config.log_level)
     logging.getLogger("kopf").setLevel(level)
     # kopf says "Handler ... succeeded" for every watch event; our own lines say what was done.

@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from channelworks.exceptions import ConfigurationError
 from channelworks.layers import metrics as layer_metrics
+from channelworks.process import logs
 from channelworks_interface import config as config_module
-from channelworks_interface import layer, logs, metrics, server
+from channelworks_interface import layer, metrics, server
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the interface server until it is stopped; return the process exit code."""
     try:
         config = config_module.load(os.environ, sys.argv[1:] if argv is None else argv)
-        logs.configure(config.log_level, config.log_format)
+        logs.configure(config.log_format, config.log_level)
         channel_layer = layer.build_layer(config)
     except ConfigurationError as error:
         print(f"channelworks-interface: {error}", file=sys.stderr)

@@ -20,8 +20,9 @@ from django.core.exceptions import ImproperlyConfigured
 from channelworks import asgi, conf, exceptions, gc_tuning, routing
 from channelworks.layers import base, readiness
 from channelworks.layers import metrics as layer_metrics
+from channelworks.process import logs
 from channelworks_worker import config as config_module
-from channelworks_worker import logs, metrics, probes, runtime
+from channelworks_worker import metrics, probes, runtime
 
 logger = logging.getLogger("channelworks_worker")
 EXIT_CONFIG = 2

@@ -1,4 +1,6 @@
-"""Logging setup: one JSON object per line (containers) or plain text (a terminal)."""
+"""Log lines of a Channelworks process: one JSON object per line (containers) or plain text (a
+terminal), on stderr. The interface, the worker and the operator write the same shape:
+``{"time", "level", "logger", "message", ...extra, "exception"?}``."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ import sys
 import time
 from typing import Any
 
-# Attributes every LogRecord has; anything else was passed with ``extra=`` and is emitted too.
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is written too.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", "message", ...extra, "exception"?}`` on one line."""
+    """A record as one JSON line; the time in UTC with milliseconds (``...T12:00:00.123Z``)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -31,13 +34,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(log_format: str, level: str) -> None:
-    """Send every log line to stderr in ``log_format`` (``json`` or ``text``) at ``level``."""
+def configure(log_format: str, level: str | int, text_format: str = TEXT_FORMAT) -> None:
+    """Send every record to stderr as ``log_format`` (``json``, else text) from ``level`` up."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(logging.Formatter(text_format))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
