@@ -63,7 +63,7 @@ def test_flags_override_the_environment() -> None:
         ({"CHANNELWORKS_REDIS_URL": "redis://r"}, "needs CHANNELWORKS_APP"),
         ({"CHANNELWORKS_REDIS_MODE": "sentinel"}, "must be one of memory, local, standalone"),
         ({"CHANNELWORKS_INTERFACE_HTTP_TIMEOUT": "soon"}, "must be a number"),
-        ({"CHANNELWORKS_INTERFACE_HTTP_TIMEOUT": "0"}, "must be a number >="),
+        ({"CHANNELWORKS_INTERFACE_HTTP_TIMEOUT": "0"}, "must be at least 0.001"),
         ({"PORT": "70000"}, "must be a TCP port"),
         ({"CHANNELWORKS_INTERFACE_PROXY_HEADERS": "maybe"}, "must be true or false"),
         (

@@ -37,7 +37,7 @@ def test_env_and_flags_set_namespaces_ports_and_leader_election() -> None:
 @pytest.mark.parametrize(
     ("env", "words"),
     [
-        ({"CHANNELWORKS_OPERATOR_METRICS_PORT": "http"}, "whole number"),
+        ({"CHANNELWORKS_OPERATOR_METRICS_PORT": "http"}, "must be a TCP port"),
         ({"CHANNELWORKS_OPERATOR_LEADER_ELECTION": "maybe"}, "true or false"),
         (
             {

@@ -88,7 +88,7 @@ def test_the_protections_have_safe_defaults():
         ),
         (
             {**BASE, "CHANNELWORKS_REDIS_MODE": "memory", "CHANNELWORKS_METRICS_PORT": "x"},
-            "must be a int",
+            "must be a TCP port",
         ),
         (
             {**BASE, "CHANNELWORKS_REDIS_MODE": "memory", "CHANNELWORKS_LOG_FORMAT": "xml"},

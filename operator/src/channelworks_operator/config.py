@@ -9,12 +9,13 @@ docs/operator.md lists them all.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import channelworks.exceptions
+from channelworks.process import env as readers
 from channelworks_operator import __version__
 from channelworks_operator.exceptions import ConfigurationError
 
@@ -68,60 +69,6 @@ class OperatorConfig:
     @property
     def clusterwide(self) -> bool:
         return not self.namespaces
-
-
-def _text(env: Mapping[str, str], name: str, default: str) -> str:
-    return env.get(ENV_PREFIX + name, "").strip() or default
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(ENV_PREFIX + name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{ENV_PREFIX}{name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum:
-        raise ConfigurationError(f"{ENV_PREFIX}{name} must be a number >= {minimum:g}, got {raw!r}")
-    return value
-
-
-def _integer(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = env.get(ENV_PREFIX + name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(
-            f"{ENV_PREFIX}{name} must be a whole number, got {raw!r}"
-        ) from None
-    if not minimum <= value <= maximum:
-        raise ConfigurationError(
-            f"{ENV_PREFIX}{name} must be from {minimum} to {maximum}, got {raw!r}"
-        )
-    return value
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(ENV_PREFIX + name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"{ENV_PREFIX}{name} must be true or false, got {raw!r}")
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: Sequence[str]) -> str:
-    value = _text(env, name, default).lower()
-    if value not in allowed:
-        raise ConfigurationError(
-            f"{ENV_PREFIX}{name} must be one of {', '.join(allowed)}, got {value!r}"
-        )
-    return value
 
 
 def _namespaces(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -184,12 +131,20 @@ def _parse_flags(argv: Sequence[str]) -> dict[str, str]:
 
 def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> OperatorConfig:
     """Build the configuration from ``env`` and ``argv``; raise ConfigurationError on bad values."""
-    env = {**env, **_parse_flags(argv)}
+    try:
+        return _read({**env, **_parse_flags(argv)})
+    except channelworks.exceptions.ConfigurationError as error:
+        raise ConfigurationError(str(error)) from None
+
+
+def _read(env: Mapping[str, str]) -> OperatorConfig:
     pod_namespace = env.get("POD_NAMESPACE", "").strip() or "default"
     identity = env.get("POD_NAME", "").strip() or f"{socket.gethostname()}-{os.getpid()}"
-    lease = _number(env, "LEASE_DURATION_SECONDS", 15.0, 2.0)
-    renew = _number(env, "RENEW_DEADLINE_SECONDS", min(10.0, lease * 2 / 3), 1.0)
-    retry = _number(env, "RETRY_PERIOD_SECONDS", min(2.0, renew / 2), 0.1)
+    lease = readers.number(env, ENV_PREFIX + "LEASE_DURATION_SECONDS", 15.0, 2.0)
+    renew = readers.number(
+        env, ENV_PREFIX + "RENEW_DEADLINE_SECONDS", min(10.0, lease * 2 / 3), 1.0
+    )
+    retry = readers.number(env, ENV_PREFIX + "RETRY_PERIOD_SECONDS", min(2.0, renew / 2), 0.1)
     if not retry < renew < lease:
         raise ConfigurationError(
             f"leader election needs RETRY_PERIOD_SECONDS ({retry:g}) < RENEW_DEADLINE_SECONDS "
@@ -198,27 +153,35 @@ def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> OperatorConfig:
     kubeconfig = env.get(ENV_PREFIX + "KUBECONFIG", "").strip() or env.get("KUBECONFIG", "")
     return OperatorConfig(
         namespaces=_namespaces(env),
-        bind_address=_text(env, "BIND_ADDRESS", "0.0.0.0"),
-        metrics_port=_integer(env, "METRICS_PORT", 8080, 0, 65535),
-        health_port=_integer(env, "HEALTH_PORT", 8081, 0, 65535),
-        leader_election=_flag(env, "LEADER_ELECTION", True),
-        leader_election_name=_text(env, "LEADER_ELECTION_NAME", "channelworks-operator"),
-        leader_election_namespace=_text(env, "LEADER_ELECTION_NAMESPACE", pod_namespace),
-        identity=_text(env, "IDENTITY", identity),
+        bind_address=readers.text(env, ENV_PREFIX + "BIND_ADDRESS", "0.0.0.0"),
+        metrics_port=readers.port(env, ENV_PREFIX + "METRICS_PORT", 8080),
+        health_port=readers.port(env, ENV_PREFIX + "HEALTH_PORT", 8081),
+        leader_election=readers.flag(env, ENV_PREFIX + "LEADER_ELECTION", True),
+        leader_election_name=readers.text(
+            env, ENV_PREFIX + "LEADER_ELECTION_NAME", "channelworks-operator"
+        ),
+        leader_election_namespace=readers.text(
+            env, ENV_PREFIX + "LEADER_ELECTION_NAMESPACE", pod_namespace
+        ),
+        identity=readers.text(env, ENV_PREFIX + "IDENTITY", identity),
         pod_name=env.get("POD_NAME", "").strip(),
         pod_uid=env.get("POD_UID", "").strip(),
         lease_duration_seconds=lease,
         renew_deadline_seconds=renew,
         retry_period_seconds=retry,
-        resync_seconds=_number(env, "RESYNC_SECONDS", 60.0, 1.0),
-        retry_delay_seconds=_number(env, "RETRY_DELAY_SECONDS", 30.0, 1.0),
-        max_concurrent_reconciles=_integer(env, "MAX_CONCURRENT_RECONCILES", 4, 1, 64),
-        stats_timeout_seconds=_number(env, "STATS_TIMEOUT_SECONDS", 5.0, 0.1),
-        interface_image=_text(env, "INTERFACE_IMAGE", f"channelworks/interface:{__version__}"),
-        redis_image=_text(env, "REDIS_IMAGE", "redis:7.4"),
+        resync_seconds=readers.number(env, ENV_PREFIX + "RESYNC_SECONDS", 60.0, 1.0),
+        retry_delay_seconds=readers.number(env, ENV_PREFIX + "RETRY_DELAY_SECONDS", 30.0, 1.0),
+        max_concurrent_reconciles=readers.integer(
+            env, ENV_PREFIX + "MAX_CONCURRENT_RECONCILES", 4, 1, 64
+        ),
+        stats_timeout_seconds=readers.number(env, ENV_PREFIX + "STATS_TIMEOUT_SECONDS", 5.0, 0.1),
+        interface_image=readers.text(
+            env, ENV_PREFIX + "INTERFACE_IMAGE", f"channelworks/interface:{__version__}"
+        ),
+        redis_image=readers.text(env, ENV_PREFIX + "REDIS_IMAGE", "redis:7.4"),
         operator_namespace=pod_namespace,
         operator_pod_labels=_labels(env),
         kubeconfig=kubeconfig.strip() or None,
-        log_level=_choice(env, "LOG_LEVEL", "info", LOG_LEVELS).upper(),
-        log_format=_choice(env, "LOG_FORMAT", "json", LOG_FORMATS),
+        log_level=readers.choice(env, ENV_PREFIX + "LOG_LEVEL", "info", LOG_LEVELS).upper(),
+        log_format=readers.choice(env, ENV_PREFIX + "LOG_FORMAT", "json", LOG_FORMATS),
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from channelworks.exceptions import ConfigurationError
 from channelworks.layers.base import ChannelworksLayer
+from channelworks.process import env as readers
 
 MODES = ("memory", "local", "standalone", "cluster", "external")
 REDIS_MODES = ("standalone", "cluster", "external")
@@ -52,38 +53,16 @@ class LayerTuning:
         return options
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not value >= minimum or value == float("inf"):
-        raise ConfigurationError(f"{name} must be a number of seconds >= {minimum:g}, got {raw!r}")
-    return value
-
-
 def tuning_from_env(env: Mapping[str, str]) -> LayerTuning:
     """Read the ``LayerTuning`` variables; a wrong value names the variable."""
     return LayerTuning(
-        connect_timeout=_seconds(env, "CHANNELWORKS_REDIS_CONNECT_TIMEOUT", 1.0, 0.01),
-        keepalive_seconds=_seconds(env, "CHANNELWORKS_REDIS_KEEPALIVE_SECONDS", 1.0, 1.0),
-        readiness_grace_seconds=_seconds(env, "CHANNELWORKS_READINESS_GRACE_SECONDS", 15.0, 0.0),
-        shards=_shards(env, "CHANNELWORKS_LAYER_SHARDS"),
+        connect_timeout=readers.number(env, "CHANNELWORKS_REDIS_CONNECT_TIMEOUT", 1.0, 0.01),
+        keepalive_seconds=readers.number(env, "CHANNELWORKS_REDIS_KEEPALIVE_SECONDS", 1.0, 1.0),
+        readiness_grace_seconds=readers.number(
+            env, "CHANNELWORKS_READINESS_GRACE_SECONDS", 15.0, 0.0
+        ),
+        shards=readers.integer(env, "CHANNELWORKS_LAYER_SHARDS", None, 1, MAX_SHARDS),
     )
-
-
-def _shards(env: Mapping[str, str], name: str) -> int | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SHARDS:
-        raise ConfigurationError(
-            f"{name} must be a whole number from 1 to {MAX_SHARDS}, got {raw!r}"
-        )
-    return int(raw)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ docs/interface.md for what each one does.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from channelworks.exceptions import ConfigurationError
 from channelworks.layers import env as layer_env
+from channelworks.process import env as readers
 
 REDIS_MODES = layer_env.MODES
 LOG_FORMATS = ("json", "text")
@@ -82,70 +82,13 @@ class InterfaceConfig:
         return self.grace_period - GRACE_MARGIN_SECONDS
 
 
-def _text(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name, "").strip()
-    return value or default
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum:
-        raise ConfigurationError(f"{name} must be a number >= {minimum:g}, got {raw!r}")
-    return value
-
-
-def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be >= {minimum}, got {raw!r}")
-    return value
-
-
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    value = _integer(env, name, default, minimum=0)
-    if value > 65535:
-        raise ConfigurationError(f"{name} must be a TCP port (0-65535), got {value}")
-    return value
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: Sequence[str]) -> str:
-    value = _text(env, name, default).lower()
-    if value not in allowed:
-        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
 def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    raw = env.get(name, "")
-    return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+    return tuple(origin.lower() for origin in readers.names(env, name))
 
 
 def _redis_mode(env: Mapping[str, str]) -> str:
     if env.get("CHANNELWORKS_REDIS_MODE", "").strip():
-        return _choice(env, "CHANNELWORKS_REDIS_MODE", "memory", REDIS_MODES)
+        return readers.choice(env, "CHANNELWORKS_REDIS_MODE", "memory", REDIS_MODES)
     # A URL without a mode means one Redis; nothing at all means the in-memory layer.
     return "standalone" if env.get("CHANNELWORKS_REDIS_URL", "").strip() else "memory"
 
@@ -193,56 +136,56 @@ def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> InterfaceConfig:
                 f"CHANNELWORKS_REDIS_MODE={mode} needs CHANNELWORKS_APP (the key prefix that keeps "
                 "this application's keys apart from others on the same Redis)"
             )
-    capacity = env.get("CHANNELWORKS_LAYER_CAPACITY", "").strip()
-    expiry = env.get("CHANNELWORKS_LAYER_EXPIRY", "").strip()
     config = InterfaceConfig(
         app=app or "channelworks",
         redis_mode=mode,
         redis_url=url,
         redis_password=env.get("CHANNELWORKS_REDIS_PASSWORD") or None,
-        layer_capacity=_integer(env, "CHANNELWORKS_LAYER_CAPACITY", 1) if capacity else None,
-        layer_expiry=_number(env, "CHANNELWORKS_LAYER_EXPIRY", 60.0, 0.001) if expiry else None,
+        layer_capacity=readers.integer(env, "CHANNELWORKS_LAYER_CAPACITY", None, minimum=1),
+        layer_expiry=readers.number(env, "CHANNELWORKS_LAYER_EXPIRY", None, 0.001),
         layer_tuning=layer_env.tuning_from_env(env),
-        host=_text(env, "CHANNELWORKS_INTERFACE_HOST", "0.0.0.0"),
-        port=_port(env, "PORT", 8000),
-        metrics_host=_text(env, "CHANNELWORKS_METRICS_HOST", "0.0.0.0"),
-        metrics_port=_port(env, "CHANNELWORKS_METRICS_PORT", 9100),
-        connect_timeout=_number(env, "CHANNELWORKS_INTERFACE_CONNECT_TIMEOUT", 10.0, 0.001),
-        http_timeout=_number(env, "CHANNELWORKS_INTERFACE_HTTP_TIMEOUT", 30.0, 0.001),
-        http_stream_timeout=_number(env, "CHANNELWORKS_INTERFACE_HTTP_STREAM_TIMEOUT", 60.0, 0.001),
-        max_message_bytes=_integer(
-            env, "CHANNELWORKS_INTERFACE_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES
+        host=readers.text(env, "CHANNELWORKS_INTERFACE_HOST", "0.0.0.0"),
+        port=readers.port(env, "PORT", 8000),
+        metrics_host=readers.text(env, "CHANNELWORKS_METRICS_HOST", "0.0.0.0"),
+        metrics_port=readers.port(env, "CHANNELWORKS_METRICS_PORT", 9100),
+        connect_timeout=readers.number(env, "CHANNELWORKS_INTERFACE_CONNECT_TIMEOUT", 10.0, 0.001),
+        http_timeout=readers.number(env, "CHANNELWORKS_INTERFACE_HTTP_TIMEOUT", 30.0, 0.001),
+        http_stream_timeout=readers.number(
+            env, "CHANNELWORKS_INTERFACE_HTTP_STREAM_TIMEOUT", 60.0, 0.001
         ),
-        max_body_bytes=_integer(
+        max_message_bytes=readers.integer(
+            env, "CHANNELWORKS_INTERFACE_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=1
+        ),
+        max_body_bytes=readers.integer(
             env, "CHANNELWORKS_INTERFACE_MAX_BODY_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=0
         ),
         allowed_origins=_origins(env, "CHANNELWORKS_INTERFACE_ALLOWED_ORIGINS"),
-        require_origin=_flag(env, "CHANNELWORKS_INTERFACE_REQUIRE_ORIGIN", False),
-        proxy_headers=_flag(env, "CHANNELWORKS_INTERFACE_PROXY_HEADERS", False),
-        max_connections=_integer(
-            env, "CHANNELWORKS_INTERFACE_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS
+        require_origin=readers.flag(env, "CHANNELWORKS_INTERFACE_REQUIRE_ORIGIN", False),
+        proxy_headers=readers.flag(env, "CHANNELWORKS_INTERFACE_PROXY_HEADERS", False),
+        max_connections=readers.integer(
+            env, "CHANNELWORKS_INTERFACE_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1
         ),
-        header_timeout=_number(env, "CHANNELWORKS_INTERFACE_HEADER_TIMEOUT", 10.0, 0.001),
-        body_timeout=_number(env, "CHANNELWORKS_INTERFACE_BODY_TIMEOUT", 30.0, 0.001),
-        idle_timeout=_number(env, "CHANNELWORKS_INTERFACE_IDLE_TIMEOUT", 75.0, 0.001),
-        message_rate=_number(env, "CHANNELWORKS_INTERFACE_MESSAGE_RATE", 50.0),
-        message_burst=_integer(env, "CHANNELWORKS_INTERFACE_MESSAGE_BURST", 20),
-        max_output_bytes=_integer(
-            env, "CHANNELWORKS_INTERFACE_MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES
+        header_timeout=readers.number(env, "CHANNELWORKS_INTERFACE_HEADER_TIMEOUT", 10.0, 0.001),
+        body_timeout=readers.number(env, "CHANNELWORKS_INTERFACE_BODY_TIMEOUT", 30.0, 0.001),
+        idle_timeout=readers.number(env, "CHANNELWORKS_INTERFACE_IDLE_TIMEOUT", 75.0, 0.001),
+        message_rate=readers.number(env, "CHANNELWORKS_INTERFACE_MESSAGE_RATE", 50.0),
+        message_burst=readers.integer(env, "CHANNELWORKS_INTERFACE_MESSAGE_BURST", 20, minimum=1),
+        max_output_bytes=readers.integer(
+            env, "CHANNELWORKS_INTERFACE_MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES, minimum=1
         ),
-        write_timeout=_number(env, "CHANNELWORKS_INTERFACE_WRITE_TIMEOUT", 30.0, 0.001),
-        resume_seconds=_number(env, "CHANNELWORKS_INTERFACE_RESUME_SECONDS", 30.0),
-        ping_interval=_number(env, "CHANNELWORKS_INTERFACE_PING_INTERVAL", 20.0, 0.1),
-        ping_timeout=_number(env, "CHANNELWORKS_INTERFACE_PING_TIMEOUT", 30.0, 0.1),
-        websocket_max_age=_number(env, "CHANNELWORKS_INTERFACE_WEBSOCKET_MAX_AGE", 86400.0),
-        drain_delay=_number(env, "CHANNELWORKS_INTERFACE_DRAIN_DELAY", 2.0),
-        drain_window=_number(env, "CHANNELWORKS_INTERFACE_DRAIN_WINDOW", 10.0),
-        grace_period=_number(env, "CHANNELWORKS_INTERFACE_GRACE_PERIOD", 30.0, 4.0),
-        log_level=_choice(
+        write_timeout=readers.number(env, "CHANNELWORKS_INTERFACE_WRITE_TIMEOUT", 30.0, 0.001),
+        resume_seconds=readers.number(env, "CHANNELWORKS_INTERFACE_RESUME_SECONDS", 30.0),
+        ping_interval=readers.number(env, "CHANNELWORKS_INTERFACE_PING_INTERVAL", 20.0, 0.1),
+        ping_timeout=readers.number(env, "CHANNELWORKS_INTERFACE_PING_TIMEOUT", 30.0, 0.1),
+        websocket_max_age=readers.number(env, "CHANNELWORKS_INTERFACE_WEBSOCKET_MAX_AGE", 86400.0),
+        drain_delay=readers.number(env, "CHANNELWORKS_INTERFACE_DRAIN_DELAY", 2.0),
+        drain_window=readers.number(env, "CHANNELWORKS_INTERFACE_DRAIN_WINDOW", 10.0),
+        grace_period=readers.number(env, "CHANNELWORKS_INTERFACE_GRACE_PERIOD", 30.0, 4.0),
+        log_level=readers.choice(
             env, "CHANNELWORKS_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
         ).upper(),
-        log_format=_choice(env, "CHANNELWORKS_LOG_FORMAT", "json", LOG_FORMATS),
-        access_log=_flag(env, "CHANNELWORKS_INTERFACE_ACCESS_LOG", False),
+        log_format=readers.choice(env, "CHANNELWORKS_LOG_FORMAT", "json", LOG_FORMATS),
+        access_log=readers.flag(env, "CHANNELWORKS_INTERFACE_ACCESS_LOG", False),
     )
     latest = config.exit_deadline - LAST_WORDS_SECONDS
     if config.drain_delay + config.drain_window > latest:

@@ -41,6 +41,7 @@ from typing import Any
 from channelworks import exceptions
 from channelworks import layers as layers_package
 from channelworks.layers import env as layer_env
+from channelworks.process import env as readers
 from channelworks_worker import safeguards
 
 CHANNEL_NAME = re.compile(r"^[a-zA-Z0-9\-_.]{1,99}$")
@@ -88,28 +89,9 @@ class WorkerConfig:
         )
 
 
-def _number(env: Mapping[str, str], name: str, kind: type, default: Any, low: float) -> Any:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise exceptions.ConfigurationError(
-            f"{name} must be a {kind.__name__}, got {raw!r}"
-        ) from None
-    if value < low:
-        raise exceptions.ConfigurationError(f"{name} must be at least {low}, got {raw!r}")
-    return value
-
-
-def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
-
-
 def _time_limits(env: Mapping[str, str], name: str) -> tuple[tuple[str, float], ...]:
     limits = []
-    for part in _names(env, name):
+    for part in readers.names(env, name):
         channel, _, raw = part.partition("=")
         channel = channel.strip()
         try:
@@ -165,7 +147,7 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
             f"digits, '-', '_', '.'; under 100 characters), got {dead_letter_channel!r}"
         )
     retry_methods = tuple(
-        name.upper() for name in _names(env, "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS")
+        name.upper() for name in readers.names(env, "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS")
     )
     if "CHANNELWORKS_WORKER_HTTP_RETRY_METHODS" not in env:
         retry_methods = safeguards.DEFAULT_RETRY_METHODS
@@ -181,21 +163,21 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
         redis_password=env.get("CHANNELWORKS_REDIS_PASSWORD") or None,
         settings_module=settings_module,
         routing=routing,
-        concurrency=_number(env, "CHANNELWORKS_WORKER_CONCURRENCY", int, 16, 1),
-        only_channels=_names(env, "CHANNELWORKS_WORKER_CHANNELS"),
-        exclude_channels=_names(env, "CHANNELWORKS_WORKER_EXCLUDE_CHANNELS"),
-        drain_seconds=_number(env, "CHANNELWORKS_DRAIN_SECONDS", float, 25.0, 0),
+        concurrency=readers.integer(env, "CHANNELWORKS_WORKER_CONCURRENCY", 16, minimum=1),
+        only_channels=readers.names(env, "CHANNELWORKS_WORKER_CHANNELS"),
+        exclude_channels=readers.names(env, "CHANNELWORKS_WORKER_EXCLUDE_CHANNELS"),
+        drain_seconds=readers.number(env, "CHANNELWORKS_DRAIN_SECONDS", 25.0, 0),
         metrics_host=env.get("CHANNELWORKS_METRICS_HOST", "0.0.0.0").strip() or "0.0.0.0",
-        metrics_port=_number(env, "CHANNELWORKS_METRICS_PORT", int, 9100, 0),
+        metrics_port=readers.port(env, "CHANNELWORKS_METRICS_PORT", 9100),
         log_format=log_format,
         log_level=log_level,
-        layer_capacity=_number(env, "CHANNELWORKS_LAYER_CAPACITY", int, None, 1),
-        layer_expiry=_number(env, "CHANNELWORKS_LAYER_EXPIRY", float, None, 0.001),
+        layer_capacity=readers.integer(env, "CHANNELWORKS_LAYER_CAPACITY", None, minimum=1),
+        layer_expiry=readers.number(env, "CHANNELWORKS_LAYER_EXPIRY", None, 0.001),
         layer_tuning=layer_env.tuning_from_env(env),
-        max_deliveries=_number(env, "CHANNELWORKS_WORKER_MAX_DELIVERIES", int, 3, 1),
+        max_deliveries=readers.integer(env, "CHANNELWORKS_WORKER_MAX_DELIVERIES", 3, minimum=1),
         dead_letter_channel=dead_letter_channel,
-        time_limit_seconds=_number(
-            env, "CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS", float, 60.0, 0.001
+        time_limit_seconds=readers.number(
+            env, "CHANNELWORKS_WORKER_TIME_LIMIT_SECONDS", 60.0, 0.001
         ),
         http_retry_methods=retry_methods,
         channel_time_limits=_time_limits(env, "CHANNELWORKS_WORKER_TIME_LIMITS"),
