@@ -422,8 +422,8 @@ class Reconciler:
     ) -> release.Plan:
         """The migration Jobs of the app as they are, and the one of spec.image made if due."""
         previous = (obj.get("status") or {}).get("migration")
-        if not app.migrate.enabled:
-            return release.plan(app, previous, ())
+        if not app.migrate.enabled or (previous or {}).get("releasedImage") == app.image:
+            return release.plan(app, previous, ())  # nothing to run: no need to list the Jobs
         namespace = app.ref.namespace
         selector = meta.selector_string(app.ref, meta.MIGRATE)
         found = await self._call(self.kube.list, "batch/v1", "Job", namespace, selector)
