@@ -6,14 +6,15 @@ import pytest
 
 from channelworks.exceptions import ConfigurationError
 from channelworks.layers import InMemoryChannelLayer, RedisChannelLayer
-from channelworks_interface import config, layer
+from channelworks.layers.env import build_layer
+from channelworks_interface import config
 
 
 def test_defaults_serve_8000_with_metrics_on_9100_and_the_memory_layer() -> None:
     loaded = config.load({})
     assert (loaded.host, loaded.port, loaded.metrics_port) == ("0.0.0.0", 8000, 9100)
-    assert loaded.redis_mode == "memory"
-    assert isinstance(layer.build_layer(loaded), InMemoryChannelLayer)
+    assert loaded.layer.mode == "memory"
+    assert isinstance(build_layer(loaded.layer), InMemoryChannelLayer)
 
 
 def test_the_image_contract_variables_build_the_redis_layer() -> None:
@@ -29,7 +30,7 @@ def test_the_image_contract_variables_build_the_redis_layer() -> None:
         }
     )
     assert "s3cr" not in repr(loaded)  # the password never reaches logs
-    built = layer.build_layer(loaded)
+    built = build_layer(loaded.layer)
     assert isinstance(built, RedisChannelLayer)
     assert built.plan.cluster is True
     assert built.config.prefix == "demo.chat"
@@ -39,7 +40,7 @@ def test_the_image_contract_variables_build_the_redis_layer() -> None:
 
 def test_a_url_alone_means_one_redis_and_external_lets_the_url_decide() -> None:
     url_only = config.load({"CHANNELWORKS_APP": "a", "CHANNELWORKS_REDIS_URL": "redis://r"})
-    assert url_only.redis_mode == "standalone"
+    assert url_only.layer.mode == "standalone"
     external = config.load(
         {
             "CHANNELWORKS_APP": "a",
@@ -47,7 +48,7 @@ def test_a_url_alone_means_one_redis_and_external_lets_the_url_decide() -> None:
             "CHANNELWORKS_REDIS_URL": "redis+cluster://r:7000",
         }
     )
-    built = layer.build_layer(external)
+    built = build_layer(external.layer)
     assert isinstance(built, RedisChannelLayer) and built.plan.cluster is True
 
 

@@ -21,7 +21,7 @@ def test_memory_is_the_default_and_the_app_is_the_prefix() -> None:
 @pytest.mark.parametrize(
     ("variables", "problem"),
     [
-        ({"CHANNELWORKS_REDIS_MODE": "sentinel"}, "'sentinel' is not one of memory, local"),
+        ({"CHANNELWORKS_REDIS_MODE": "sentinel"}, "must be one of memory, local"),
         ({"CHANNELWORKS_REDIS_MODE": "cluster"}, "needs CHANNELWORKS_REDIS_URL"),
     ],
 )

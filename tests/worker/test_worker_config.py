@@ -6,6 +6,7 @@ import pytest
 
 from channelworks import exceptions
 from channelworks.layers import InMemoryChannelLayer
+from channelworks.layers.env import build_layer
 from channelworks_worker import config, safeguards
 
 BASE = {"CHANNELWORKS_APP": "demo.chat", "DJANGO_SETTINGS_MODULE": "chat.settings"}
@@ -13,8 +14,8 @@ BASE = {"CHANNELWORKS_APP": "demo.chat", "DJANGO_SETTINGS_MODULE": "chat.setting
 
 def test_defaults_follow_the_image_contract():
     parsed = config.from_env({**BASE, "CHANNELWORKS_REDIS_URL": "redis://redis:6379/0"})
-    assert parsed.app == "demo.chat"
-    assert parsed.redis_mode == "standalone"
+    assert parsed.layer.app == "demo.chat"
+    assert parsed.layer.mode == "standalone"
     assert parsed.concurrency == 16
     assert parsed.metrics_port == 9100
     assert parsed.log_format == "json"
@@ -46,11 +47,11 @@ def test_every_knob_is_read():
             "CHANNELWORKS_WORKER_TIME_LIMITS": "http.request=25, websocket.receive=2.5",
         }
     )
-    assert (parsed.redis_mode, parsed.concurrency, parsed.metrics_port) == ("cluster", 4, 9200)
+    assert (parsed.layer.mode, parsed.concurrency, parsed.metrics_port) == ("cluster", 4, 9200)
     assert parsed.only_channels == ("websocket.receive", "http.request")
     assert parsed.exclude_channels == ("http.request",)
     assert (parsed.drain_seconds, parsed.log_format, parsed.log_level) == (5.0, "text", "DEBUG")
-    assert (parsed.layer_capacity, parsed.layer_expiry) == (500, 30.0)
+    assert (parsed.layer.tuning.capacity, parsed.layer.tuning.expiry) == (500, 30.0)
     assert "s3cret" not in repr(parsed)
     assert parsed.protections.max_deliveries == 5
     assert parsed.protections.dead_letter_channel == "chat.dead"
@@ -145,7 +146,7 @@ def test_memory_mode_builds_an_in_memory_layer_with_the_app_prefix():
     parsed = config.from_env(
         {**BASE, "CHANNELWORKS_REDIS_MODE": "memory", "CHANNELWORKS_LAYER_CAPACITY": "7"}
     )
-    layer = config.build_layer(parsed)
+    layer = build_layer(parsed.layer)
     assert isinstance(layer, InMemoryChannelLayer)
     assert layer.config.prefix == "demo.chat"
     assert layer.get_capacity("websocket.receive") == 7

@@ -119,9 +119,7 @@ def interface_server(config: DevConfig, layer: base.ChannelworksLayer) -> Interf
     from channelworks_interface.server import InterfaceServer
 
     settings = InterfaceConfig(
-        app=config.app,
-        redis_mode=config.layer_settings().mode,
-        redis_url=config.redis_url or None,
+        layer=config.layer_settings(),
         host=config.host,
         port=config.port,
         metrics_host="127.0.0.1",
@@ -281,9 +279,7 @@ def run_worker(config: DevConfig) -> int:
         logger.error("cannot start a worker: %s: %s", type(error).__name__, error, exc_info=error)
         return EXIT_CONFIG
     settings = worker_config.WorkerConfig(
-        app=config.app,
-        redis_mode=config.layer_settings().mode,
-        redis_url=config.redis_url or None,
+        layer=config.layer_settings(),
         settings_module=config.settings_module,
         concurrency=config.concurrency,
         drain_seconds=WORKER_DRAIN_SECONDS,

@@ -32,22 +32,29 @@ class LayerTuning:
     - ``CHANNELWORKS_READINESS_GRACE_SECONDS`` (``15``): how long the layer may fail to answer
       before ``/readyz`` says 503;
     - ``CHANNELWORKS_LAYER_SHARDS`` (the layer's default, 16): work shards per normal channel.
-      Every process of one app must use the same count (the operator sets it on all of them).
+      Every process of one app must use the same count (the operator sets it on all of them);
+    - ``CHANNELWORKS_LAYER_CAPACITY`` / ``CHANNELWORKS_LAYER_EXPIRY``: the layer's channel
+      capacity and message expiry (the layer's defaults when unset).
     """
 
     connect_timeout: float = 1.0
     keepalive_seconds: float = 1.0
     readiness_grace_seconds: float = 15.0
     shards: int | None = None
+    capacity: int | None = None
+    expiry: float | None = None
 
     def layer_options(self, mode: str) -> dict[str, Any]:
         """The layer keyword arguments these settings become in ``mode``."""
+        options: dict[str, Any] = {}
+        if self.capacity is not None:
+            options["capacity"] = self.capacity
+        if self.expiry is not None:
+            options["expiry"] = self.expiry
         if mode not in REDIS_MODES:
-            return {}
-        options: dict[str, Any] = {
-            "connect_timeout": self.connect_timeout,
-            "keepalive_seconds": self.keepalive_seconds,
-        }
+            return options
+        options["connect_timeout"] = self.connect_timeout
+        options["keepalive_seconds"] = self.keepalive_seconds
         if self.shards is not None:
             options["shards"] = self.shards
         return options
@@ -62,6 +69,8 @@ def tuning_from_env(env: Mapping[str, str]) -> LayerTuning:
             env, "CHANNELWORKS_READINESS_GRACE_SECONDS", 15.0, 0.0
         ),
         shards=readers.integer(env, "CHANNELWORKS_LAYER_SHARDS", None, 1, MAX_SHARDS),
+        capacity=readers.integer(env, "CHANNELWORKS_LAYER_CAPACITY", None, minimum=1),
+        expiry=readers.number(env, "CHANNELWORKS_LAYER_EXPIRY", None, 0.001),
     )
 
 
@@ -72,7 +81,7 @@ class LayerSettings:
     app: str = "channelworks"
     mode: str = "memory"
     url: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     tuning: LayerTuning = field(default_factory=LayerTuning)
 
     def redacted_url(self) -> str:
@@ -85,12 +94,9 @@ class LayerSettings:
 
 def settings_from_env(env: Mapping[str, str]) -> LayerSettings:
     """Read and check the variables; a wrong value names the variable and what is allowed."""
-    mode = env.get("CHANNELWORKS_REDIS_MODE", "memory").strip().lower() or "memory"
-    if mode not in MODES:
-        raise ConfigurationError(
-            f"CHANNELWORKS_REDIS_MODE={mode!r} is not one of {', '.join(MODES)}"
-        )
     url = env.get("CHANNELWORKS_REDIS_URL", "").strip()
+    # A URL without a mode means one Redis; nothing at all means the in-memory layer.
+    mode = readers.choice(env, "CHANNELWORKS_REDIS_MODE", "standalone" if url else "memory", MODES)
     if mode in ("standalone", "cluster", "external") and not url:
         raise ConfigurationError(
             f"CHANNELWORKS_REDIS_MODE={mode} needs CHANNELWORKS_REDIS_URL "
@@ -115,6 +121,8 @@ def _host(settings: LayerSettings) -> dict[str, Any]:
 def build_layer(settings: LayerSettings, **config: Any) -> ChannelworksLayer:
     """The layer for ``settings``; ``config`` adds layer keys (capacity, expiry...)."""
     config.setdefault("prefix", settings.app)
+    for key, value in settings.tuning.layer_options(settings.mode).items():
+        config.setdefault(key, value)
     if settings.mode == "memory":
         from channelworks.layers.memory import InMemoryChannelLayer
 
@@ -126,6 +134,4 @@ def build_layer(settings: LayerSettings, **config: Any) -> ChannelworksLayer:
     from channelworks.layers.redis.layer import RedisChannelLayer
 
     cluster = True if settings.mode == "cluster" else None
-    for key, value in settings.tuning.layer_options(settings.mode).items():
-        config.setdefault(key, value)
     return RedisChannelLayer(hosts=[_host(settings)], cluster=cluster, **config)

@@ -15,7 +15,6 @@ from channelworks.exceptions import ConfigurationError
 from channelworks.layers import env as layer_env
 from channelworks.process import env as readers
 
-REDIS_MODES = layer_env.MODES
 LOG_FORMATS = ("json", "text")
 DEFAULT_MAX_MESSAGE_BYTES = 960 * 1024  # leaves room under the layer's 1 MiB message limit
 GRACE_MARGIN_SECONDS = 2.0  # stop at least this long before the pod's grace period ends
@@ -29,13 +28,7 @@ class InterfaceConfig:
     """Everything the interface server needs to know; see docs/interface.md for each field."""
 
     # Channel layer (the image contract shared with the worker).
-    app: str = "channelworks"
-    redis_mode: str = "memory"
-    redis_url: str | None = None
-    redis_password: str | None = field(default=None, repr=False)
-    layer_capacity: int | None = None
-    layer_expiry: float | None = None
-    layer_tuning: layer_env.LayerTuning = field(default_factory=layer_env.LayerTuning)
+    layer: layer_env.LayerSettings = field(default_factory=layer_env.LayerSettings)
     # Listening.
     host: str = "0.0.0.0"
     port: int = 8000
@@ -86,13 +79,6 @@ def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(origin.lower() for origin in readers.names(env, name))
 
 
-def _redis_mode(env: Mapping[str, str]) -> str:
-    if env.get("CHANNELWORKS_REDIS_MODE", "").strip():
-        return readers.choice(env, "CHANNELWORKS_REDIS_MODE", "memory", REDIS_MODES)
-    # A URL without a mode means one Redis; nothing at all means the in-memory layer.
-    return "standalone" if env.get("CHANNELWORKS_REDIS_URL", "").strip() else "memory"
-
-
 def _parse_flags(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="channelworks-interface",
@@ -125,25 +111,14 @@ def load(env: Mapping[str, str], argv: Sequence[str] = ()) -> InterfaceConfig:
         "CHANNELWORKS_LOG_FORMAT": flags.log_format,
     }
     env = {**env, **{name: value for name, value in overrides.items() if value is not None}}
-    mode = _redis_mode(env)
-    url = env.get("CHANNELWORKS_REDIS_URL", "").strip() or None
-    app = env.get("CHANNELWORKS_APP", "").strip()
-    if mode != "memory":
-        if url is None:
-            raise ConfigurationError(f"CHANNELWORKS_REDIS_MODE={mode} needs CHANNELWORKS_REDIS_URL")
-        if not app:
-            raise ConfigurationError(
-                f"CHANNELWORKS_REDIS_MODE={mode} needs CHANNELWORKS_APP (the key prefix that keeps "
-                "this application's keys apart from others on the same Redis)"
-            )
+    layer = layer_env.settings_from_env(env)
+    if layer.mode != "memory" and not env.get("CHANNELWORKS_APP", "").strip():
+        raise ConfigurationError(
+            f"CHANNELWORKS_REDIS_MODE={layer.mode} needs CHANNELWORKS_APP (the key prefix that "
+            "keeps this application's keys apart from others on the same Redis)"
+        )
     config = InterfaceConfig(
-        app=app or "channelworks",
-        redis_mode=mode,
-        redis_url=url,
-        redis_password=env.get("CHANNELWORKS_REDIS_PASSWORD") or None,
-        layer_capacity=readers.integer(env, "CHANNELWORKS_LAYER_CAPACITY", None, minimum=1),
-        layer_expiry=readers.number(env, "CHANNELWORKS_LAYER_EXPIRY", None, 0.001),
-        layer_tuning=layer_env.tuning_from_env(env),
+        layer=layer,
         host=readers.text(env, "CHANNELWORKS_INTERFACE_HOST", "0.0.0.0"),
         port=readers.port(env, "PORT", 8000),
         metrics_host=readers.text(env, "CHANNELWORKS_METRICS_HOST", "0.0.0.0"),

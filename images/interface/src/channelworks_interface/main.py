@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry
 
 from channelworks.exceptions import ConfigurationError
+from channelworks.layers import env as layer_env
 from channelworks.layers import metrics as layer_metrics
 from channelworks.process import logs
 from channelworks_interface import config as config_module
-from channelworks_interface import layer, metrics, server
+from channelworks_interface import metrics, server
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +24,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_module.load(os.environ, sys.argv[1:] if argv is None else argv)
         logs.configure(config.log_format, config.log_level)
-        channel_layer = layer.build_layer(config)
+        channel_layer = layer_env.build_layer(config.layer)
     except ConfigurationError as error:
         print(f"channelworks-interface: {error}", file=sys.stderr)
         return 2
-    if config.redis_mode == "memory":
+    if config.layer.mode == "memory":
         logger.warning(
             "using the in-memory channel layer: only workers in this process can answer; set "
             "CHANNELWORKS_REDIS_URL (and CHANNELWORKS_REDIS_MODE) to reach other processes"

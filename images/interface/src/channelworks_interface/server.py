@@ -42,7 +42,7 @@ class InterfaceServer:
         self.application = app.InterfaceApplication(
             Bridge(config, layer, metrics, self.connections, self.disconnects)
         )
-        self.layer_watch = readiness.LayerWatch(layer, config.layer_tuning.readiness_grace_seconds)
+        self.layer_watch = readiness.LayerWatch(layer, config.layer.tuning.readiness_grace_seconds)
         self.load_reporter = load_report.LoadReporter(layer, self.connections)
         self.health = health.HealthServer(
             metrics.registry, lambda: self.connections.ready and self.layer_watch.ready
@@ -105,8 +105,8 @@ class InterfaceServer:
         )
         logger.info(
             "channelworks interface for app %r (%s layer) starting on %s:%s",
-            config.app,
-            config.redis_mode,
+            config.layer.app,
+            config.layer.mode,
             config.host,
             config.port,
         )

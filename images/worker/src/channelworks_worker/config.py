@@ -1,8 +1,9 @@
 """The worker's settings, read once from the environment in ``main()``, and the layer they name.
 
 - ``CHANNELWORKS_APP`` (required): the application's key prefix in the layer (``<ns>.<name>``).
-- ``CHANNELWORKS_REDIS_MODE`` (``standalone``): ``memory``, ``local``, ``standalone``,
-  ``cluster`` or ``external``.
+- ``CHANNELWORKS_REDIS_MODE`` (``standalone`` when a URL is set; without a URL, ``memory`` or
+  ``local`` must be named): ``memory``, ``local``, ``standalone``, ``cluster`` or ``external``
+  (read by ``channelworks.layers.env.settings_from_env``, as in every process).
 - ``CHANNELWORKS_REDIS_URL`` (required for the Redis modes): ``redis://host:6379/0``.
 - ``CHANNELWORKS_REDIS_PASSWORD``: put into the URL unless it carries a password of its own.
 - ``DJANGO_SETTINGS_MODULE`` (required): the project's settings, where the routing is named.
@@ -35,18 +36,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from channelworks import exceptions
-from channelworks import layers as layers_package
 from channelworks.layers import env as layer_env
 from channelworks.process import env as readers
 from channelworks_worker import safeguards
 
 CHANNEL_NAME = re.compile(r"^[a-zA-Z0-9\-_.]{1,99}$")
 HTTP_METHOD = re.compile(r"^[A-Z]{1,20}$")
-MODES = ("memory", "local", "standalone", "cluster", "external")
 LOG_FORMATS = ("json", "text")
 
 
@@ -54,10 +52,7 @@ LOG_FORMATS = ("json", "text")
 class WorkerConfig:
     """Everything the worker process is configured with; see the module docstring."""
 
-    app: str
-    redis_mode: str = "standalone"
-    redis_url: str | None = None
-    redis_password: str | None = field(default=None, repr=False)
+    layer: layer_env.LayerSettings
     settings_module: str | None = None
     routing: str | None = None
     concurrency: int = 16
@@ -68,9 +63,6 @@ class WorkerConfig:
     metrics_port: int = 9100
     log_format: str = "json"
     log_level: str = "INFO"
-    layer_capacity: int | None = None
-    layer_expiry: float | None = None
-    layer_tuning: layer_env.LayerTuning = field(default_factory=layer_env.LayerTuning)
     max_deliveries: int = 3
     dead_letter_channel: str = safeguards.DEFAULT_DEAD_LETTER_CHANNEL
     time_limit_seconds: float = 60.0
@@ -113,16 +105,15 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
         raise exceptions.ConfigurationError(
             "CHANNELWORKS_APP is required: the application's layer prefix, e.g. 'demo.chat'"
         )
-    mode = env.get("CHANNELWORKS_REDIS_MODE", "standalone").strip().lower() or "standalone"
-    if mode not in MODES:
+    if (
+        not env.get("CHANNELWORKS_REDIS_MODE", "").strip()
+        and not env.get("CHANNELWORKS_REDIS_URL", "").strip()
+    ):
+        # A worker alone on the in-memory layer would take nothing: say what it needs instead.
         raise exceptions.ConfigurationError(
-            f"CHANNELWORKS_REDIS_MODE must be one of {', '.join(MODES)}; got {mode!r}"
+            "CHANNELWORKS_REDIS_URL is required (or CHANNELWORKS_REDIS_MODE=memory or local)"
         )
-    url = env.get("CHANNELWORKS_REDIS_URL", "").strip() or None
-    if mode in ("standalone", "cluster", "external") and url is None:
-        raise exceptions.ConfigurationError(
-            f"CHANNELWORKS_REDIS_URL is required with CHANNELWORKS_REDIS_MODE={mode}"
-        )
+    layer = layer_env.settings_from_env(env)
     settings_module = env.get("DJANGO_SETTINGS_MODULE", "").strip() or None
     routing = env.get("CHANNELWORKS_ROUTING", "").strip() or None
     if settings_module is None and routing is None:
@@ -157,10 +148,7 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
                 f"CHANNELWORKS_WORKER_HTTP_RETRY_METHODS: {method!r} is not an HTTP method"
             )
     return WorkerConfig(
-        app=app,
-        redis_mode=mode,
-        redis_url=url,
-        redis_password=env.get("CHANNELWORKS_REDIS_PASSWORD") or None,
+        layer=layer,
         settings_module=settings_module,
         routing=routing,
         concurrency=readers.integer(env, "CHANNELWORKS_WORKER_CONCURRENCY", 16, minimum=1),
@@ -171,9 +159,6 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
         metrics_port=readers.port(env, "CHANNELWORKS_METRICS_PORT", 9100),
         log_format=log_format,
         log_level=log_level,
-        layer_capacity=readers.integer(env, "CHANNELWORKS_LAYER_CAPACITY", None, minimum=1),
-        layer_expiry=readers.number(env, "CHANNELWORKS_LAYER_EXPIRY", None, 0.001),
-        layer_tuning=layer_env.tuning_from_env(env),
         max_deliveries=readers.integer(env, "CHANNELWORKS_WORKER_MAX_DELIVERIES", 3, minimum=1),
         dead_letter_channel=dead_letter_channel,
         time_limit_seconds=readers.number(
@@ -182,20 +167,3 @@ def from_env(env: Mapping[str, str]) -> WorkerConfig:
         http_retry_methods=retry_methods,
         channel_time_limits=_time_limits(env, "CHANNELWORKS_WORKER_TIME_LIMITS"),
     )
-
-
-def build_layer(config: WorkerConfig) -> layers_package.ChannelworksLayer:
-    """The channel layer the configuration names."""
-    options: dict[str, Any] = {}
-    if config.layer_capacity is not None:
-        options["capacity"] = config.layer_capacity
-    if config.layer_expiry is not None:
-        options["expiry"] = config.layer_expiry
-    settings = layer_env.LayerSettings(
-        app=config.app,
-        mode=config.redis_mode,
-        url=config.redis_url or "",
-        password=config.redis_password or "",
-        tuning=config.layer_tuning,
-    )
-    return layer_env.build_layer(settings, **options)

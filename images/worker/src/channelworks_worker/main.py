@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from channelworks import asgi, conf, exceptions, gc_tuning, routing
 from channelworks.layers import base, readiness
+from channelworks.layers import env as layer_env
 from channelworks.layers import metrics as layer_metrics
 from channelworks.process import logs
 from channelworks_worker import config as config_module
@@ -66,7 +67,7 @@ async def serve(
         drain_seconds=config.drain_seconds,
         limits=config.protections,
     )
-    layer_watch = readiness.LayerWatch(layer, config.layer_tuning.readiness_grace_seconds)
+    layer_watch = readiness.LayerWatch(layer, config.layer.tuning.readiness_grace_seconds)
     layer_watch.start()
     server = probes.ProbeServer(
         config.metrics_host,
@@ -101,7 +102,7 @@ def main() -> int:
     logs.configure(config.log_format, config.log_level)
     try:
         router = load_routing(config)
-        layer = config_module.build_layer(config)
+        layer = layer_env.build_layer(config.layer)
     except (
         exceptions.ConfigurationError,
         exceptions.InvalidRoute,
@@ -110,7 +111,7 @@ def main() -> int:
     ) as error:
         logger.error("cannot start the worker: %s", error)
         return EXIT_CONFIG
-    logger.info("worker for %s starting (layer mode %s)", config.app, config.redis_mode)
+    logger.info("worker for %s starting (layer mode %s)", config.layer.app, config.layer.mode)
     gc_tuning.tune_for_serving()
     try:
         return asyncio.run(serve(config, layer, router, prometheus_client.REGISTRY))
