@@ -72,3 +72,15 @@ def test_every_process_answers_a_wrong_port_the_same_way() -> None:
     assert said == {"CHANNELWORKS_METRICS_PORT must be a TCP port (0-65535), got 'http'"}
     with pytest.raises(ConfigurationError, match="must be a number, got 'soon'"):
         layer_env.tuning_from_env({"CHANNELWORKS_REDIS_CONNECT_TIMEOUT": "soon"})
+
+
+def test_a_redis_url_without_a_mode_means_one_redis_in_every_process() -> None:
+    url_only = {**WORKER_BASE, "CHANNELWORKS_REDIS_URL": "redis://r:6379"}
+    del url_only["CHANNELWORKS_REDIS_MODE"]
+    modes = {
+        "layer": layer_env.settings_from_env(url_only).mode,
+        "interface": interface_config.load(url_only).layer.mode,
+        "worker": worker_config.from_env(url_only).layer.mode,
+    }
+    assert modes == {"layer": "standalone", "interface": "standalone", "worker": "standalone"}
+    assert layer_env.settings_from_env({}).mode == "memory"
