@@ -11,7 +11,8 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from channelworks import route, routing
-from channelworks_worker import metrics, probes, runtime, safeguards
+from channelworks.process import probes
+from channelworks_worker import metrics, runtime, safeguards
 
 from .support import eventually, running, sample
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from channelworks import gc_tuning
 from channelworks.layers import ChannelworksLayer, readiness
-from channelworks_interface import app, draining, guards, health, load_report
+from channelworks.process import probes
+from channelworks_interface import app, draining, guards, load_report
 from channelworks_interface.bridging import Bridge
 from channelworks_interface.config import InterfaceConfig
 from channelworks_interface.connections import Connections
@@ -44,8 +45,11 @@ class InterfaceServer:
         )
         self.layer_watch = readiness.LayerWatch(layer, config.layer.tuning.readiness_grace_seconds)
         self.load_reporter = load_report.LoadReporter(layer, self.connections)
-        self.health = health.HealthServer(
-            metrics.registry, lambda: self.connections.ready and self.layer_watch.ready
+        self.health = probes.ProbeServer(
+            config.metrics_host,
+            config.metrics_port,
+            metrics.registry,
+            ready=lambda: self.connections.ready and self.layer_watch.ready,
         )
         self.metrics_port: int | None = None
         self.http_port: int | None = None
@@ -159,9 +163,7 @@ class InterfaceServer:
 
     async def _start(self, install_signals: bool, tune_gc: bool) -> None:
         try:
-            self.metrics_port = await self.health.start(
-                self.config.metrics_host, self.config.metrics_port
-            )
+            self.metrics_port = await self.health.start()
         except OSError as error:
             logger.critical(
                 "cannot serve metrics on %s:%s: %s",

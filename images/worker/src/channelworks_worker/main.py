@@ -21,9 +21,9 @@ from channelworks import asgi, conf, exceptions, gc_tuning, routing
 from channelworks.layers import base, readiness
 from channelworks.layers import env as layer_env
 from channelworks.layers import metrics as layer_metrics
-from channelworks.process import logs
+from channelworks.process import logs, probes
 from channelworks_worker import config as config_module
-from channelworks_worker import metrics, probes, runtime
+from channelworks_worker import metrics, runtime
 
 logger = logging.getLogger("channelworks_worker")
 EXIT_CONFIG = 2
