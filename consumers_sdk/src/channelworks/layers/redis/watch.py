@@ -150,7 +150,8 @@ class ServerWatch:
                 self._suspects.setdefault(line, (start, answered_at + self._connect_timeout))
 
     def _cut_silent(self) -> None:
-        """Cut the exchanges whose connection left a TCP keepalive probe unanswered."""
+        """Cut the exchanges whose connection received nothing for ``silent_after`` while a
+        TCP keepalive probe or written data waited for an answer."""
         for line, (server, _, _) in list(self._in_flight.items()):
             silent = line.silent_for()
             if silent >= self._silent_after:
