@@ -287,7 +287,8 @@ class Kube:
         path = object_path("v1", "Pod", namespace, pod, "log")
         query = {"container": container, "tailLines": str(tail_lines)}
         what = f"read the log of pod {namespace}/{pod}"
-        _, data = self._send("GET", path, query, {"Accept": "text/plain"}, None, what)
+        # The API server negotiates the log like any object: "text/plain" alone is refused (406).
+        _, data = self._send("GET", path, query, {"Accept": "application/json, */*"}, None, what)
         return data.decode(errors="replace")
 
     # --- discovery -------------------------------------------------------------------------
