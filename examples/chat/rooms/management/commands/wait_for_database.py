@@ -1,8 +1,9 @@
 """``manage.py wait_for_database``: wait until the default database accepts connections.
 
 A step for whatever starts before its database does: the chat's migration Job in a cluster
-(``django.migrate.command`` of examples/chat/k8s/realtimeapp.yaml) runs it before ``migrate``, so a database pod that is still
-starting costs a few seconds of waiting rather than a failed Job pod and its back-off.
+(``django.migrate.command`` of examples/chat/k8s/realtimeapp.yaml) runs it before ``migrate``,
+so a database pod that is still starting costs a few seconds of waiting rather than a failed
+Job pod and its back-off.
 """
 
 import time
