@@ -104,12 +104,17 @@ def test_the_api_server_fills_in_the_defaults(
 ) -> None:
     created = apps.apply(kube, apps.manifest(namespace))
     spec = created["spec"]
-    assert spec["interface"] == {
+    interface = dict(spec["interface"])
+    autoscaling = interface.pop("autoscaling")
+    assert interface == {
         "replicas": 2,
         "port": 8000,
         "terminationGracePeriodSeconds": 30,
         "service": {"type": "ClusterIP"},
     }
+    # Interfaces keep spec.interface.replicas unless autoscaling is asked for.
+    assert autoscaling["enabled"] is False
+    assert (autoscaling["minReplicas"], autoscaling["maxReplicas"]) == (2, 10)
     assert spec["worker"]["autoscaling"]["mode"] == "builtin"
     assert spec["channelLayer"]["redis"] == {"mode": "cluster"}
     assert spec["networkPolicy"] == {"enabled": True}
