@@ -97,7 +97,7 @@ def settings_from_env(env: Mapping[str, str]) -> LayerSettings:
     url = env.get("CHANNELWORKS_REDIS_URL", "").strip()
     # A URL without a mode means one Redis; nothing at all means the in-memory layer.
     mode = readers.choice(env, "CHANNELWORKS_REDIS_MODE", "standalone" if url else "memory", MODES)
-    if mode in ("standalone", "cluster", "external") and not url:
+    if mode in REDIS_MODES and not url:
         raise ConfigurationError(
             f"CHANNELWORKS_REDIS_MODE={mode} needs CHANNELWORKS_REDIS_URL "
             "(e.g. redis://chat-redis:6379)"
