@@ -69,6 +69,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                 ],
                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}},
                 "nodeSelector": {"pool": "edge"},
+                "autoscaling": {"enabled": True, "mode": "hpa", "targetCPUPercent": 60},
             },
             "worker": {
                 "autoscaling": {"mode": "hpa", "minReplicas": 2, "maxReplicas": 8},
@@ -90,6 +91,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # A Redis Cluster the user runs, KEDA reading Prometheus, no Prometheus Operator.
     "external-keda": (
         {
+            "interface": {
+                "autoscaling": {
+                    "enabled": True,
+                    "mode": "keda",
+                    "maxReplicas": 6,
+                    "prometheus": {"serverAddress": "http://prometheus.monitoring.svc:9090"},
+                }
+            },
             "worker": {
                 "autoscaling": {
                     "mode": "keda",

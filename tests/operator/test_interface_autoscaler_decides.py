@@ -1,5 +1,6 @@
 """The interface autoscaler's decision (spec.interface.autoscaling), pure with an injected clock:
-out at once on open connections, in only after the stabilization window, within min/max."""
+out at once on open connections or on CPU, in only after the stabilization window, within
+min/max; modes keda and hpa leave the count to KEDA/the HPA and say so."""
 
 from __future__ import annotations
 
@@ -34,11 +35,12 @@ class Interfaces:
         self.current = current
         self.history: tuple[autoscaler.Recommendation, ...] = ()
 
-    def poll(self, connections: int | None) -> autoscaler.Decision:
+    def poll(self, connections: int | None, cpu: float | None = None) -> autoscaler.Decision:
+        load = None if connections is None else autoscaler.InterfaceLoad(connections, cpu)
         decision = autoscaler.decide_interfaces(
             self.targets,
             current=self.current,
-            connections=connections,
+            load=load,
             now=self.clock(),
             history=self.history,
         )
@@ -53,6 +55,7 @@ def test_defaults_are_off_and_safe() -> None:
     on = targets()
     assert (on.min_replicas, on.max_replicas, on.target_connections) == (2, 10, 1000)
     assert on.scale_down_stabilization_seconds == 300
+    assert (on.mode, on.target_cpu_percent) == ("builtin", 70)
 
 
 def test_scales_out_at_once_on_connections_over_the_target() -> None:
@@ -109,3 +112,66 @@ def test_a_restart_does_not_scale_in_at_once() -> None:
 def test_min_over_max_is_refused_naming_the_field() -> None:
     with pytest.raises(InvalidSpec, match=r"spec\.interface\.autoscaling\.minReplicas"):
         targets(minReplicas=5, maxReplicas=3)
+
+
+def test_scales_out_on_cpu_when_the_sockets_are_few_but_busy() -> None:
+    """200 sockets want 1 pod by count, but the two processes burn 90% + 80% of a core: at 70%
+    per pod that is ceil(170 / 70) = 3 pods, and the message says CPU drove it."""
+    pods = Interfaces(targets(targetConnectionsPerPod=1000), Clock(), current=2)
+    decision = pods.poll(200, cpu=170.0)
+    assert (decision.desired, decision.reason) == (3, autoscaler.SCALED_UP)
+    assert "170% CPU" in decision.message and "target of 70% per pod" in decision.message
+    assert pods.poll(5000, cpu=170.0).desired == 5  # the count wins when it asks for more
+
+
+def test_cpu_scale_in_waits_for_the_window_too() -> None:
+    clock = Clock()
+    pods = Interfaces(targets(scaleDownStabilizationSeconds=60), clock, current=2)
+    assert pods.poll(10, cpu=400.0).desired == 6
+    clock.now += 30
+    assert pods.poll(10, cpu=20.0).reason == autoscaler.STABILIZING
+    clock.now += 31
+    assert pods.poll(10, cpu=20.0).desired == 2
+
+
+def test_keda_and_hpa_modes_leave_the_count_and_say_on_what_they_scale() -> None:
+    from channelworks_operator import scaling
+
+    def app(mode: str, **extra: Any) -> spec.App:
+        fields = {"enabled": True, "mode": mode, "targetCPUPercent": 60, **extra}
+        return spec.parse(samples.app_body(spec_fields={"interface": {"autoscaling": fields}}))
+
+    live = {"spec": {"replicas": 4}}
+    hpa = scaling.decide_interfaces(app("hpa"), live, 10, now=0.0, history=())
+    assert hpa.build_replicas is None and hpa.external and hpa.decision is None
+    assert hpa.condition is not None and hpa.condition.reason == "HorizontalPodAutoscaler"
+    assert "600m CPU per pod" in hpa.condition.message
+    assert scaling.handovers([], hpa) == [live]  # the count is kept while the HPA takes over
+
+    keda = app("keda", prometheus={"serverAddress": "http://prometheus:9090"})
+    run = scaling.decide_interfaces(keda, live, 10, now=0.0, history=(), served={})
+    assert run.build_replicas == 2 and not run.external  # KEDA missing: the least count
+    assert run.condition is not None and run.condition.reason == "KedaNotInstalled"
+    served = {scaling.KEDA: True}
+    run = scaling.decide_interfaces(keda, live, 10, now=0.0, history=(), served=served)
+    assert run.external and run.condition is not None
+    assert "1000 open connections per pod (Prometheus)" in run.condition.message
+    workers = scaling.conditions.true(scaling.conditions.AUTOSCALING, "Stable", "w")
+    merged = scaling.with_interfaces(workers, run)
+    assert merged.true and merged.message.startswith("w; interfaces: KEDA ScaledObject")
+
+
+def test_every_mode_sets_how_often_the_layer_is_read() -> None:
+    """keda and hpa read the operator's gauges, so they need the layer read as often as
+    builtin does: the shortest pollIntervalSeconds of anything that autoscales."""
+    from channelworks_operator import scaling
+
+    def poll(**fields: Any) -> int | None:
+        return scaling.poll_seconds(spec.parse(samples.app_body(spec_fields=fields)))
+
+    keda = {"mode": "keda", "pollIntervalSeconds": 7, "prometheus": {"serverAddress": "http://p"}}
+    assert poll(worker={"autoscaling": keda}) == 7
+    assert poll(worker={"autoscaling": {"mode": "hpa", "pollIntervalSeconds": 9}}) == 9
+    interfaces = {"autoscaling": {"enabled": True, "mode": "hpa", "pollIntervalSeconds": 4}}
+    assert poll(worker={"autoscaling": {"pollIntervalSeconds": 30}}, interface=interfaces) == 4
+    assert poll(worker={"autoscaling": {"enabled": False}}) is None

@@ -140,3 +140,41 @@ def test_the_autoscaler_gives_each_pool_the_depth_of_its_own_channels() -> None:
     assert view == {"spec": {"replicas": 2}}
     assert total.decision is not None and total.decision.reason == "ScaledUp"
     assert total.decision.message.startswith("pool sockets: queue depth 70")
+
+
+def test_the_status_gives_each_pool_its_queue_and_why_it_scaled() -> None:
+    """status.autoscaler.pools (pure, the wall time given): each pool's depth and oldest age,
+    its own decision, and lastScaleTime only for the pool whose count changed."""
+    from channelworks_operator import scaling, spec
+    from channelworks_operator.autoscaler import QueueSnapshot
+    from tests.operator import samples
+
+    body = samples.app_body(spec_fields={"worker": {"autoscaling": SCALING}, "workerPools": POOLS})
+    app = spec.parse(body)
+    snapshot = QueueSnapshot(30, 7.5, (("http.request", 2, 0.25), ("websocket.receive", 28, 7.5)))
+    live = {"spec": {"replicas": 1}}
+    pools = scaling.decide_pools(
+        app, {"http": live, "sockets": live}, snapshot, {}, now=0.0, histories={}
+    )
+    total, view = scaling.combined(pools)
+    previous = {"pools": [{"name": "http", "lastScaleTime": "2026-01-01T00:00:00Z"}]}
+    block = scaling.status_block(previous, total, view, now="2026-12-06T10:00:00Z")
+    assert block is not None
+    http, sockets = block["pools"]
+    assert http == {
+        "name": "http",
+        "desiredReplicas": 1,
+        "reason": "Stable",
+        "message": "queue depth 2 at a target of 10 per worker: 1 workers",
+        "lastScaleTime": "2026-01-01T00:00:00Z",  # kept: its count did not move
+        "queueDepth": 2,
+        "oldestMessageAgeSeconds": 0.25,
+    }
+    assert sockets["desiredReplicas"] == 3 and sockets["reason"] == "ScaledUp"
+    assert sockets["message"] == "queue depth 28 at a target of 10 per worker: 1 -> 3 workers"
+    assert (sockets["queueDepth"], sockets["oldestMessageAgeSeconds"]) == (28, 7.5)
+    assert sockets["lastScaleTime"] == "2026-12-06T10:00:00Z"  # the time given, no clock read
+    assert scaling.pool_figures(pools) == [
+        ("http", 1, 6, 2, 0.25),
+        ("sockets", 3, 3, 28, 7.5),
+    ]

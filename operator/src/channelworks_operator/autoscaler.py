@@ -52,6 +52,16 @@ class QueueSnapshot:
 
 
 @dataclass(frozen=True)
+class InterfaceLoad:
+    """What the interface pods last reported: open WebSockets over all of them, and the CPU
+    their processes used, summed (percent of one core; None when no pod reported it)."""
+
+    connections: int
+    cpu_percent: float | None = None
+    pods: int = 0
+
+
+@dataclass(frozen=True)
 class Recommendation:
     """What one poll recommended, and when (seconds, any monotonic clock)."""
 
@@ -177,25 +187,35 @@ def decide_interfaces(
     targets: spec.InterfaceAutoscalingSpec,
     *,
     current: int,
-    connections: int | None,
+    load: InterfaceLoad | None,
     now: float,
     history: tuple[Recommendation, ...] = (),
 ) -> Decision:
-    """Desired interface replicas: ``ceil(connections / targetConnectionsPerPod)`` within
-    min/max, out at once, in after the stabilization window (as ``decide``). ``connections``
-    None means no count could be read: keep the pods as they are (within min/max)."""
+    """Desired interface replicas: the larger of ``ceil(connections / targetConnectionsPerPod)``
+    and ``ceil(CPU summed over the pods / targetCPUPercent)``, within min/max, out at once, in
+    after the stabilization window (as ``decide``). ``load`` None means nothing could be read:
+    keep the pods as they are (within min/max)."""
     low, high = targets.min_replicas, targets.max_replicas
-    if connections is None:
+    if load is None:
         desired = max(low, min(high, current))
         if desired != current:
             message = f"connection count unavailable; {current} -> {desired} to stay within bounds"
             return Decision(desired, OUT_OF_RANGE, message, desired, history)
         message = f"connection count unavailable; keeping {current} interface pods"
         return Decision(current, METRICS_UNAVAILABLE, message, current, history)
-    recommended = max(low, min(high, math.ceil(connections / targets.target_connections)))
+    connections = load.connections
+    recommended = math.ceil(connections / targets.target_connections)
     why = f"{connections} open connections at a target of {targets.target_connections} per pod"
+    if load.cpu_percent is not None:
+        by_cpu = math.ceil(round(load.cpu_percent, 1) / targets.target_cpu_percent)
+        if by_cpu > recommended:
+            recommended = by_cpu
+            why = (
+                f"interface processes at {load.cpu_percent:.0f}% CPU of one core in all, at a "
+                f"target of {targets.target_cpu_percent}% per pod"
+            )
     return _stabilized(
-        recommended,
+        max(low, min(high, recommended)),
         why,
         current=current,
         bounds=(low, high),

@@ -1,16 +1,17 @@
-"""How many workers, and who decides (pure): the spec's count, the built-in autoscaler, or an
-HPA/KEDA (then the operator leaves ``replicas`` to them and says so in the condition)."""
+"""How many workers and interface pods, and who decides (pure): the spec's count, the built-in
+autoscaler, or an HPA/KEDA (then the operator leaves ``replicas`` to them and says so in the
+condition). No clock is read here: the callers pass ``now`` (monotonic seconds, for the
+stabilization window) and the wall time of the status (``lastScaleTime``)."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from channelworks_operator import autoscaler, conditions, spec, status
-from channelworks_operator.autoscaler import QueueSnapshot
+from channelworks_operator import autoscaler, conditions, spec, status, timestamps
+from channelworks_operator.autoscaler import InterfaceLoad, QueueSnapshot
 from channelworks_operator.builders import meta
 
 KEDA = ("keda.sh/v1alpha1", "ScaledObject")
@@ -35,6 +36,22 @@ class Scaling:
     desired: int
     condition: conditions.Condition
     decision: autoscaler.Decision | None = None
+    pools: tuple[PoolScaling, ...] = ()
+    """The named worker pools it adds up (``combined``); empty for the default pool."""
+
+
+def poll_seconds(app: spec.App) -> int | None:
+    """How often the app's layer must be read: the shortest ``pollIntervalSeconds`` of its
+    autoscaling that is on, in any mode (keda and hpa read the operator's queue gauges, which a
+    read refreshes); None when nothing autoscales."""
+    polls = [
+        pool.worker.autoscaling.poll_interval_seconds
+        for pool in app.pools
+        if pool.worker.autoscaling.enabled
+    ]
+    if app.interface.autoscaling.enabled:
+        polls.append(app.interface.autoscaling.poll_interval_seconds)
+    return min(polls, default=None)
 
 
 def live_replicas(worker: Mapping[str, Any] | None) -> int | None:
@@ -159,16 +176,43 @@ def handover(worker: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def status_block(
-    previous: Mapping[str, Any] | None, scaling: Scaling, worker: Mapping[str, Any] | None
+    previous: Mapping[str, Any] | None,
+    scaling: Scaling,
+    worker: Mapping[str, Any] | None,
+    *,
+    now: str | None = None,
 ) -> dict[str, Any] | None:
-    """``status.autoscaler`` (built-in mode): the last decision, and when workers last changed."""
-    return _decision_block(previous, scaling.decision, worker)
+    """``status.autoscaler`` (built-in mode): the last decision, and when workers last changed
+    (``now``, RFC 3339, when this run changes them); with worker pools, ``pools`` holds each
+    pool's own: its queue, its decision and why."""
+    now = _wall(now)
+    block = _decision_block(previous, scaling.decision, worker, now)
+    if block is None or not scaling.pools:
+        return block
+    earlier = {item.get("name"): item for item in (previous or {}).get("pools") or [] if item}
+    pools = []
+    for item in scaling.pools:
+        part = _decision_block(earlier.get(item.pool.name), item.scaling.decision, item.worker, now)
+        if part is None:
+            continue
+        if item.snapshot is not None:
+            part["queueDepth"] = item.snapshot.depth
+            part["oldestMessageAgeSeconds"] = round(item.snapshot.oldest_age_seconds, 3)
+        pools.append({"name": item.pool.name, **part})
+    block["pools"] = pools
+    return block
+
+
+def _wall(now: str | None) -> str:
+    """The status's wall time as given; read here only for a caller that gives none."""
+    return now if now is not None else timestamps.now()
 
 
 def _decision_block(
     previous: Mapping[str, Any] | None,
     decision: autoscaler.Decision | None,
     worker: Mapping[str, Any] | None,
+    now: str,
 ) -> dict[str, Any] | None:
     if decision is None:
         return None
@@ -179,7 +223,7 @@ def _decision_block(
         "message": decision.message,
     }
     if current is not None and decision.changes(current):
-        result["lastScaleTime"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        result["lastScaleTime"] = now
     elif previous and previous.get("lastScaleTime"):
         result["lastScaleTime"] = previous["lastScaleTime"]
     return result
@@ -192,6 +236,7 @@ class PoolScaling:
     pool: spec.WorkerPool
     worker: Mapping[str, Any] | None
     scaling: Scaling
+    snapshot: QueueSnapshot | None = None  # the part of the queue the pool takes
 
 
 def decide_pools(
@@ -218,6 +263,7 @@ def decide_pools(
                 history=histories.get(pool.name, ()),
                 pool=pool,
             ),
+            snapshot.of(pool) if snapshot else None,
         )
         for pool in app.pools
     ]
@@ -262,7 +308,37 @@ def combined(pools: list[PoolScaling]) -> tuple[Scaling, Mapping[str, Any] | Non
     view = None
     if any(count is not None for count in live):
         view = {"spec": {"replicas": sum(count or 0 for count in live)}}
-    return Scaling(None, desired, condition, decision), view
+    return Scaling(None, desired, condition, decision, tuple(pools)), view
+
+
+def pool_figures(pools: list[PoolScaling]) -> list[tuple[str, int, int, int, float]]:
+    """Per pool, for the metrics: name ("default" for the app without ``spec.workerPools``),
+    desired and most replicas, waiting messages and the oldest one's age; only the pools the
+    built-in autoscaler decided (none when it decided none)."""
+    return [
+        (
+            item.pool.name or "default",
+            item.scaling.decision.desired,
+            item.pool.worker.autoscaling.max_replicas,
+            item.snapshot.depth if item.snapshot else 0,
+            item.snapshot.oldest_age_seconds if item.snapshot else 0.0,
+        )
+        for item in pools
+        if item.scaling.decision is not None
+    ]
+
+
+def handovers(pools: list[PoolScaling], interfaces: InterfaceScaling) -> list[Mapping[str, Any]]:
+    """The Deployments whose count KEDA or an HPA takes over this run (``build_replicas``
+    None): their current count is kept by ``HANDOVER_MANAGER`` (see ``holds_replicas``)."""
+    found = [
+        item.worker
+        for item in pools
+        if item.pool.name is None and item.scaling.build_replicas is None and item.worker
+    ]
+    if interfaces.external and interfaces.deployment is not None:
+        found.append(interfaces.deployment)
+    return found
 
 
 def total(workloads: list[status.Workload | None]) -> status.Workload | None:
@@ -282,13 +358,20 @@ def total(workloads: list[status.Workload | None]) -> status.Workload | None:
 
 @dataclass(frozen=True)
 class InterfaceScaling:
-    """The interface autoscaler's run: replicas to write (None: spec.interface.replicas),
-    the decision, and the connections it was made on."""
+    """The interface autoscaler's run: replicas to write (None: spec.interface.replicas, or
+    KEDA/an HPA owns them when ``external``), the decision, and the load it was made on."""
 
     build_replicas: int | None
     decision: autoscaler.Decision | None
-    connections: int | None
+    load: InterfaceLoad | None
     live: int | None = None  # the interface Deployment's replicas before this run
+    deployment: Mapping[str, Any] | None = None  # the interface Deployment as read
+    condition: conditions.Condition | None = None  # modes keda and hpa: who scales, on what
+    external: bool = False  # KEDA or an HPA owns the count (no replicas written)
+
+    @property
+    def connections(self) -> int | None:
+        return None if self.load is None else self.load.connections
 
     @property
     def moved(self) -> bool:
@@ -301,25 +384,69 @@ class InterfaceScaling:
 def decide_interfaces(
     app: spec.App,
     interface: Mapping[str, Any] | None,
-    connections: int | None,
+    load: InterfaceLoad | int | None,
     *,
     now: float,
     history: tuple[autoscaler.Recommendation, ...],
+    served: Mapping[tuple[str, str], bool] | None = None,
 ) -> InterfaceScaling:
-    """How many interface pods (``spec.interface.autoscaling``) for ``connections`` open
-    WebSockets over all of them (None: not readable)."""
+    """How many interface pods (``spec.interface.autoscaling``) for the ``load`` the pods
+    reported (a bare number: the open WebSockets alone; None: not readable). Modes keda and
+    hpa leave the count to the ScaledObject/HPA (``served`` None: KEDA assumed installed)."""
     targets = app.interface.autoscaling
+    if isinstance(load, int):
+        load = InterfaceLoad(load)
     if not targets.enabled:
-        return InterfaceScaling(None, None, connections)
+        return InterfaceScaling(None, None, load)
     live = live_replicas(interface)
+    if targets.mode != "builtin":
+        return _external_interfaces(app, interface, load, live, served)
     decision = autoscaler.decide_interfaces(
         targets,
         current=live if live is not None else targets.min_replicas,
-        connections=connections,
+        load=load,
         now=now,
         history=history,
     )
-    return InterfaceScaling(decision.desired, decision, connections, live)
+    return InterfaceScaling(decision.desired, decision, load, live, interface)
+
+
+def _external_interfaces(
+    app: spec.App,
+    interface: Mapping[str, Any] | None,
+    load: InterfaceLoad | None,
+    live: int | None,
+    served: Mapping[tuple[str, str], bool] | None,
+) -> InterfaceScaling:
+    targets = app.interface.autoscaling
+    name = meta.interface_name(app.ref)
+    kind = conditions.AUTOSCALING
+    cpu = f"{targets.target_cpu_percent * 10}m CPU per pod"
+    if targets.mode == "keda":
+        if served is not None and not served.get(KEDA):
+            fallback = targets.min_replicas
+            message = (
+                "KEDA's ScaledObject API (keda.sh/v1alpha1) is not installed: install KEDA or "
+                f"use mode builtin; interface pods stay at {fallback}"
+            )
+            condition = conditions.false(kind, "KedaNotInstalled", message)
+            return InterfaceScaling(fallback, None, load, live, interface, condition)
+        on = cpu
+        if targets.prometheus_address:
+            on += f" and {targets.target_connections} open connections per pod (Prometheus)"
+        message = (
+            f"KEDA ScaledObject {name} scales interface pods from {targets.min_replicas} to "
+            f"{targets.max_replicas} on {on}"
+        )
+        condition = conditions.true(kind, "ScaledObject", message)
+    else:
+        message = (
+            f"HorizontalPodAutoscaler {name} scales interface pods from {targets.min_replicas} "
+            f"to {targets.max_replicas} on {cpu} and {targets.target_connections} open "
+            f"connections per pod (external metric {spec.CONNECTIONS_METRIC})"
+        )
+        condition = conditions.true(kind, "HorizontalPodAutoscaler", message)
+    return InterfaceScaling(None, None, load, live, interface, condition, external=True)
 
 
 def with_interfaces(condition: conditions.Condition, run: InterfaceScaling) -> conditions.Condition:
@@ -327,9 +454,13 @@ def with_interfaces(condition: conditions.Condition, run: InterfaceScaling) -> c
     reason when the workers' autoscaling is off or the interfaces just moved."""
     decision = run.decision
     if decision is None:
-        return condition
+        if run.condition is None:
+            return condition
+        decision = autoscaler.Decision(0, run.condition.reason, run.condition.message, 0, ())
+        ok = run.condition.true
+    else:
+        ok = decision.reason != autoscaler.METRICS_UNAVAILABLE
     part = f"interfaces: {decision.message}"
-    ok = decision.reason != autoscaler.METRICS_UNAVAILABLE
     workers_off = not condition.true and condition.reason == "Disabled"
     moved = decision.reason in (autoscaler.SCALED_UP, autoscaler.SCALED_DOWN)
     if workers_off or (moved and condition.true):
@@ -342,10 +473,17 @@ def with_interfaces(condition: conditions.Condition, run: InterfaceScaling) -> c
 
 
 def interface_status_block(
-    previous: Mapping[str, Any] | None, run: InterfaceScaling, interface: Mapping[str, Any] | None
+    previous: Mapping[str, Any] | None,
+    run: InterfaceScaling,
+    interface: Mapping[str, Any] | None,
+    *,
+    now: str | None = None,
 ) -> dict[str, Any] | None:
-    """``status.interfaceAutoscaler``: the last decision, the count, when the pods last changed."""
-    block = _decision_block(previous, run.decision, interface)
-    if block is not None and run.connections is not None:
-        block["connections"] = run.connections
+    """``status.interfaceAutoscaler``: the last decision, the load it was made on, when the pods
+    last changed (``now``, RFC 3339, when this run changes them)."""
+    block = _decision_block(previous, run.decision, interface, _wall(now))
+    if block is not None and run.load is not None:
+        block["connections"] = run.load.connections
+        if run.load.cpu_percent is not None:
+            block["cpuPercent"] = round(run.load.cpu_percent, 1)
     return block

@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# The resource's names are the SDK's (defined once there, for the channelworks command too).
+from channelworks.realtimeapp import API_VERSION as API_VERSION
+from channelworks.realtimeapp import GROUP as GROUP
+from channelworks.realtimeapp import KIND as KIND
+from channelworks.realtimeapp import PLURAL as PLURAL
+from channelworks.realtimeapp import VERSION as VERSION
 from channelworks_operator.exceptions import InvalidSpec
-
-GROUP = "channelworks.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "RealtimeApp"
-PLURAL = "realtimeapps"
 
 AUTOSCALING_MODES = ("builtin", "keda", "hpa")
 REDIS_MODES = ("cluster", "standalone", "external")
@@ -30,6 +30,9 @@ RETENTION = ("Retain", "Delete")
 # The queue-depth series the operator exports per app and channel (channelworks.layers.metrics):
 # what KEDA's default query and the HPA's default external metric read.
 QUEUE_DEPTH_METRIC = "channelworks_layer_queue_depth"
+OLDEST_AGE_METRIC = "channelworks_layer_oldest_message_age_seconds"
+# The WebSockets open over an app's interface pods, as the operator last read them.
+CONNECTIONS_METRIC = "channelworks_operator_interface_connections"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 RESERVED_ENV = frozenset(
     {
@@ -97,7 +100,8 @@ class Placement:
 
 @dataclass(frozen=True)
 class InterfaceAutoscalingSpec:
-    """``spec.interface.autoscaling``: the operator follows the open WebSockets (builtin only)."""
+    """``spec.interface.autoscaling``: interface pods follow the open WebSockets and the CPU
+    the interface processes use (mode builtin: the operator; keda/hpa: a ScaledObject/HPA)."""
 
     enabled: bool = False
     min_replicas: int = 2
@@ -105,6 +109,10 @@ class InterfaceAutoscalingSpec:
     target_connections: int = 1000
     scale_down_stabilization_seconds: int = 300
     poll_interval_seconds: int = 15
+    mode: str = "builtin"
+    # Average CPU per interface process, in percent of one core (the process uses one).
+    target_cpu_percent: int = 70
+    prometheus_address: str | None = None  # mode keda: where the connection count is read
 
 
 @dataclass(frozen=True)
@@ -410,6 +418,9 @@ def _interface_autoscaling(fields: _Fields) -> InterfaceAutoscalingSpec:
             "scaleDownStabilizationSeconds", 300, 0, 3600
         ),
         poll_interval_seconds=fields.integer("pollIntervalSeconds", 15, 2, 300),
+        mode=fields.choice("mode", "builtin", AUTOSCALING_MODES),
+        target_cpu_percent=fields.integer("targetCPUPercent", 70, 1, 100),
+        prometheus_address=fields.sub("prometheus").text("serverAddress"),
     )
     _min_not_over_max(fields, spec.min_replicas, spec.max_replicas)
     return spec

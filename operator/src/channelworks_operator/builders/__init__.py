@@ -57,6 +57,11 @@ def desired(app: spec.App, ctx: BuildContext) -> list[Manifest]:
         children.append(autoscaling.scaled_object(app))
     if scaling.enabled and scaling.mode == "hpa":
         children.append(autoscaling.horizontal_pod_autoscaler(app))
+    interfaces = app.interface.autoscaling
+    if interfaces.enabled and interfaces.mode == "keda" and ctx.keda_available:
+        children.append(autoscaling.interface_scaled_object(app))
+    if interfaces.enabled and interfaces.mode == "hpa":
+        children.append(autoscaling.interface_horizontal_pod_autoscaler(app))
     if app.monitoring.enabled and app.monitoring.kind in ctx.monitor_kinds:
         if app.monitoring.kind == "PodMonitor":
             children.append(monitoring.pod_monitor(app))
@@ -68,10 +73,13 @@ def desired(app: spec.App, ctx: BuildContext) -> list[Manifest]:
 def possible(app: spec.AppRef) -> list[ChildRef]:
     """Objects that come and go with the spec; the ones not desired are removed."""
     worker = meta.worker_name(app)
+    interface = meta.interface_name(app)
     redis_name = meta.redis_name(app)
     return [
         ChildRef(autoscaling.KEDA_API_VERSION, "ScaledObject", worker),
-        ChildRef("autoscaling/v2", "HorizontalPodAutoscaler", worker),
+        ChildRef(autoscaling.HPA_API_VERSION, "HorizontalPodAutoscaler", worker),
+        ChildRef(autoscaling.KEDA_API_VERSION, "ScaledObject", interface),
+        ChildRef(autoscaling.HPA_API_VERSION, "HorizontalPodAutoscaler", interface),
         ChildRef(monitoring.API_VERSION, "PodMonitor", app.name),
         ChildRef(monitoring.API_VERSION, "ServiceMonitor", app.name),
         ChildRef("v1", "Service", meta.metrics_service_name(app)),

@@ -105,6 +105,18 @@ def _metrics_port() -> dict[str, Any]:
     return {"name": meta.METRICS_PORT_NAME, "containerPort": meta.METRICS_PORT, "protocol": "TCP"}
 
 
+def _interface_replicas(app: spec.App, ctx: BuildContext) -> Manifest:
+    """``replicas`` of the interface Deployment: the autoscaler's count, none when KEDA or an HPA
+    owns it, the least count in mode keda without KEDA, else spec.interface.replicas."""
+    scaling = app.interface.autoscaling
+    if ctx.interface_replicas is not None:
+        return {"replicas": ctx.interface_replicas}
+    external = scaling.mode == "hpa" or (scaling.mode == "keda" and ctx.keda_available)
+    if scaling.enabled and external:
+        return {}
+    return {"replicas": scaling.min_replicas if scaling.enabled else app.interface.replicas}
+
+
 def interface_deployment(app: spec.App, ctx: BuildContext, layer: LayerConnection) -> Manifest:
     iface = app.interface
     env = merge_env(
@@ -128,9 +140,7 @@ def interface_deployment(app: spec.App, ctx: BuildContext, layer: LayerConnectio
         "kind": "Deployment",
         "metadata": meta.metadata(app.ref, meta.interface_name(app.ref), meta.INTERFACE),
         "spec": {
-            "replicas": iface.replicas
-            if ctx.interface_replicas is None
-            else ctx.interface_replicas,
+            **_interface_replicas(app, ctx),
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": meta.selector_labels(app.ref, meta.INTERFACE)},
             # Never fewer interface pods than asked while rolling: they hold the sockets.
