@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import channelworks.exceptions
+from channelworks import realtimeapp
 from channelworks.process import env as readers
 from channelworks_operator import __version__
 from channelworks_operator.exceptions import ConfigurationError
@@ -23,8 +24,8 @@ ENV_PREFIX = "CHANNELWORKS_OPERATOR_"
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_OPERATOR_POD_LABELS = (
-    ("app.kubernetes.io/name", "channelworks"),
-    ("app.kubernetes.io/component", "operator"),
+    (realtimeapp.NAME_LABEL, realtimeapp.NAME),
+    (realtimeapp.COMPONENT_LABEL, "operator"),
 )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import kubernetes
 
+from channelworks import realtimeapp
 from channelworks_operator import timestamps
 from channelworks_operator.exceptions import ApiError, ConfigurationError
 
@@ -53,7 +54,7 @@ PLURALS: dict[tuple[str, str], str] = {
     ("monitoring.coreos.com/v1", "PodMonitor"): "podmonitors",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitors",
     ("coordination.k8s.io/v1", "Lease"): "leases",
-    ("channelworks.dev/v1alpha1", "RealtimeApp"): "realtimeapps",
+    (realtimeapp.API_VERSION, realtimeapp.KIND): realtimeapp.PLURAL,
 }
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from channelworks import realtimeapp
 from channelworks_operator import spec
 
 NAME = "channelworks-operator"
@@ -73,7 +74,7 @@ def leader_election_rules() -> list[dict[str, Any]]:
 
 
 def manifests() -> list[dict[str, Any]]:
-    labels = {"app.kubernetes.io/name": "channelworks", "app.kubernetes.io/component": "operator"}
+    labels = {realtimeapp.NAME_LABEL: realtimeapp.NAME, realtimeapp.COMPONENT_LABEL: "operator"}
     return [
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",

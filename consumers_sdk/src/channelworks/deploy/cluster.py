@@ -12,12 +12,9 @@ from typing import Any
 
 import yaml
 
-from channelworks import install_hints
+from channelworks import install_hints, realtimeapp
 from channelworks.exceptions import ClusterError
 
-GROUP = "channelworks.dev"
-VERSION = "v1alpha1"
-PLURAL = "realtimeapps"
 REQUEST_TIMEOUT = (5.0, 20.0)  # connect, read (seconds)
 MISSING_CRD = (
     "the cluster at {server} does not know RealtimeApps (the CRD realtimeapps.channelworks.dev is "
@@ -72,15 +69,17 @@ def _crd_installed(connection: Connection) -> bool:
     kubernetes = _kubernetes()
     objects = kubernetes.client.CustomObjectsApi(connection.api)
     try:
-        found = objects.get_api_resources(GROUP, VERSION, _request_timeout=REQUEST_TIMEOUT)
+        found = objects.get_api_resources(
+            realtimeapp.GROUP, realtimeapp.VERSION, _request_timeout=REQUEST_TIMEOUT
+        )
     except kubernetes.client.ApiException as error:
         if error.status == 404:
             return False
         raise ClusterError(
             f"the cluster at {connection.server} answered {error.status} {error.reason} when "
-            f"asked which resources {GROUP}/{VERSION} has"
+            f"asked which resources {realtimeapp.GROUP}/{realtimeapp.VERSION} has"
         ) from None
-    return any(resource.name == PLURAL for resource in found.resources or [])
+    return any(resource.name == realtimeapp.PLURAL for resource in found.resources or [])
 
 
 def _answer_error(connection: Connection, error: Any, name: str, namespace: str) -> ClusterError:
@@ -114,7 +113,12 @@ def read_app(connection: Connection, name: str, namespace: str) -> dict[str, Any
     try:
         try:
             app: dict[str, Any] = objects.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT
+                realtimeapp.GROUP,
+                realtimeapp.VERSION,
+                namespace,
+                realtimeapp.PLURAL,
+                name,
+                _request_timeout=REQUEST_TIMEOUT,
             )
         except kubernetes.client.ApiException as error:
             raise _answer_error(connection, error, name, namespace) from None
@@ -122,9 +126,6 @@ def read_app(connection: Connection, name: str, namespace: str) -> dict[str, Any
         cause = getattr(error, "reason", None) or error
         raise ClusterError(f"cannot reach the cluster at {connection.server}: {cause}") from None
     return app
-
-
-LAYER_COMPONENT = "channel-layer"  # the operator's app.kubernetes.io/component of Redis pods
 
 
 def read_layer_objects(connection: Connection, name: str, namespace: str) -> Any:
@@ -137,7 +138,10 @@ def read_layer_objects(connection: Connection, name: str, namespace: str) -> Any
     core = kubernetes.client.CoreV1Api(connection.api)
     storage = kubernetes.client.StorageV1Api(connection.api)
     plain = connection.api.sanitize_for_serialization
-    selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/component={LAYER_COMPONENT}"
+    selector = (
+        f"{realtimeapp.INSTANCE_LABEL}={name},"
+        f"{realtimeapp.COMPONENT_LABEL}={realtimeapp.CHANNEL_LAYER}"
+    )
     timeout = {"_request_timeout": REQUEST_TIMEOUT}
     try:
         pods = core.list_namespaced_pod(namespace, label_selector=selector, **timeout).items

@@ -13,10 +13,9 @@ from typing import Any
 
 import yaml
 
+from channelworks import realtimeapp
 from channelworks.exceptions import ConfigurationError
 
-API_VERSION = "channelworks.dev/v1alpha1"
-KIND = "RealtimeApp"
 LAYER_MODES = ("cluster", "standalone", "external")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 LOCAL_PULL_POLICY = "IfNotPresent"  # for a localhost/ image without --pull-policy
@@ -176,7 +175,12 @@ def realtime_app(options: AppOptions) -> dict[str, Any]:
         },
         "channelLayer": {"redis": redis},
     }
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+    return {
+        "apiVersion": realtimeapp.API_VERSION,
+        "kind": realtimeapp.KIND,
+        "metadata": metadata,
+        "spec": spec,
+    }
 
 
 def to_yaml(app: dict[str, Any]) -> str:

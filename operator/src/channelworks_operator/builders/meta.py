@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+# The labels and the components the status command also reads: the SDK's, defined once there.
+from channelworks.realtimeapp import CHANNEL_LAYER as CHANNEL_LAYER
+from channelworks.realtimeapp import COMPONENT_LABEL as COMPONENT_LABEL
+from channelworks.realtimeapp import INSTANCE_LABEL as INSTANCE_LABEL
+from channelworks.realtimeapp import INTERFACE as INTERFACE
+from channelworks.realtimeapp import MANAGED_BY as MANAGED_BY
+from channelworks.realtimeapp import MANAGED_BY_LABEL as MANAGED_BY_LABEL
+from channelworks.realtimeapp import NAME as NAME
+from channelworks.realtimeapp import NAME_LABEL as NAME_LABEL
+from channelworks.realtimeapp import WORKER as WORKER
 from channelworks_operator import spec
 
 Manifest = dict[str, Any]
-
-NAME_LABEL = "app.kubernetes.io/name"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-NAME = "channelworks"
-MANAGED_BY = "channelworks-operator"
-
-INTERFACE = "interface"
-WORKER = "worker"
-CHANNEL_LAYER = "channel-layer"
 MONITORING = "monitoring"
 MIGRATE = "migrate"  # the migration Jobs (spec.django.migrate)
 
