@@ -14,8 +14,6 @@ import importlib.util
 import shlex
 import sys
 
-RUNTIME_MODULES = ("channelworks_interface", "channelworks_worker")
-
 
 def install_command(
     *requirements: str, python: str | None = None, has_pip: bool | None = None
@@ -37,24 +35,13 @@ def _word(requirement: str) -> str:
     return requirement if requirement == "dist/*.whl" else shlex.quote(requirement)
 
 
-def missing_runtimes() -> list[str]:
-    """The runtime packages ``channelworks dev`` starts that this Python cannot import."""
-    return [
-        module.replace("_", "-")
-        for module in RUNTIME_MODULES
-        if importlib.util.find_spec(module) is None
-    ]
-
-
-def runtimes_message(missing: list[str] | None = None) -> str:
-    """Why ``channelworks dev`` cannot start without its runtimes, and the commands that install
-    them."""
-    missing = missing if missing is not None else missing_runtimes()
-    names = ", ".join(missing or [module.replace("_", "-") for module in RUNTIME_MODULES])
+def runtimes_message(missing: list[str]) -> str:
+    """Why ``channelworks dev`` cannot start without its runtimes (``missing``: their
+    distributions, see :mod:`channelworks.dev.runtimes`), and the commands that install them."""
     return (
         f"the interface server and the worker runtime that dev runs are not installed for "
-        f"{sys.executable} (missing: {names}). They are not on a package index: in a clone of "
-        f"the Channelworks repository, run scripts/build-wheels.sh && "
+        f"{sys.executable} (missing: {', '.join(missing)}). They are not on a package index: in "
+        f"a clone of the Channelworks repository, run scripts/build-wheels.sh && "
         f"{install_command('dist/*.whl')} (docs/cli.md#install)"
     )
 

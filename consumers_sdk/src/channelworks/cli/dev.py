@@ -77,7 +77,7 @@ EXIT_MISSING_RUNTIMES = 1  # a failure outside the command line, as a missing co
 def run(args: argparse.Namespace) -> int:
     from channelworks import install_hints
     from channelworks.dev import config as config_module
-    from channelworks.dev import supervisor
+    from channelworks.dev import runtimes, supervisor
     from channelworks.exceptions import ConfigurationError
 
     try:
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         print(f"channelworks dev: {error}", file=sys.stderr)
         return 2
-    missing = install_hints.missing_runtimes()
+    missing = runtimes.missing()
     if missing:  # said once, at once, rather than by every process it would start
         print(f"channelworks dev: {install_hints.runtimes_message(missing)}", file=sys.stderr)
         return EXIT_MISSING_RUNTIMES

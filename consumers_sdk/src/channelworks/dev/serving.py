@@ -7,9 +7,9 @@
 - :func:`run_interface` — the interface server alone (local and Redis layers).
 - :func:`run_worker` — one worker alone, with its probes on a free port (local and Redis layers).
 
-The interface server and the worker runtime are the production ones
-(``channelworks_interface``, ``channelworks_worker``), with settings suited to a laptop: loopback
-address, probes on any free port, a short drain so a reload is quick.
+The interface server and the worker runtime are the production ones, with settings suited to a
+laptop (loopback address, probes on any free port, a short drain so a reload is quick). The SDK
+does not import them: they plug in through entry points (:mod:`channelworks.dev.runtimes`).
 """
 
 from __future__ import annotations
@@ -21,20 +21,18 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
-
-from channelworks import exceptions, install_hints
-from channelworks.dev import migrations
+import channelworks
+from channelworks import exceptions
+from channelworks.dev import migrations, runtimes
 from channelworks.dev.config import DevConfig
 from channelworks.layers import base
 from channelworks.layers import env as layer_env
 
 if TYPE_CHECKING:
     from channelworks import routing
-    from channelworks_interface.server import InterfaceServer
 
 logger = logging.getLogger(__name__)
 
@@ -79,17 +77,17 @@ def build_layer(config: DevConfig) -> base.ChannelworksLayer:
 def install_layer(layer: base.ChannelworksLayer) -> None:
     from channelworks import asgi
 
-    asgi.channel_layers.set(asgi.DEFAULT_CHANNEL_LAYER, layer)
+    asgi.channel_layers.set(channelworks.DEFAULT_CHANNEL_LAYER, layer)
 
 
-def announce_listening(server: InterfaceServer, ready_file: str | None) -> None:
+def announce_listening(server: runtimes.Server, ready_file: str | None) -> None:
     """Create ``ready_file`` once ``server`` listens: how the supervisor knows that its own
     process (not whatever else might hold the port) is serving."""
     if not ready_file:
         return
 
     def announce() -> None:
-        while not server.connections.listening:
+        while not server.listening:
             time.sleep(READY_POLL_SECONDS)
         with open(ready_file, "w", encoding="utf-8") as marker:
             marker.write(str(server.http_port or ""))
@@ -98,40 +96,13 @@ def announce_listening(server: InterfaceServer, ready_file: str | None) -> None:
 
 
 def load_runtimes() -> None:
-    """Import what the server thread would import lazily and can be imported in any thread:
-    the interface and worker runtimes, and Twisted's web module. That module tries an optional
-    import (``twisted.web._http2``) and takes the failed module back out of ``sys.modules``;
-    done in the server thread while Django's autoreloader walks ``sys.modules`` in the main
-    one, that crashes the reloader (``KeyError``). Daphne itself stays in the server thread
-    (importing it installs the reactor on that thread's loop). Missing runtimes are reported
-    later, where the server starts."""
-    with contextlib.suppress(ImportError):
-        import twisted.web.http  # noqa: F401
-
-        import channelworks_interface.server  # noqa: F401
-        import channelworks_worker.runtime  # noqa: F401
-
-
-def interface_server(config: DevConfig, layer: base.ChannelworksLayer) -> InterfaceServer:
-    """The production interface server with dev settings (see the module docstring)."""
-    from channelworks_interface.config import InterfaceConfig
-    from channelworks_interface.metrics import Metrics
-    from channelworks_interface.server import InterfaceServer
-
-    settings = InterfaceConfig(
-        layer=config.layer_settings(),
-        host=config.host,
-        port=config.port,
-        metrics_host="127.0.0.1",
-        metrics_port=0,
-        http_timeout=60.0,
-        drain_delay=0.0,
-        drain_window=0.25,
-        grace_period=5.0,
-        log_level=config.log_level,
-        log_format="text",
-    )
-    return InterfaceServer(settings, layer, Metrics(CollectorRegistry()))
+    """Load both runtimes on this thread, before a server thread would (see
+    :meth:`channelworks.dev.runtimes.InterfaceRuntime.preload`: Django's autoreloader walks
+    ``sys.modules`` in the main thread). Missing runtimes are reported later, where the server
+    starts."""
+    with contextlib.suppress(exceptions.ConfigurationError):
+        runtimes.interface().preload()
+        runtimes.worker()
 
 
 class WorkerThread:
@@ -139,19 +110,21 @@ class WorkerThread:
 
     def __init__(
         self,
+        runtime: runtimes.WorkerRuntime,
         layer: base.ChannelworksLayer,
         router: routing.Router,
         count: int,
         concurrency: int,
         on_failure: Callable[[], None] = lambda: None,
     ) -> None:
+        self._runtime = runtime
         self._layer = layer
         self._router = router
         self._count = count
         self._concurrency = concurrency
         self._on_failure = on_failure
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._workers: list[Any] = []
+        self._workers: Sequence[runtimes.Worker] = []
         self._started = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(
@@ -187,20 +160,10 @@ class WorkerThread:
             self._started.set()
 
     async def _run(self) -> None:
-        from channelworks_worker import metrics, runtime
-
         self._loop = asyncio.get_running_loop()
-        shared = metrics.WorkerMetrics(CollectorRegistry())
-        self._workers = [
-            runtime.Worker(
-                self._layer,
-                self._router,
-                shared,
-                concurrency=self._concurrency,
-                drain_seconds=WORKER_DRAIN_SECONDS,
-            )
-            for _ in range(self._count)
-        ]
+        self._workers = self._runtime.workers(
+            self._layer, self._router, self._count, self._concurrency, WORKER_DRAIN_SECONDS
+        )
         tasks = [asyncio.create_task(worker.run()) for worker in self._workers]
         while not all(worker.ready for worker in self._workers):
             if any(task.done() for task in tasks):
@@ -217,6 +180,7 @@ def run_all(config: DevConfig, install_signals: bool = True, ready_file: str | N
     ``ready_file`` is created once the server listens.
     """
     try:
+        interface_runtime, worker_runtime = runtimes.interface(), runtimes.worker()
         router = setup_django(config)
         layer = build_layer(config)
     except (exceptions.ConfigurationError, exceptions.InvalidRoute, ImportError) as error:
@@ -226,13 +190,14 @@ def run_all(config: DevConfig, install_signals: bool = True, ready_file: str | N
         logger.error("cannot start: %s: %s", type(error).__name__, error, exc_info=error)
         return EXIT_CONFIG
     install_layer(layer)
-    try:
-        server = interface_server(config, layer)
-    except ImportError:
-        logger.error(install_hints.runtimes_message())
-        return EXIT_CONFIG
+    server = interface_runtime.server(config, layer)
     workers = WorkerThread(
-        layer, router, config.workers, config.concurrency, on_failure=server.request_drain
+        worker_runtime,
+        layer,
+        router,
+        config.workers,
+        config.concurrency,
+        on_failure=server.request_drain,
     )
     try:
         workers.start()
@@ -250,10 +215,7 @@ def run_all(config: DevConfig, install_signals: bool = True, ready_file: str | N
 def run_interface(config: DevConfig, ready_file: str | None = None) -> int:
     """The interface server alone, on the run's (local or Redis) layer."""
     try:
-        server = interface_server(config, build_layer(config))
-    except ImportError:
-        logger.error(install_hints.runtimes_message())
-        return EXIT_CONFIG
+        server = runtimes.interface().server(config, build_layer(config))
     except exceptions.ConfigurationError as error:
         logger.error("cannot start the interface server: %s", error)
         return EXIT_CONFIG
@@ -264,12 +226,7 @@ def run_interface(config: DevConfig, ready_file: str | None = None) -> int:
 def run_worker(config: DevConfig) -> int:
     """One worker process (the production runtime, probes on a free loopback port)."""
     try:
-        from channelworks_worker import config as worker_config
-        from channelworks_worker import main as worker_main
-    except ImportError:
-        logger.error(install_hints.runtimes_message())
-        return EXIT_CONFIG
-    try:
+        worker_runtime = runtimes.worker()
         router = setup_django(config)
         layer = build_layer(config)
     except (exceptions.ConfigurationError, exceptions.InvalidRoute, ImportError) as error:
@@ -278,14 +235,4 @@ def run_worker(config: DevConfig) -> int:
     except Exception as error:  # a broken project (settings, routing, models)
         logger.error("cannot start a worker: %s: %s", type(error).__name__, error, exc_info=error)
         return EXIT_CONFIG
-    settings = worker_config.WorkerConfig(
-        layer=config.layer_settings(),
-        settings_module=config.settings_module,
-        concurrency=config.concurrency,
-        drain_seconds=WORKER_DRAIN_SECONDS,
-        metrics_host="127.0.0.1",
-        metrics_port=0,
-        log_format="text",
-        log_level=config.log_level,
-    )
-    return asyncio.run(worker_main.serve(settings, layer, router, CollectorRegistry()))
+    return worker_runtime.serve(config, layer, router, WORKER_DRAIN_SECONDS)
