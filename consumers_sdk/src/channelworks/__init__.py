@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-DEFAULT_CHANNEL_LAYER = "default"
+# The alias of the layer used when none is named: Channels' own constant (the alias its
+# get_channel_layer() defaults to, and Channels 1's channels.DEFAULT_CHANNEL_LAYER), defined there
+# once and named here for the code that ports from Channels 1.
+from channels import DEFAULT_CHANNEL_LAYER
 
 if TYPE_CHECKING:
     from channelworks.asgi import channel_layers

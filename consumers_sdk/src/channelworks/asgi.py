@@ -21,11 +21,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from channelworks import app_layer, bridge, exceptions
+from channelworks import DEFAULT_CHANNEL_LAYER, app_layer, bridge, exceptions
 from channelworks.layers import base, history, naming
 from channelworks.layers import env as layer_env
 
-DEFAULT_CHANNEL_LAYER = "default"
 logger = logging.getLogger(__name__)
 LEGACY_BACKENDS = {
     # Channels 1 backends that cannot run under Channels 4, mapped to their Channelworks role.

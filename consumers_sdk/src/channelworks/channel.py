@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from channelworks import asgi, pending
+from channelworks import DEFAULT_CHANNEL_LAYER, asgi, pending
 
 if TYPE_CHECKING:
     from channelworks.layers import base
@@ -37,7 +37,7 @@ class _Named:
     def __init__(
         self,
         name: str | bytes,
-        alias: str = asgi.DEFAULT_CHANNEL_LAYER,
+        alias: str = DEFAULT_CHANNEL_LAYER,
         channel_layer: Any = None,
     ) -> None:
         self.name = _text(name)

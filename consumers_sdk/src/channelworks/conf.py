@@ -16,25 +16,25 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from channelworks import asgi, routing
+from channelworks import DEFAULT_CHANNEL_LAYER, routing
 
 _lock = threading.Lock()
 _routers: dict[str, routing.Router] = {}
 
 
-def routing_setting(alias: str = asgi.DEFAULT_CHANNEL_LAYER) -> Any:
+def routing_setting(alias: str = DEFAULT_CHANNEL_LAYER) -> Any:
     """The routing the settings name for ``alias`` (a dotted path or a list), or None."""
     ours = getattr(settings, "CHANNELWORKS", None) or {}
     by_alias = ours.get("ROUTINGS") or {}
     if alias in by_alias:
         return by_alias[alias]
-    if alias == asgi.DEFAULT_CHANNEL_LAYER and "ROUTING" in ours:
+    if alias == DEFAULT_CHANNEL_LAYER and "ROUTING" in ours:
         return ours["ROUTING"]
     layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
     return (layers.get(alias) or {}).get("ROUTING")
 
 
-def get_router(alias: str = asgi.DEFAULT_CHANNEL_LAYER) -> routing.Router:
+def get_router(alias: str = DEFAULT_CHANNEL_LAYER) -> routing.Router:
     """The router for ``alias``, built once from the settings (with the default routes)."""
     with _lock:
         router = _routers.get(alias)

@@ -17,7 +17,7 @@ from django.core import signals as django_signals
 from django.db import close_old_connections
 from django.test import testcases
 
-from channelworks import asgi, conf, dispatch, routing
+from channelworks import DEFAULT_CHANNEL_LAYER, asgi, conf, dispatch, routing
 from channelworks import channel as channel_module
 from channelworks import message as message_module
 from channelworks.layers import memory
@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 @contextmanager
 def in_memory_layer(
-    alias: str = asgi.DEFAULT_CHANNEL_LAYER, **config: Any
+    alias: str = DEFAULT_CHANNEL_LAYER, **config: Any
 ) -> Iterator[asgi.ChannelLayerWrapper]:
     """Install a fresh in-memory layer for ``alias`` for the duration of the block."""
     old = asgi.channel_layers.set(alias, memory.InMemoryChannelLayer(**config))
@@ -37,9 +37,7 @@ def in_memory_layer(
         asgi.channel_layers.set(alias, old)
 
 
-def next_message(
-    channel: str, alias: str = asgi.DEFAULT_CHANNEL_LAYER
-) -> message_module.Message | None:
+def next_message(channel: str, alias: str = DEFAULT_CHANNEL_LAYER) -> message_module.Message | None:
     """The next message waiting on ``channel`` (without blocking), or None."""
     layer = asgi.channel_layers[alias]
     name, content = layer.receive_many([channel])
@@ -63,7 +61,7 @@ def keeping_connections() -> Iterator[None]:
 class ChannelTestCaseMixin:
     """Gives each test a fresh in-memory layer for every alias in ``test_channel_aliases``."""
 
-    test_channel_aliases: list[str] = [asgi.DEFAULT_CHANNEL_LAYER]  # noqa: RUF012
+    test_channel_aliases: list[str] = [DEFAULT_CHANNEL_LAYER]  # noqa: RUF012
     _channelworks_saved: dict[str, Any]
 
     @classmethod
@@ -82,7 +80,7 @@ class ChannelTestCaseMixin:
                 asgi.channel_layers.set(alias, old)
 
     def get_next_message(
-        self, channel: str, alias: str = asgi.DEFAULT_CHANNEL_LAYER, require: bool = False
+        self, channel: str, alias: str = DEFAULT_CHANNEL_LAYER, require: bool = False
     ) -> message_module.Message | None:
         """The next message sent to ``channel`` during the test; ``require`` fails without one."""
         found = next_message(channel, alias)
@@ -102,7 +100,7 @@ class TransactionChannelTestCase(ChannelTestCaseMixin, testcases.TransactionTest
 class Client:
     """Sends messages as one connection would and runs the routed consumers on them."""
 
-    def __init__(self, alias: str = asgi.DEFAULT_CHANNEL_LAYER) -> None:
+    def __init__(self, alias: str = DEFAULT_CHANNEL_LAYER) -> None:
         self.alias = alias
         self.reply_channel = f"test.client!{secrets.token_hex(6)}"
 
@@ -166,7 +164,7 @@ class apply_routes:
 
     def __init__(self, routes: Any, aliases: list[str] | None = None) -> None:
         self.routes = routes
-        self.aliases = aliases or [asgi.DEFAULT_CHANNEL_LAYER]
+        self.aliases = aliases or [DEFAULT_CHANNEL_LAYER]
         self._old: dict[str, routing.Router | None] = {}
 
     def enter(self) -> None:

@@ -17,6 +17,7 @@ import sys
 import prometheus_client
 from django.core.exceptions import ImproperlyConfigured
 
+import channelworks
 from channelworks import asgi, conf, exceptions, gc_tuning, routing
 from channelworks.layers import base, readiness
 from channelworks.layers import env as layer_env
@@ -52,7 +53,7 @@ async def serve(
     registry: prometheus_client.CollectorRegistry,
 ) -> int:
     """Run the worker with probes until a stop signal; what ``main`` runs on its loop."""
-    asgi.channel_layers.set(asgi.DEFAULT_CHANNEL_LAYER, layer)
+    asgi.channel_layers.set(channelworks.DEFAULT_CHANNEL_LAYER, layer)
     worker_metrics = metrics.WorkerMetrics(registry)
     layer_metrics.ChannelFullCollector(layer, registry)
     channels = runtime.select_channels(
