@@ -1,6 +1,6 @@
 """A spec the operator cannot honour (for example one stored before a schema rule existed) ends
-in an InvalidSpec condition, one Warning Event and kopf's PermanentError: no retry loop, and no
-child is touched."""
+in an InvalidSpec condition, one Warning Event and a PermanentError: the scheduler does not run it
+again until the app changes, and no child is touched."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import asyncio
 import copy
 from typing import Any
 
-import kopf
 import pytest
 from prometheus_client import CollectorRegistry
 
-from channelworks_operator import config, handlers
+from channelworks_operator import config, resync
 from channelworks_operator.autoscaler import QueueSnapshot
 from channelworks_operator.exceptions import InvalidSpec
 from channelworks_operator.kube import Applied
@@ -86,11 +85,20 @@ def test_invalid_spec_sets_a_condition_once_and_stops_retrying() -> None:
     )
 
 
-def test_the_handler_turns_it_into_a_permanent_error() -> None:
+async def test_the_scheduler_does_not_run_it_again_until_the_app_changes() -> None:
     scaling = {"minReplicas": 9, "maxReplicas": 2}
     body = samples.app_body(spec_fields={"worker": {"autoscaling": scaling}})
     kube = RecordingKube(body)
-    metrics = Metrics(CollectorRegistry())
-    reconciler = Reconciler(config.load({}), kube, NoStats(), metrics)  # type: ignore
-    with pytest.raises(kopf.PermanentError, match="minReplicas"):
-        asyncio.run(handlers._reconcile(reconciler, body, config.load({})))
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    now = [0.0]
+    settings = config.load({})
+    reconciler = Reconciler(settings, kube, NoStats(), metrics, clock=lambda: now[0])  # type: ignore
+    loop = resync.Resync(settings, reconciler, metrics, clock=lambda: now[0])
+    await loop.observe(None, body)
+    for _ in range(3):  # an hour of ticks: one run only
+        await asyncio.gather(*loop.start_due(asyncio.Semaphore(1)))
+        now[0] += 1200
+    assert len(kube.applied) == 1 and "minReplicas" in kube.events[0]["message"]
+    runs = registry.get_sample_value("channelworks_operator_reconcile_total", {"result": "invalid"})
+    assert runs == 1

@@ -1,8 +1,15 @@
 """Every error of the operator, and the retry policy each one carries.
 
-The kopf handlers turn them into kopf's own errors: ``InvalidSpec`` becomes a
-``kopf.PermanentError`` (retrying cannot help: the user must change the spec), a ``Blocked``
-reconcile (a missing Secret, a Redis not ready yet) a ``kopf.TemporaryError`` with ``delay``.
+The resync loop (``resync.Resync``) is the one scheduler of reconciles, and these classes are
+its retry API:
+
+- a ``PermanentError`` (``InvalidSpec``): retrying cannot help, the user must change the app;
+  the status says why, and the app is reconciled again only when it changes;
+- a ``TemporaryError`` (``Blocked``: a missing Secret, an unknown pull secret, a child the API
+  server refused): the run did what it could and wrote the status; it runs again after
+  ``delay`` seconds;
+- anything else (``ApiError``, a bug): logged, and retried after ``--retry-delay-seconds``.
+
 Messages read ``failed to <verb> <object>: <cause>`` where there is an object to name.
 """
 
@@ -17,7 +24,19 @@ class ConfigurationError(OperatorError):
     """The operator's own settings (environment, flags) are wrong; it does not start."""
 
 
-class InvalidSpec(OperatorError):
+class PermanentError(OperatorError):
+    """A reconcile that cannot succeed until the app itself changes: no retry before that."""
+
+
+class TemporaryError(OperatorError):
+    """A reconcile that waits on something outside the operator: retry after ``delay`` s."""
+
+    def __init__(self, message: str, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class InvalidSpec(PermanentError):
     """The RealtimeApp's spec passed the schema but cannot be honoured as written.
 
     ``field`` is the path of the offending field (``spec.worker.autoscaling``), for the status
@@ -28,6 +47,14 @@ class InvalidSpec(OperatorError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class Blocked(TemporaryError):
+    """The reconcile did what it could but waits on something outside the operator.
+
+    Raised after the status was written, so the scheduler only has to run it again in
+    ``delay`` seconds (a missing Secret, an unknown image pull secret, a refused child).
+    """
 
 
 class ApiError(OperatorError):
@@ -48,34 +75,6 @@ class ApiError(OperatorError):
     def conflict(self) -> bool:
         return self.status == 409
 
-    @property
-    def forbidden(self) -> bool:
-        return self.status == 403
-
-    @property
-    def invalid(self) -> bool:
-        return self.status == 422
-
-
-class Blocked(OperatorError):
-    """The reconcile did what it could but waits on something outside the operator.
-
-    Raised after the status was written, so the handler only has to schedule a retry in
-    ``delay`` seconds (a missing Secret, an unknown image pull secret, Redis not ready yet).
-    """
-
-    def __init__(self, message: str, delay: float) -> None:
-        super().__init__(message)
-        self.delay = delay
-
-
-class LeadershipLost(OperatorError):
-    """This replica could not renew its Lease in time and must stop acting."""
-
 
 class QueueStatsUnavailable(OperatorError):
     """The channel layer's queue statistics could not be read (Redis down, wrong password...)."""
-
-
-class ClusterFormationError(OperatorError):
-    """The Redis Cluster could not be formed or changed (yet)."""
