@@ -4,8 +4,10 @@ it listens on, and the rules are exactly those of ``channelworks_operator.rbac``
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import threading
 import tomllib
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -130,11 +132,18 @@ def test_ports_and_probes_are_the_ones_the_operator_serves(helm: Helm, values: s
 def health_endpoint() -> Iterator[str]:
     """The operator's real health server, as a standby replica serves it."""
     state = health.HealthState(role=health.STANDBY)
-    server = health.serve(state, "127.0.0.1", 0)
+    server = health.servers(state, "127.0.0.1", 0, 0, prometheus_client.CollectorRegistry())[1]
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    port = asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=10)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{port}"
     finally:
-        server.shutdown()
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
 
 def test_every_probe_path_answers_200_from_the_operators_health_server(

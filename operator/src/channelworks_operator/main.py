@@ -37,8 +37,6 @@ from channelworks_operator.resync import Resync
 
 logger = logging.getLogger("channelworks_operator")
 
-HEARTBEAT_SECONDS = 5.0
-
 
 def setup_logging(config: OperatorConfig) -> None:
     logs.configure(config.log_format, config.log_level)
@@ -49,12 +47,6 @@ def setup_logging(config: OperatorConfig) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     # The channel layer client logs each retry; the status reports an unreachable layer.
     logging.getLogger("channelworks.layers").setLevel(max(logging.WARNING, level))
-
-
-async def _heartbeat(state: health.HealthState) -> None:
-    while True:
-        state.beat()
-        await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
 async def _act(
@@ -70,7 +62,7 @@ async def _act(
     loop = Resync(config, reconciler, metrics)
     kopf_stop = asyncio.Event()
     resync_stop = asyncio.Event()
-    registry = handlers.build_registry(reconciler, loop, config, api_client, resync_stop)
+    registry = handlers.build_registry(loop, config, api_client, resync_stop)
     operator = asyncio.create_task(
         kopf.operator(
             registry=registry,
@@ -96,6 +88,27 @@ async def _act(
             raise RuntimeError(f"{task.get_name()} stopped with an error") from task.exception()
 
 
+async def serve(
+    config: OperatorConfig, registry: prometheus_client.CollectorRegistry, metrics: Metrics
+) -> int:
+    """Serve the probes and metrics while the operator runs (on the same event loop)."""
+    state = health.HealthState()
+    servers = health.servers(
+        state, config.bind_address, config.metrics_port, config.health_port, registry
+    )
+    try:
+        for server in servers:
+            try:
+                await server.start()
+            except OSError as error:
+                where = f"{config.bind_address}:{server.port}"
+                raise ConfigurationError(f"failed to listen on {where}: {error}") from None
+        return await run(config, metrics, state)
+    finally:
+        for server in servers:
+            await server.close()
+
+
 async def run(config: OperatorConfig, metrics: Metrics, state: health.HealthState) -> int:
     api_client = kube.load_client(config.kubeconfig)
     client = kube.Kube(api_client)
@@ -103,7 +116,6 @@ async def run(config: OperatorConfig, metrics: Metrics, state: health.HealthStat
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    beating = asyncio.create_task(_heartbeat(state))
     lost = False
     elector: leader.LeaderElector | None = None
     try:
@@ -140,7 +152,6 @@ async def run(config: OperatorConfig, metrics: Metrics, state: health.HealthStat
     finally:
         state.role = health.STOPPING
         metrics.leader.set(0)
-        beating.cancel()
         if elector is not None and not lost:
             await asyncio.to_thread(elector.release)
         api_client.close()
@@ -156,9 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(config)
     registry = prometheus_client.CollectorRegistry()
     metrics = Metrics(registry)
-    state = health.HealthState()
-    metrics_server = health.serve(state, config.bind_address, config.metrics_port, registry)
-    health_server = health.serve(state, config.bind_address, config.health_port)
     logger.info(
         "channelworks-operator %s starting as %s (metrics :%d, health :%d)",
         __version__,
@@ -167,12 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.health_port,
     )
     try:
-        code = asyncio.run(run(config, metrics, state))
+        code = asyncio.run(serve(config, registry, metrics))
     except ConfigurationError as error:
         logger.error("%s", error)
         code = 2
-    finally:
-        health_server.shutdown()
-        metrics_server.shutdown()
     logger.info("channelworks-operator stopped (exit code %d)", code)
     return code

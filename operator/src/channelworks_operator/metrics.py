@@ -7,7 +7,7 @@ import contextlib
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from channelworks.layers import metrics as layer_metrics
-from channelworks_operator import __version__
+from channelworks.process import build
 
 RESULTS = ("success", "blocked", "invalid", "error")
 
@@ -63,13 +63,7 @@ class Metrics:
         )
         for result in RESULTS:
             self.reconcile_total.labels(result=result)
-        build = Gauge(
-            "channelworks_build_info",
-            "Build of the running component (always 1).",
-            ["component", "version"],
-            registry=registry,
-        )
-        build.labels(component="operator", version=__version__).set(1)
+        build.build_info(registry, "operator", "channelworks-operator")
 
     def forget_autoscaler(self, app: str) -> None:
         """Drop the built-in autoscaler's series of an app it no longer scales; its queue series

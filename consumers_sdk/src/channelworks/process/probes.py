@@ -1,10 +1,14 @@
 """The small HTTP server on a process's metrics port: ``/metrics``, ``/healthz`` and ``/readyz``
-(asyncio, no framework), the same for the interface and the worker.
+(asyncio, no framework), the same for the interface, the worker and the operator.
 
 It runs on the process's event loop, so ``/healthz`` answering means that loop still turns;
-``live()`` adds what else the process counts as alive, ``ready()`` decides ``/readyz``. One
-request per connection, answered and closed; ``HEAD`` gets the head alone; a request that is
-not complete within 5 s, or larger than 8 KiB before its blank line, gets 400.
+``live()`` adds what else the process counts as alive, ``ready()`` decides ``/readyz`` and
+``state()``, when given, is the text ``/readyz`` answers (the operator's ``leader`` or
+``standby``). Without a registry ``/metrics`` is not served (404: the operator keeps its probes
+on a port of their own). One request per connection, answered and closed; ``HEAD`` gets the head
+alone; a request that is not complete within 5 s, or larger than 8 KiB before its blank line,
+gets 400; past ``MAX_CONNECTIONS`` open at once, a new connection is closed at once, so idle
+clients cannot pile up.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 logger = logging.getLogger(__name__)
 READ_TIMEOUT_SECONDS = 5.0
 MAX_REQUEST_BYTES = 8192
+MAX_CONNECTIONS = 64
 TEXT = "text/plain; charset=utf-8"
 _REASONS = {
     200: "OK",
@@ -31,19 +36,26 @@ _REASONS = {
 
 
 def answer(
-    method: str, path: str, registry: CollectorRegistry, ready: bool, live: bool
+    method: str,
+    path: str,
+    registry: CollectorRegistry | None,
+    ready: bool,
+    live: bool,
+    state: str | None = None,
 ) -> tuple[int, str, bytes]:
     """(status, content type, body) for one request: the probes' whole behaviour, pure."""
     if method not in ("GET", "HEAD"):
         return 405, TEXT, b"only GET and HEAD\n"
     path = path.split("?", 1)[0]
-    if path == "/metrics":
+    if path == "/metrics" and registry is not None:
         return 200, CONTENT_TYPE_LATEST, generate_latest(registry)
     if path == "/healthz":
         return (200, TEXT, b"ok\n") if live else (503, TEXT, b"not live\n")
     if path == "/readyz":
-        return (200, TEXT, b"ready\n") if ready else (503, TEXT, b"not ready\n")
-    return 404, TEXT, b"try /metrics, /healthz or /readyz\n"
+        text = state or ("ready" if ready else "not ready")
+        return (200 if ready else 503), TEXT, f"{text}\n".encode()
+    served = "/metrics, /healthz or /readyz" if registry is not None else "/healthz or /readyz"
+    return 404, TEXT, f"try {served}\n".encode()
 
 
 class ProbeServer:
@@ -53,16 +65,19 @@ class ProbeServer:
         self,
         host: str,
         port: int,
-        registry: CollectorRegistry,
+        registry: CollectorRegistry | None,
         ready: Callable[[], bool],
         live: Callable[[], bool] = lambda: True,
+        state: Callable[[], str] | None = None,
     ) -> None:
         self._host = host
         self._port = port
         self._registry = registry
         self._ready = ready
         self._live = live
+        self._state = state
         self._server: asyncio.Server | None = None
+        self._open = 0
 
     @property
     def port(self) -> int:
@@ -76,7 +91,8 @@ class ProbeServer:
         self._server = await asyncio.start_server(
             self._serve, self._host, self._port, limit=MAX_REQUEST_BYTES
         )
-        logger.info("serving /metrics, /healthz, /readyz on %s:%s", self._host, self.port)
+        paths = "/metrics, /healthz, /readyz" if self._registry is not None else "/healthz, /readyz"
+        logger.info("serving %s on %s:%s", paths, self._host, self.port)
         return self.port
 
     async def close(self) -> None:
@@ -87,6 +103,16 @@ class ProbeServer:
             self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._open >= MAX_CONNECTIONS:
+            writer.close()
+            return
+        self._open += 1
+        try:
+            await self._answer(reader, writer)
+        finally:
+            self._open -= 1
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         method = "GET"
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_SECONDS)
@@ -94,8 +120,9 @@ class ProbeServer:
             if len(parts) < 2:
                 raise ValueError("no request line")
             method = parts[0].upper()
+            state = self._state() if self._state is not None else None
             status, content_type, body = answer(
-                method, parts[1], self._registry, self._ready(), self._live()
+                method, parts[1], self._registry, self._ready(), self._live(), state
             )
         except (
             asyncio.IncompleteReadError,

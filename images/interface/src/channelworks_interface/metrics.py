@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+
+from channelworks.process import build
 
 # Labels never carry per-connection, per-user or per-path values.
 DIRECTION_IN = "in"  # from clients onto the layer
@@ -16,13 +15,6 @@ DIRECTION_OUT = "out"  # from the layer (workers) to clients
 PROTOCOL_WEBSOCKET = "websocket"
 PROTOCOL_HTTP = "http"
 HANDSHAKE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-
-def version() -> str:
-    try:
-        return metadata.version("channelworks-interface")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class Metrics:
@@ -96,13 +88,7 @@ class Metrics:
             "stopped before they could be sent.",
             registry=registry,
         )
-        self.build_info = Gauge(
-            "channelworks_build_info",
-            "Build of this Channelworks component (always 1).",
-            ["component", "version", "python"],
-            registry=registry,
-        )
-        self.build_info.labels("interface", version(), platform.python_version()).set(1)
+        self.build_info = build.build_info(registry, "interface", "channelworks-interface")
         # Counted per message: the labelled children are looked up once, not on every message.
         protocols = (PROTOCOL_WEBSOCKET, PROTOCOL_HTTP)
         self._messages_in = {p: self.messages.labels(DIRECTION_IN, p) for p in protocols}

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from channelworks.process import build
+
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-def _version() -> str:
-    try:
-        return metadata.version("channelworks-worker")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class WorkerMetrics:
@@ -69,13 +63,7 @@ class WorkerMetrics:
             "Consumer threads abandoned past the time limit and still running.",
             registry=registry,
         )
-        self.build_info = Gauge(
-            "channelworks_build_info",
-            "Build of this component.",
-            ["component", "version"],
-            registry=registry,
-        )
-        self.build_info.labels(component="worker", version=_version()).set(1)
+        self.build_info = build.build_info(registry, "worker", "channelworks-worker")
         # Observed per message: each labelled child is looked up once (channels are the routed
         # ones and outcomes three, so these stay small).
         self._counted: dict[tuple[str, str], Any] = {}
