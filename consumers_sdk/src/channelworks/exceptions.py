@@ -16,6 +16,7 @@ __all__ = [
     "LayerConnectionError",
     "MessageNotEncodable",
     "MessageTooLarge",
+    "ShardChangePending",
 ]
 
 
@@ -48,6 +49,10 @@ class LayerConnectionError(ChannelworksError, ConnectionError):
 
     Retrying the operation later is safe: nothing was half-written by the failed call.
     """
+
+
+class ShardChangePending(ChannelworksError, RuntimeError):
+    """The work shard count cannot change yet: the previous change is still draining."""
 
 
 # --- SDK: consumers, routing, sessions (appended by the SDK owner) --------------------------------

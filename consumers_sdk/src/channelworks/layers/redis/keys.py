@@ -5,7 +5,10 @@ in one cluster slot while the application as a whole spreads over every master:
 
 - normal channel ``C``: one stream per shard, ``{<prefix>#<n>}:q:<C>``; the shard tags are chosen
   so their slots are evenly spaced over 0..16383, which gives each master of an evenly split
-  cluster a fair share;
+  cluster a fair share; after the shard count changed, epoch ``e`` has its own tags
+  ``<prefix>#<e>.<n>`` (:mod:`channelworks.layers.redis.sharding`);
+- the application's shard count and epoch: ``{<prefix>}:shards``; a shard of an epoch that was
+  replaced: ``{<prefix>#<n>}:sealed`` (the epoch and count that replaced it);
 - the channel names seen on a shard: ``{<prefix>#<n>}:channels`` (for ``queue_stats``);
 - worker leases on a shard: ``{<prefix>#<n>}:lease:<group>``;
 - hand-outs of the shard's unacked entries (a hash, field ``<stream>/<entry id>``):
@@ -29,16 +32,18 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
-def _spread_shard_tags(prefix: str, shards: int) -> tuple[str, ...]:
+def _spread_shard_tags(prefix: str, shards: int, epoch: int) -> tuple[str, ...]:
     """One tag per shard, shard ``i``'s slot near the middle of the i-th of ``shards`` equal
-    slot ranges, so an evenly split cluster holds ``shards / masters`` shards per master."""
+    slot ranges, so an evenly split cluster holds ``shards / masters`` shards per master. Epoch
+    0 keeps the tags of a layer that never changed its count; each later epoch has its own."""
     tags: list[str] = []
     candidate = 0
+    base = prefix if epoch == 0 else f"{prefix}#{epoch}."
     width = REDIS_CLUSTER_HASH_SLOTS / shards
     for index in range(shards):
         centre = (index + 0.5) * width
         while True:
-            tag = f"{prefix}#{candidate}"
+            tag = f"{prefix}#{candidate}" if epoch == 0 else f"{base}{candidate}"
             candidate += 1
             if abs(key_slot(tag.encode()) - centre) <= max(1.0, width / 8):
                 tags.append(tag)
@@ -48,14 +53,15 @@ def _spread_shard_tags(prefix: str, shards: int) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class KeyLayout:
-    """Key names for one application prefix and shard count (pure, no I/O)."""
+    """Key names for one application prefix, shard count and shard epoch (pure, no I/O)."""
 
     prefix: str
     shards: int
+    epoch: int = 0
 
     @cached_property
     def shard_tags(self) -> tuple[str, ...]:
-        return _spread_shard_tags(self.prefix, self.shards)
+        return _spread_shard_tags(self.prefix, self.shards, self.epoch)
 
     def shard_for(self, channel: str, ordering_key: str | None) -> int:
         """The shard of a message: fixed per connection, so one connection's events stay in
@@ -79,6 +85,15 @@ class KeyLayout:
     @staticmethod
     def attempts_in(tag: str) -> str:
         return f"{{{tag}}}:attempts"
+
+    def sealed(self, shard: int) -> str:
+        """Set once this epoch was replaced: the new ``<epoch>:<count>``; sends refuse it."""
+        return f"{{{self.shard_tags[shard]}}}:sealed"
+
+    @property
+    def shard_state(self) -> str:
+        """The application's shard count and epoch (a hash, see ``sharding``)."""
+        return f"{{{self.prefix}}}:shards"
 
     def lease(self, shard: int, group: str) -> str:
         return f"{{{self.shard_tags[shard]}}}:lease:{group}"
@@ -113,16 +128,18 @@ class KeyLayout:
         return "{" + _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + "*"
 
     def owns(self, key: str) -> bool:
-        """Whether ``key`` is this prefix's: its hash tag is the prefix, ``<prefix>#<n>`` (a
-        shard) or ``<prefix>:...`` (an inbox, a group). So app ``chat`` never claims the keys
-        of ``chat-staging``; a prefix that is another one followed by ``:`` is not told apart."""
+        """Whether ``key`` is this prefix's: its hash tag is the prefix, ``<prefix>#<n>`` or
+        ``<prefix>#<epoch>.<n>`` (a shard) or ``<prefix>:...`` (an inbox, a group). So app
+        ``chat`` never claims the keys of ``chat-staging``; a prefix that is another one
+        followed by ``:`` is not told apart."""
         if not key.startswith("{") or "}" not in key:
             return False
         tag = key[1 : key.index("}")]
         if tag == self.prefix or tag.startswith(f"{self.prefix}:"):
             return True
         shard = tag.removeprefix(f"{self.prefix}#")
-        return shard != tag and shard.isdigit()
+        parts = shard.split(".")  # <n>, or <epoch>.<n> after a change of the shard count
+        return shard != tag and len(parts) <= 2 and all(part.isdigit() for part in parts)
 
     @staticmethod
     def tag_of(key: str) -> str:

@@ -17,15 +17,15 @@ from channelworks.layers import codec, naming
 from channelworks.layers.base import ChannelworksLayer, WorkReceiver
 from channelworks.layers.config import layer_config
 from channelworks.layers.ordering import ordering_key
-from channelworks.layers.redis import connection, load, scripts
+from channelworks.layers.redis import connection, load, scripts, sharding
 from channelworks.layers.redis.batcher import BatchCall, Batcher
-from channelworks.layers.redis.inbox import Inbox, entry_tail, pack_entry
+from channelworks.layers.redis.inbox import DirectHandler, Inbox, entry_tail, pack_entry
 from channelworks.layers.redis.keys import KeyLayout
 from channelworks.layers.redis.plain import PlainReceiver
 from channelworks.layers.redis.recovery import RedisRecovery
 from channelworks.layers.redis.stats import read_queue_stats
 from channelworks.layers.redis.work import RedisWorkReceiver
-from channelworks.layers.stats import QueueStats
+from channelworks.layers.stats import LoadReport, QueueStats
 
 logger = logging.getLogger(__name__)
 DEFAULT_RETRY_SECONDS = 20.0
@@ -66,6 +66,8 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
         self.plan = connection.connection_plan(hosts, cluster)
         self.sockets = connection.SocketSettings(connect_timeout, keepalive_seconds)
         self.layout = KeyLayout(self.config.prefix, self.config.shards)
+        # Where sends go: the application's current shard epoch (None until read once).
+        self._shard_layout: KeyLayout | None = None
         self.retry_seconds = retry_seconds
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
@@ -109,16 +111,36 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
         if naming.is_process_specific(channel):
             head, local = naming.split_process_specific(channel)
             return await self._push_to_inbox(head, local, payload)
-        shard = self.layout.shard_for(channel, key)
-        sent = await self._state().batcher.script(
-            self.layout.shard_tags[shard],
-            scripts.SEND_TO_STREAMS,
-            [self.layout.channels_seen(shard)],
-            [int(self.config.expiry * 1000)],
-            keys=[self.layout.stream(shard, channel)],
-            args=[self.get_capacity(channel), channel, payload],
-        )
-        return bool(sent)
+        batcher = self._state().batcher
+        layout = self._shard_layout or await self._read_shard_layout(batcher)
+        while True:
+            shard = layout.shard_for(channel, key)
+            sent = await batcher.script(
+                layout.shard_tags[shard],
+                scripts.SEND_TO_STREAMS,
+                [layout.channels_seen(shard), layout.sealed(shard)],
+                [int(self.config.expiry * 1000)],
+                keys=[layout.stream(shard, channel)],
+                args=[self.get_capacity(channel), channel, payload],
+            )
+            if isinstance(sent, int):
+                return bool(sent)
+            layout = self._follow_seal(layout, sent)  # the shard count changed: send again
+
+    async def _read_shard_layout(self, batcher: Batcher) -> KeyLayout:
+        """The application's current shard layout, read once (later changes arrive as seals)."""
+        state = await sharding.read_state(self.layout, batcher)
+        if self._shard_layout is None or state.current.number > self._shard_layout.epoch:
+            self._shard_layout = state.current.layout(self.config.prefix)
+        return self._shard_layout
+
+    def _follow_seal(self, layout: KeyLayout, seal: Any) -> KeyLayout:
+        epoch = sharding.parse_seal(seal)
+        current = self._shard_layout
+        if current is None or epoch.number > current.epoch:
+            logger.info("work shards: now %d (epoch %d)", epoch.count, epoch.number)
+            current = self._shard_layout = epoch.layout(self.config.prefix)
+        return current if current.epoch > layout.epoch else epoch.layout(self.config.prefix)
 
     # Receiving -------------------------------------------------------------------------------
 
@@ -131,6 +153,15 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
             received = await self.receive_many([channel], timeout=60.0)
             if received is not None:
                 return received[1]
+
+    def deliver_directly(self, channel: str, handler: DirectHandler | None) -> bool:
+        """Process-specific channels: the inbox offers their messages to ``handler`` while
+        their receiver waits idle (``Inbox.deliver_directly``)."""
+        if not naming.is_process_specific(channel):
+            return False
+        head, local = naming.split_process_specific(channel)
+        self._inbox(head).deliver_directly(local, handler)
+        return True
 
     def _inbox(self, head: str) -> Inbox:
         state = self._state()
@@ -314,10 +345,30 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
         state = self._state()
         return await read_queue_stats(self.layout, state.batcher)
 
-    async def report_load(self, member: str, connections: int, ttl_seconds: float) -> None:
-        await load.report(self.layout, self._state().batcher, member, connections, ttl_seconds)
+    async def work_shards(self) -> sharding.ShardState:
+        """The application's shard count now, and the previous one while a change drains (a
+        previous one found drained is forgotten here)."""
+        return await sharding.retire_if_drained(self.layout, self._state().batcher)
 
-    async def load_reports(self) -> dict[str, int]:
+    async def set_work_shards(self, count: int) -> sharding.ShardState:
+        """Change the application's work shard count online (see ``sharding``): no taken
+        message is lost and each connection's order holds. Raises ``ShardChangePending`` while
+        the previous change drains; one process (the operator) changes it at a time."""
+        state = await sharding.change(self.layout, self._state().batcher, count)
+        self._shard_layout = state.current.layout(self.config.prefix)
+        return state
+
+    async def report_load(
+        self,
+        member: str,
+        connections: int,
+        ttl_seconds: float,
+        cpu_percent: float | None = None,
+    ) -> None:
+        report = LoadReport(connections, cpu_percent)
+        await load.report(self.layout, self._state().batcher, member, report, ttl_seconds)
+
+    async def load_reports(self) -> dict[str, LoadReport]:
         return await load.read(self.layout, self._state().batcher)
 
     async def check(self) -> None:

@@ -1,10 +1,12 @@
-"""``queue_stats`` for the Redis layer: two pipelined round trips, whatever the load."""
+"""``queue_stats`` for the Redis layer: three pipelined round trips, whatever the load (the
+application's shard state, then per shard its channels, then their lengths and heads)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+from channelworks.layers.redis import sharding
 from channelworks.layers.redis.batcher import Batcher
 from channelworks.layers.redis.keys import KeyLayout
 from channelworks.layers.stats import ChannelStats, QueueStats, merge
@@ -38,8 +40,12 @@ async def _shard_stats(layout: KeyLayout, batcher: Batcher, shard: int) -> dict[
 
 
 async def read_queue_stats(layout: KeyLayout, batcher: Batcher) -> QueueStats:
-    """Depth and oldest-message age of every normal channel, summed over its shards."""
+    """Depth and oldest-message age of every normal channel, summed over its shards (those of
+    the current shard epoch and, while a change of the count drains, the previous one)."""
+    state = await sharding.read_state(layout, batcher)
+    epochs = [state.current] if state.draining is None else [state.current, state.draining]
+    layouts = [epoch.layout(layout.prefix) for epoch in epochs]
     parts = await asyncio.gather(
-        *(_shard_stats(layout, batcher, shard) for shard in range(layout.shards))
+        *(_shard_stats(each, batcher, shard) for each in layouts for shard in range(each.shards))
     )
     return merge(list(parts))

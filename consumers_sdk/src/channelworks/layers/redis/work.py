@@ -11,6 +11,12 @@ and in order.
 A message stays in its stream until it is acked (XDEL). When an owner dies its leases lapse, the
 next owner reads the shard from the start and so gets every unacked message again: redelivery
 within ``lease_seconds`` plus one renewal period.
+
+The shard count can change while the members run (:mod:`channelworks.layers.redis.sharding`):
+each balancing round reads the application's shard state. While a change drains, members also
+take the previous epoch's shards (beyond their share, as evenly) and read them until their
+streams are empty; a shard of the new epoch is read only once every old shard it shares
+connections with is empty, so a connection's events stay in order across the change.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 from channelworks.layers import codec
 from channelworks.layers.base import WorkReceiver
 from channelworks.layers.ordering import Delivery, KeyedDispatcher, ordering_key
-from channelworks.layers.redis import leases
+from channelworks.layers.redis import leases, sharding
 from channelworks.layers.redis.batcher import Batcher, is_retryable
 from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
 from channelworks.layers.redis.keys import KeyLayout
@@ -44,7 +50,8 @@ def _id_millis(entry_id: bytes) -> int:
 
 
 class _Shard:
-    def __init__(self, index: int) -> None:
+    def __init__(self, layout: KeyLayout, index: int) -> None:
+        self.layout = layout
         self.index = index
         self.unacked = 0
         self.room = asyncio.Event()
@@ -70,7 +77,9 @@ class RedisWorkReceiver(WorkReceiver):
         lease_seconds: float,
         expiry: float,
     ) -> None:
-        self._layout = layout
+        self._layout = layout  # the current shard epoch's, once the state is read
+        self._old: KeyLayout | None = None  # the previous epoch's, while it drains
+        self._drained: set[int] = set()  # shards of the previous epoch empty for our channels
         self._clients = clients
         self._batcher = batcher
         self._channels = sorted(set(channels))
@@ -80,7 +89,7 @@ class RedisWorkReceiver(WorkReceiver):
         self._expiry = expiry
         self._member = secrets.token_hex(8)
         self._dispatcher = KeyedDispatcher()
-        self._shards: dict[int, _Shard] = {}
+        self._shards: dict[tuple[int, int], _Shard] = {}  # by (epoch, index)
         self._handed_out = 0
         self._all_acked = asyncio.Event()
         self._membership: asyncio.Task[None] | None = None
@@ -90,7 +99,14 @@ class RedisWorkReceiver(WorkReceiver):
 
     @property
     def owned_shards(self) -> list[int]:
-        return sorted(self._shards)
+        """The shards of the current epoch this member holds."""
+        epoch = self._layout.epoch
+        return sorted(index for number, index in self._shards if number == epoch)
+
+    @property
+    def shard_count(self) -> int:
+        """The application's shard count as this member last read it."""
+        return self._layout.shards
 
     async def get(self, timeout: float | None = None) -> Delivery | None:
         if self._membership is None and not self._stopping:
@@ -136,7 +152,8 @@ class RedisWorkReceiver(WorkReceiver):
 
     async def _leave(self) -> None:
         calls = [
-            self._lease_command(index, leases.RELEASE, self._member) for index in list(self._shards)
+            self._lease_command(shard.layout, shard.index, leases.RELEASE, self._member)
+            for shard in list(self._shards.values())
         ]
         calls.append(
             self._batcher.command(self._layout.prefix, "ZREM", self._members_key, self._member)
@@ -170,60 +187,120 @@ class RedisWorkReceiver(WorkReceiver):
         ttl_ms = int(self._lease_seconds * 1000)
         members = self._members_key
         tag = self._layout.prefix
-        _, _, live, _ = await asyncio.gather(
+        _, _, live, _, state = await asyncio.gather(
             self._batcher.command(tag, "ZADD", members, now, self._member),
             self._batcher.command(
                 tag, "ZREMRANGEBYSCORE", members, "-inf", now - self._lease_seconds
             ),
             self._batcher.command(tag, "ZRANGE", members, 0, -1),
             self._batcher.command(tag, "PEXPIRE", members, ttl_ms * 10),
+            self._batcher.command(tag, "HGETALL", self._layout.shard_state),
         )
-        owned = list(self._shards)
+        owned = list(self._shards.values())
         renewed = await asyncio.gather(
-            *(self._lease_command(index, leases.RENEW, self._member, ttl_ms) for index in owned)
+            *(
+                self._lease_command(shard.layout, shard.index, leases.RENEW, self._member, ttl_ms)
+                for shard in owned
+            )
         )
-        for index, still_ours in zip(owned, renewed, strict=True):
+        for shard, still_ours in zip(owned, renewed, strict=True):
             if not still_ours:
-                logger.warning("worker group %s: lost the lease on shard %d", self._group, index)
-                self._drop(index)
-        target = share(self._layout.shards, [_text(member) for member in live], self._member)
-        if len(self._shards) < target and not self._stopping:
-            await self._acquire(target - len(self._shards), ttl_ms)
-        elif len(self._shards) > target:
-            for index in sorted(self._shards)[target:]:
-                await self._give_back(index)
-        return len(self._shards) < target
+                logger.warning(
+                    "worker group %s: lost the lease on shard %d", self._group, shard.index
+                )
+                self._drop(shard)
+        names = [_text(member) for member in live]
+        await self._follow(sharding.parse_state(state, self._layout.shards))
+        if self._old is not None:
+            await self._drain_old(self._old, names, ttl_ms)
+        epoch = self._layout.epoch
+        current = sorted(index for number, index in self._shards if number == epoch)
+        target = share(self._layout.shards, names, self._member)
+        if len(current) < target and not self._stopping:
+            candidates = self._start_order(self._layout.shards)
+            await self._acquire(self._layout, candidates, target - len(current), ttl_ms)
+        elif len(current) > target:
+            for index in current[target:]:
+                await self._give_back(self._shards[(epoch, index)])
+        # Below our share, other members are about to give shards back; while a change
+        # drains, old shards empty out: look again soon in both cases.
+        return len(self.owned_shards) < target or self._old is not None
 
-    async def _lease_command(self, index: int, script: str, *args: Any) -> Any:
-        keys = leases.lease_keys(self._layout, index, self._group, self._channels)
+    async def _follow(self, state: sharding.ShardState) -> None:
+        """Move to the application's current shard epoch; give back shards of retired ones."""
+        prefix = self._layout.prefix
+        if state.current.number > self._layout.epoch:
+            logger.info(
+                "worker group %s: work shards now %d (epoch %d)",
+                self._group, state.current.count, state.current.number,
+            )  # fmt: skip
+            self._layout = state.current.layout(prefix)
+        old = None if state.draining is None else state.draining.layout(prefix)
+        if old is None or self._old is None or old.epoch != self._old.epoch:
+            self._drained = set()
+        self._old = old
+        live = {self._layout.epoch} | (set() if old is None else {old.epoch})
+        for shard in list(self._shards.values()):
+            if shard.layout.epoch not in live:  # retired: every stream of it is empty
+                await self._give_back(shard)
+
+    async def _drain_old(self, old: KeyLayout, members: list[str], ttl_ms: int) -> None:
+        """Learn which old shards are empty for our channels, give those back, and take (beyond
+        our share of the new ones) a fair share of the others so they drain."""
+        pending = [index for index in range(old.shards) if index not in self._drained]
+        empty = await asyncio.gather(
+            *(sharding.is_empty(old, self._batcher, index, self._channels) for index in pending)
+        )
+        for index, done in zip(pending, empty, strict=True):
+            if done:
+                self._drained.add(index)
+                shard = self._shards.get((old.epoch, index))
+                if shard is not None:
+                    await self._give_back(shard)
+        held = sum(1 for number, _ in self._shards if number == old.epoch)
+        wanted = share(old.shards, members, self._member) - held
+        if wanted > 0 and not self._stopping:
+            candidates = [
+                index
+                for index in self._start_order(old.shards)
+                if index not in self._drained and (old.epoch, index) not in self._shards
+            ]
+            await self._acquire(old, candidates, wanted, ttl_ms)
+
+    def _start_order(self, count: int) -> list[int]:
+        """Every shard index, from a member-specific offset (members try different ones)."""
+        start = zlib.crc32(self._member.encode()) % count
+        return [(start + step) % count for step in range(count)]
+
+    async def _lease_command(self, layout: KeyLayout, index: int, script: str, *args: Any) -> Any:
+        keys = leases.lease_keys(layout, index, self._group, self._channels)
         return await self._batcher.command(
-            self._layout.shard_tags[index], "EVAL", script, len(keys), *keys, *args
+            layout.shard_tags[index], "EVAL", script, len(keys), *keys, *args
         )
 
-    async def _acquire(self, wanted: int, ttl_ms: int) -> None:
-        """Try free shards, ``wanted`` at a time, starting at a member-specific offset."""
-        count = self._layout.shards
-        start = zlib.crc32(self._member.encode()) % count
-        candidates = [(start + step) % count for step in range(count)]
-        candidates = [index for index in candidates if index not in self._shards]
+    async def _acquire(
+        self, layout: KeyLayout, candidates: list[int], wanted: int, ttl_ms: int
+    ) -> None:
+        """Try the free ``candidates`` of ``layout``'s epoch, ``wanted`` at a time."""
+        candidates = [index for index in candidates if (layout.epoch, index) not in self._shards]
         while wanted > 0 and candidates:
             trying, candidates = candidates[:wanted], candidates[wanted:]
             taken = await asyncio.gather(
                 *(
-                    self._lease_command(index, leases.ACQUIRE, self._member, ttl_ms)
+                    self._lease_command(layout, index, leases.ACQUIRE, self._member, ttl_ms)
                     for index in trying
                 )
             )
             for index, ok in zip(trying, taken, strict=True):
                 if ok:
                     wanted -= 1
-                    shard = self._shards[index] = _Shard(index)
+                    shard = self._shards[(layout.epoch, index)] = _Shard(layout, index)
                     shard.reader = asyncio.get_running_loop().create_task(self._read(shard))
 
-    async def _give_back(self, index: int) -> None:
+    async def _give_back(self, shard: _Shard) -> None:
         """Stop reading a shard; release it once what we handed out from it is acked."""
-        shard = self._shards.get(index)
-        if shard is None:
+        key = (shard.layout.epoch, shard.index)
+        if self._shards.get(key) is not shard:
             return
         if shard.reader is not None:
             shard.reader.cancel()
@@ -231,30 +308,43 @@ class RedisWorkReceiver(WorkReceiver):
         shard.releasing = True
         if shard.unacked:
             return  # released by the last ack (the lease is renewed meanwhile)
-        del self._shards[index]
-        await self._lease_command(index, leases.RELEASE, self._member)
+        del self._shards[key]
+        await self._lease_command(shard.layout, shard.index, leases.RELEASE, self._member)
 
-    def _drop(self, index: int) -> None:
-        shard = self._shards.pop(index, None)
-        if shard is not None and shard.reader is not None:
+    def _drop(self, shard: _Shard) -> None:
+        held = self._shards.pop((shard.layout.epoch, shard.index), None)
+        if held is not None and shard.reader is not None:
             shard.reader.cancel()
 
     async def _read(self, shard: _Shard) -> None:
+        layout = shard.layout
         streams: dict[Any, Any] = {
-            self._layout.stream(shard.index, channel).encode(): b"0-0" for channel in self._channels
+            layout.stream(shard.index, channel).encode(): b"0-0" for channel in self._channels
         }
-        line = self._clients.line(self._layout.shard_tags[shard.index])
+        line = self._clients.line(layout.shard_tags[shard.index])
         try:
+            await self._wait_for_old_shards(shard)
             shard.backlog_until = await self._last_entries(shard, list(streams))
             await self._read_with(shard, streams, line)
         finally:
             await line.close()  # a cancelled read leaves its reply on the connection
 
+    async def _wait_for_old_shards(self, shard: _Shard) -> None:
+        """Hold a new-epoch shard until every old shard sharing its connections is empty."""
+        while self._reading(shard):
+            old = self._old
+            if old is None or old.epoch >= shard.layout.epoch:
+                return
+            needed = sharding.depends_on(shard.layout.shards, old.shards, shard.index)
+            if all(index in self._drained for index in needed):
+                return
+            await asyncio.sleep(0.05)
+
     async def _last_entries(
         self, shard: _Shard, keys: list[bytes]
     ) -> dict[bytes, tuple[int, int]] | None:
         """The newest entry of each stream as we take the shard (None if Redis cannot say)."""
-        tag = self._layout.shard_tags[shard.index]
+        tag = shard.layout.shard_tags[shard.index]
         try:
             newest = await asyncio.gather(
                 *(
@@ -303,7 +393,8 @@ class RedisWorkReceiver(WorkReceiver):
                 await self._take(shard, streams, list(rows))
 
     def _reading(self, shard: _Shard) -> bool:
-        return not self._stopping and not shard.releasing and self._shards.get(shard.index) is shard
+        key = (shard.layout.epoch, shard.index)
+        return not self._stopping and not shard.releasing and self._shards.get(key) is shard
 
     async def _take(self, shard: _Shard, streams: dict[Any, Any], response: list[Any]) -> None:
         per_stream: list[list[tuple[bytes, bytes, dict[bytes, bytes]]]] = []
@@ -332,7 +423,7 @@ class RedisWorkReceiver(WorkReceiver):
                 logger.exception("dropping an undecodable message from %r", key)
                 stale.append((key, entry_id))
                 continue
-            channel = self._layout.channel_of_stream(key.decode())
+            channel = shard.layout.channel_of_stream(key.decode())
             shard.unacked += 1
             acker = self._acker(shard, key, entry_id)
             starter = self._starter(shard, key, entry_id)
@@ -348,9 +439,9 @@ class RedisWorkReceiver(WorkReceiver):
 
         async def start(exact: bool) -> int:
             counting = self._batcher.command(
-                self._layout.shard_tags[shard.index],
+                shard.layout.shard_tags[shard.index],
                 "HINCRBY",
-                self._layout.attempts(shard.index),
+                shard.layout.attempts(shard.index),
                 _attempt_field(key, entry_id),
                 1,
             )
@@ -383,8 +474,8 @@ class RedisWorkReceiver(WorkReceiver):
                 self._handed_out -= 1
                 if self._handed_out <= 0:
                     self._all_acked.set()
-                if shard.releasing and not shard.unacked and self._shards.get(shard.index) is shard:
-                    await self._give_back(shard.index)
+                if shard.releasing and not shard.unacked:
+                    await self._give_back(shard)
 
         return ack
 
