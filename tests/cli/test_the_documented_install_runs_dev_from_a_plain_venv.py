@@ -32,32 +32,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli import cli
+from tests.cli import install
 from tests.dataplane import devmode, processes
 
 REPO = processes.REPO
-CLI_DOC = REPO / "docs" / "cli.md"
-INSTALL_MARKER = "<!-- install-commands:"
-GIT_MARKER = "<!-- git-install-commands:"
-INSTALL_SECONDS = 600
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "channelworks"
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
 
 
-def documented_commands(marker: str) -> list[str]:
-    """The shell lines of the fenced block that follows ``marker`` in docs/cli.md, without
-    comments and blank lines; a line ending in a backslash is joined with the next."""
-    text = CLI_DOC.read_text()
-    after = text[text.index(marker) :]
-    block = re.search(r"```sh\n(.*?)```", after, re.S)
-    assert block is not None, f"no ```sh block after {marker}"
-    joined = re.sub(r"\\\n\s*", "", block.group(1))
-    lines = [line.split(" #", 1)[0].strip() for line in joined.splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
-
-
 def test_the_documented_commands_are_the_ones_this_test_runs() -> None:
-    assert documented_commands(INSTALL_MARKER) == [
+    assert install.documented_commands(install.INSTALL_MARKER) == [
         "scripts/build-wheels.sh",
         "python3 -m venv ~/venvs/my-app",
         ". ~/venvs/my-app/bin/activate",
@@ -65,7 +49,7 @@ def test_the_documented_commands_are_the_ones_this_test_runs() -> None:
         "channelworks --help",
     ]
     url = "URL"
-    assert documented_commands(GIT_MARKER) == [
+    assert install.documented_commands(install.GIT_MARKER) == [
         "python3 -m venv ~/venvs/my-app",
         ". ~/venvs/my-app/bin/activate",
         f'python -m pip install "channelworks[kube] @ git+{url}#subdirectory=consumers_sdk" '
@@ -81,7 +65,7 @@ def third_party_wheelhouse() -> Path:
         [str(REPO / "scripts" / "build-images.sh"), "--wheelhouse-only"],
         capture_output=True,
         text=True,
-        timeout=INSTALL_SECONDS,
+        timeout=install.INSTALL_SECONDS,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -90,46 +74,7 @@ def third_party_wheelhouse() -> Path:
 
 @pytest.fixture(scope="module")
 def plain_env(third_party_wheelhouse: Path) -> dict[str, str]:
-    """A user's shell: none of our variables, not the workspace venv (no VIRTUAL_ENV, not its
-    bin/ on PATH); pip and uv install from the wheelhouse only."""
-    env = cli.clean_env(
-        PIP_NO_INDEX="1",
-        PIP_FIND_LINKS=str(third_party_wheelhouse),
-        PIP_NO_COMPILE="1",
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        UV_FIND_LINKS=str(third_party_wheelhouse),
-        UV_COMPILE_BYTECODE="0",
-    )
-    env.pop("VIRTUAL_ENV", None)
-    env["PATH"] = os.pathsep.join(
-        part
-        for part in env.get("PATH", "").split(os.pathsep)
-        if Path(part) != Path(sys.executable).parent
-    )
-    return env
-
-
-def shell(
-    script: str, cwd: Path, env: Mapping[str, str], timeout: float = INSTALL_SECONDS
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-euc", script],
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def in_a_clone(command: str) -> str:
-    """``command`` as run in a clone's root, with the wheels going to this folder's dist/ (and
-    uv building them with its usual index for the build backend)."""
-    return command.replace(
-        "scripts/build-wheels.sh",
-        f"env -u UV_DEFAULT_INDEX {REPO}/scripts/build-wheels.sh --out-dir dist",
-    )
+    return install.plain_env(third_party_wheelhouse)
 
 
 def run_command(
@@ -145,10 +90,6 @@ def run_command(
         timeout=120,
         check=False,
     )
-
-
-def listed_commands(help_text: str) -> list[str]:
-    return re.findall(r"^    (\w+) ", help_text, re.M)  # channelworks --help
 
 
 def serves_the_page(
@@ -177,14 +118,9 @@ def test_the_documented_install_serves_a_new_project_with_dev(
     tmp_path: Path, plain_env: dict[str, str]
 ) -> None:
     venv = tmp_path / "venvs" / "my-app"
-    script = "\n".join(
-        in_a_clone(line).replace("~/venvs/my-app", str(venv))
-        for line in documented_commands(INSTALL_MARKER)
-    )
     # dist/ is this folder's: the wheels are built into it.
-    installed = shell(script, tmp_path, {**plain_env, "HOME": str(tmp_path)})
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    assert listed_commands(installed.stdout) == ["dev", "init", "build", "manifest", "status"]
+    printed = install.install_as_documented(tmp_path, venv, plain_env)
+    assert install.listed_commands(printed) == ["dev", "init", "build", "manifest", "status"]
     command = venv / "bin" / "channelworks"
     assert command.is_file()
 
@@ -196,7 +132,7 @@ def test_the_documented_install_serves_a_new_project_with_dev(
     readme = (project / "README.md").read_text()
     assert "`python -m pip install -r requirements.txt`" in readme
     activate = f". {shlex.quote(str(venv / 'bin' / 'activate'))}"
-    own = shell(
+    own = install.shell(
         f"{activate}\npython -m pip install -r requirements.txt\npython manage.py test --noinput",
         project,
         plain_env,
@@ -213,11 +149,13 @@ def test_the_documented_install_serves_a_new_project_with_dev(
     (notes / "models.py").write_text(NOTES_MODELS)
     with (project / "my_app" / "settings.py").open("a") as settings:
         settings.write('\nINSTALLED_APPS += ["my_app.notes"]\n')
-    made_migration = shell(f"{activate}\npython manage.py makemigrations notes", project, plain_env)
+    made_migration = install.shell(
+        f"{activate}\npython manage.py makemigrations notes", project, plain_env
+    )
     assert made_migration.returncode == 0, made_migration.stdout + made_migration.stderr
     _, log = serves_the_page(command, project, tmp_path, plain_env)
     assert "unapplied migrations for app(s): auth, contenttypes, notes, sessions" in log, log
-    migrated = shell(f"{activate}\npython manage.py migrate --noinput", project, plain_env)
+    migrated = install.shell(f"{activate}\npython manage.py migrate --noinput", project, plain_env)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
     client, log = serves_the_page(command, project, tmp_path, plain_env)
@@ -266,7 +204,7 @@ def build_backend() -> Path:
         ]
         for step in steps:
             done = subprocess.run(
-                step, capture_output=True, text=True, timeout=INSTALL_SECONDS, check=False
+                step, capture_output=True, text=True, timeout=install.INSTALL_SECONDS, check=False
             )
             assert done.returncode == 0, done.stdout + done.stderr
         (folder / ".complete").touch()
@@ -304,12 +242,18 @@ def test_the_documented_git_install_serves_a_new_project_with_dev(
         line.replace("~/venvs/my-app", str(venv)).replace(
             "git+URL", f"git+file://localhost{repository}"
         )
-        for line in documented_commands(GIT_MARKER)
+        for line in install.documented_commands(install.GIT_MARKER)
     )
     env = {**plain_env, "PIP_FIND_LINKS": f"{plain_env['PIP_FIND_LINKS']} {build_backend}"}
-    installed = shell(script, tmp_path, {**env, "HOME": str(tmp_path)})
+    installed = install.shell(script, tmp_path, {**env, "HOME": str(tmp_path)})
     assert installed.returncode == 0, installed.stdout + installed.stderr
-    assert listed_commands(installed.stdout) == ["dev", "init", "build", "manifest", "status"]
+    assert install.listed_commands(installed.stdout) == [
+        "dev",
+        "init",
+        "build",
+        "manifest",
+        "status",
+    ]
     command = venv / "bin" / "channelworks"
     made = run_command(command, "init", "my_app", cwd=tmp_path, env=plain_env)
     assert made.returncode == 0, made.stderr
@@ -333,8 +277,8 @@ def test_an_sdk_only_uv_venv_is_told_what_to_install_and_the_commands_work(
     plain_env = {**plain_env, "UV_DEFAULT_INDEX": f"file://{tmp_path}/no-index"}
     venv = tmp_path / "venvs" / "sdk-only"
     python = venv / "bin" / "python"
-    sdk_only = shell(
-        f"{in_a_clone('scripts/build-wheels.sh')}\n"
+    sdk_only = install.shell(
+        f"{install.in_a_clone('scripts/build-wheels.sh')}\n"
         f"uv venv --quiet --python {BASE_PYTHON} {venv}\n"
         f"uv pip install --quiet --python {python} dist/channelworks-[0-9]*.whl",
         tmp_path,
@@ -349,7 +293,7 @@ def test_an_sdk_only_uv_venv_is_told_what_to_install_and_the_commands_work(
     missing_client = f"the Kubernetes client is not installed for {python}: "
     install_client = printed_command(status.stderr, missing_client)
     assert install_client.startswith(f"uv pip install --python {python} "), install_client
-    assert shell(install_client, tmp_path, plain_env).returncode == 0
+    assert install.shell(install_client, tmp_path, plain_env).returncode == 0
     kubeconfig = tmp_path / "no-such-kubeconfig"
     status = run_command(
         command, "status", "my-app", "--kubeconfig", str(kubeconfig), cwd=tmp_path, env=plain_env
@@ -371,11 +315,13 @@ def test_an_sdk_only_uv_venv_is_told_what_to_install_and_the_commands_work(
     assert install_runtimes == (
         f"scripts/build-wheels.sh && uv pip install --python {python} dist/*.whl"
     )
-    installed = shell(in_a_clone(install_runtimes), tmp_path, plain_env)
+    installed = install.shell(install.in_a_clone(install_runtimes), tmp_path, plain_env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     # The README's command for a uv venv, with that venv activated.
     activate = f". {shlex.quote(str(venv / 'bin' / 'activate'))}"
-    requirements = shell(f"{activate}\nuv pip install -r requirements.txt", project, plain_env)
+    requirements = install.shell(
+        f"{activate}\nuv pip install -r requirements.txt", project, plain_env
+    )
     assert requirements.returncode == 0, requirements.stdout + requirements.stderr
 
     client, _ = serves_the_page(command, project, tmp_path, plain_env)
