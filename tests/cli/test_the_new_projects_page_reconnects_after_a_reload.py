@@ -14,10 +14,13 @@ import pytest
 from tests.cli import cli
 from tests.dataplane import cdp, devmode, processes
 
-pytestmark = pytest.mark.skipif(
-    not cdp.CHROMIUM.exists(),
-    reason="needs Debian's chromium package (/usr/bin/chromium): apt-get install -y chromium",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not cdp.CHROMIUM.exists(),
+        reason="needs Debian's chromium package (/usr/bin/chromium): apt-get install -y chromium",
+    ),
+]
 STATUS = "document.querySelector('#status').textContent"
 
 

@@ -132,6 +132,7 @@ def test_a_component_that_fails_to_start_shows_its_log(tmp_path: Path) -> None:
     assert plane.pids == {}, "nothing is left running"
 
 
+@pytest.mark.control_plane  # starts its own, without the fixture
 @pytest.mark.timeout(240)
 def test_stopping_ends_every_process_and_removes_the_directory() -> None:
     plane = cp.ControlPlane(nodes=2)

@@ -213,6 +213,7 @@ async def test_a_client_that_does_not_ask_gets_plain_frames(stack: processes.Sta
                 assert await plain.recv() == "just text"
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not cdp.CHROMIUM.exists(), reason="needs Debian's chromium (/usr/bin/chromium)")
 async def test_a_channels1_page_with_the_shipped_client_recovers_across_a_cut(
     stack: processes.Stack, proxy: CuttableProxy, tmp_path: Path

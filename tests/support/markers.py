@@ -1,0 +1,75 @@
+"""pytest plugin: mark every test with what it needs, from the fixtures it uses.
+
+Enabled in the top-level ``tests/conftest.py``. The markers are registered in pyproject.toml
+(``[tool.pytest.ini_options] markers``, run with ``--strict-markers``); docs/testing.md lists them
+with the ``-m`` expressions of the tiers. A test gets a marker when it uses (directly or through
+another fixture) one of the fixtures named below; a test that starts such a thing itself, without
+a fixture, carries the marker in its own file.
+
+- ``go_binaries``: a binary ``tools/kube/build-binaries.sh`` builds (the control plane, helm,
+  promtool, Prometheus).
+- ``control_plane``: the real Kubernetes API server (always also ``go_binaries``).
+- ``images``: container images built or run with podman.
+- ``redis_cluster``: a Redis Cluster (cluster-mode redis-servers), shared or its own, also for
+  a test parametrized with ``backend`` or ``mode`` ``"cluster"``.
+- ``browser``: headless Chromium.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+CONTROL_PLANE_FIXTURES = frozenset(
+    {"control_plane", "kube_api", "own_control_plane", "own_kube_api", "bare_cluster"}
+)
+GO_BINARY_FIXTURES = CONTROL_PLANE_FIXTURES | {"helm"}
+IMAGE_FIXTURES = frozenset({"images", "worker_base"})
+REDIS_CLUSTER_FIXTURES = frozenset(
+    {
+        "redis_cluster",
+        "cluster_url",
+        "killable_redis_cluster",
+        "unformed_cluster",
+        "namespaced_cluster",
+        "raw_nodes",
+    }
+)
+
+# Tests parametrized over layer backends ask for the cluster's fixture at run time
+# (``request.getfixturevalue``), which collection cannot see: their parameter says it.
+REDIS_CLUSTER_PARAMETERS = frozenset({("backend", "cluster"), ("mode", "cluster")})
+
+MARKERS_BY_FIXTURES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("go_binaries", GO_BINARY_FIXTURES),
+    ("control_plane", CONTROL_PLANE_FIXTURES),
+    ("images", IMAGE_FIXTURES),
+    ("redis_cluster", REDIS_CLUSTER_FIXTURES),
+)
+
+
+def needed_markers(
+    fixture_names: set[str], parameters: set[tuple[str, object]], own_markers: set[str]
+) -> set[str]:
+    """The markers a test needs: from its fixtures and parameters, plus what its own markers
+    imply."""
+    needed = {marker for marker, fixtures in MARKERS_BY_FIXTURES if fixture_names & fixtures}
+    if parameters & REDIS_CLUSTER_PARAMETERS:
+        needed.add("redis_cluster")
+    if "control_plane" in own_markers | needed:
+        needed.add("go_binaries")
+    return needed - own_markers
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects anything
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixture_names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        parameters = {
+            (name, value)
+            for name, value in (callspec.params.items() if callspec else ())
+            if isinstance(value, str)
+        }
+        own = {mark.name for mark in item.iter_markers()}
+        for marker in sorted(needed_markers(fixture_names, parameters, own)):
+            item.add_marker(marker)
