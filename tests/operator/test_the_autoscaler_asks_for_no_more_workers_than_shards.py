@@ -1,5 +1,7 @@
 """A worker beyond one per work shard would hold no shard and idle: the built-in autoscaler never
-asks for more, and the Autoscaling condition says why a larger maxReplicas is not used."""
+asks for more, and the Autoscaling condition says why a larger maxReplicas is not used. Left out,
+the shard count follows maxReplicas, so only a workShards set below it caps; workShards can be
+changed on a live app (the layer changes online, tests/layer)."""
 
 from __future__ import annotations
 
@@ -15,11 +17,16 @@ from channelworks_operator.kube import Kube
 from tests.operator import apps, samples
 
 
-def _decide(max_replicas: int, mode: str = "builtin") -> scaling.Scaling:
+def _decide(
+    max_replicas: int, mode: str = "builtin", work_shards: int | None = 16
+) -> scaling.Scaling:
     autoscaling = {"maxReplicas": max_replicas, "targetQueueDepth": 10, "mode": mode}
     if mode == "keda":
         autoscaling["prometheus"] = {"serverAddress": "http://prometheus:9090"}
-    app = spec.parse(samples.app_body(spec_fields={"worker": {"autoscaling": autoscaling}}))
+    fields: dict[str, Any] = {"worker": {"autoscaling": autoscaling}}
+    if work_shards is not None:
+        fields["channelLayer"] = {"workShards": work_shards}
+    app = spec.parse(samples.app_body(spec_fields=fields))
     served = {scaling.KEDA: True}
     snapshot = QueueSnapshot(10_000, 1.0, (("websocket.receive", 10_000, 1.0),))
     live = {"spec": {"replicas": 4}}
@@ -35,7 +42,38 @@ def test_a_backlog_asks_for_at_most_one_worker_per_shard() -> None:
     assert decided.desired == scaling.WORKER_CEILING == 16
     message = decided.condition.message
     assert "maxReplicas 100 is over 16: the layer has 16 work shards" in message
+    assert "raise spec.channelLayer.workShards (it changes online)" in message
     assert "capped at 16" in message
+
+
+def test_left_out_the_shards_follow_max_replicas() -> None:
+    decided = _decide(max_replicas=100, work_shards=None)
+    assert decided.desired == 100
+    assert "work shards" not in decided.condition.message
+
+
+@pytest.mark.parametrize(
+    ("max_replicas", "shards"), [(1, 16), (16, 16), (17, 32), (100, 128), (1000, 1024)]
+)
+def test_the_derived_count_is_a_power_of_two_from_16_to_1024(
+    max_replicas: int, shards: int
+) -> None:
+    autoscaling = {"maxReplicas": max_replicas, "targetQueueDepth": 10}
+    app = spec.parse(samples.app_body(spec_fields={"worker": {"autoscaling": autoscaling}}))
+    assert app.channel_layer.shards == shards
+    assert app.channel_layer.work_shards is None  # no variable: the pods start at 16
+
+
+def test_without_autoscaling_the_replicas_count_and_pools_take_the_largest() -> None:
+    fixed = {"replicas": 40, "autoscaling": {"enabled": False}}
+    body = samples.app_body(spec_fields={"worker": fixed})
+    assert spec.parse(body).channel_layer.shards == 64
+    pools = [
+        {"name": "http", "channels": ["http.request"], "replicas": 3},
+        {"name": "ws", "autoscaling": {"maxReplicas": 200, "targetQueueDepth": 10}},
+    ]
+    body = samples.app_body(spec_fields={"workerPools": pools})
+    assert spec.parse(body).channel_layer.shards == 256
 
 
 def test_a_max_within_the_shards_is_used_as_it_is() -> None:
@@ -70,14 +108,13 @@ def test_work_shards_raise_the_ceiling_and_reach_every_pod() -> None:
         assert {"name": "CHANNELWORKS_LAYER_SHARDS", "value": "64"} in container["env"]
 
 
-def test_the_work_shards_cannot_change_once_the_app_exists(
+def test_the_work_shards_can_change_on_a_live_app(
     kube: Kube, namespace: str, crd_installed: dict[str, Any]
 ) -> None:
     apps.apply(kube, apps.manifest(namespace, channelLayer={"workShards": 64}))
-    with pytest.raises(ApiError) as raised:
-        apps.apply(kube, apps.manifest(namespace, channelLayer={"workShards": 16}))
-    assert "channelLayer.workShards cannot be changed once the app exists" in raised.value.message
+    apps.apply(kube, apps.manifest(namespace, channelLayer={"workShards": 16}))
     apps.apply(kube, apps.manifest(namespace, name="plain"))
-    with pytest.raises(ApiError):  # unset is 16: setting it later is a change too
-        apps.apply(kube, apps.manifest(namespace, name="plain", channelLayer={"workShards": 32}))
-    apps.apply(kube, apps.manifest(namespace, name="plain", channelLayer={"workShards": 16}))
+    apps.apply(kube, apps.manifest(namespace, name="plain", channelLayer={"workShards": 32}))
+    with pytest.raises(ApiError) as raised:  # the bounds still hold
+        apps.apply(kube, apps.manifest(namespace, name="plain", channelLayer={"workShards": 2000}))
+    assert "workShards" in raised.value.message

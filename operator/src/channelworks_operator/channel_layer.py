@@ -1,5 +1,7 @@
-"""The app's channel layer as reconcile sees it: where it is, whether it is ready, and (mode
-cluster) getting the Redis Cluster formed through ``channelworks_operator.rediscluster``.
+"""The app's channel layer as reconcile sees it: where it is, whether it is ready, how many work
+shards it should have (``target``: each read of its queue statistics brings the layer to
+``spec.channelLayer.shards`` online), and (mode cluster) getting the Redis Cluster formed through
+``channelworks_operator.rediscluster``.
 """
 
 from __future__ import annotations
@@ -24,17 +26,16 @@ MAX_ACTIONS_IN_EVENT = 5
 def target(app: spec.App, password: str | None) -> LayerTarget:
     """How the operator reaches the layer to read queue statistics (as the app's pods do)."""
     redis = app.channel_layer.redis
-    shards = app.channel_layer.work_shards
-    if redis.mode == "external":
-        return LayerTarget(
-            redis.url or "", cluster=False, prefix=app.ref.prefix, password=password, shards=shards
-        )
+    url = (redis.url or "") if redis.mode == "external" else meta.redis_url(app.ref)
     return LayerTarget(
-        meta.redis_url(app.ref),
+        url,
         cluster=redis.mode == "cluster",
         prefix=app.ref.prefix,
         password=password,
-        shards=shards,
+        # What the pods were started with (CHANNELWORKS_LAYER_SHARDS), which holds until the
+        # layer records a count; the count the operator brings the layer to, online.
+        shards=app.channel_layer.work_shards,
+        wanted_shards=app.channel_layer.shards,
     )
 
 

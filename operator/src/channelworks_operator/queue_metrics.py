@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from channelworks.exceptions import ShardChangePending
 from channelworks.layers.stats import QueueStats
 from channelworks_operator.autoscaler import QueueSnapshot
 from channelworks_operator.exceptions import QueueStatsUnavailable
@@ -29,7 +30,9 @@ class LayerTarget:
     cluster: bool
     prefix: str
     password: str | None = field(default=None, repr=False)
-    shards: int | None = None  # the layer's work shards; None: its default
+    shards: int | None = None  # the pods' configured work shards; None: the layer's default
+    # The work shards to bring the layer to before each read (online; None: leave it).
+    wanted_shards: int | None = None
 
 
 class StatsSource(Protocol):
@@ -77,7 +80,7 @@ class QueueStatsReader:
     async def read(self, key: str, target: LayerTarget, timeout: float) -> QueueSnapshot:
         """The current totals; QueueStatsUnavailable when the layer does not answer in time."""
         stats: QueueStats = await self._ask(
-            key, target, timeout, "queue statistics", lambda layer: layer.queue_stats()
+            key, target, timeout, "queue statistics", lambda layer: _shard_and_read(layer, target)
         )
         if self._observe is not None:
             self._observe(target.prefix, stats)
@@ -131,3 +134,21 @@ async def _close(layer: Any) -> None:
         await layer.close()
     except Exception as error:  # closing a broken connection may fail; nothing to do about it
         logger.debug("closing a channel layer client failed: %s", error)
+
+
+async def _shard_and_read(layer: Any, target: LayerTarget) -> QueueStats:
+    """Bring the layer to ``target.wanted_shards`` (one change at a time: while the previous
+    one drains, the next read tries again), then read its queue statistics."""
+    if target.wanted_shards is not None:
+        try:
+            state = await layer.set_work_shards(target.wanted_shards)
+        except ShardChangePending as pending:
+            logger.info("%s: %s", target.prefix, pending)
+        else:
+            if state.draining is not None and state.current.count == target.wanted_shards:
+                logger.info(
+                    "%s: work shards %d -> %d, draining the old ones",
+                    target.prefix, state.draining.count, state.current.count,
+                )  # fmt: skip
+    stats: QueueStats = await layer.queue_stats()
+    return stats

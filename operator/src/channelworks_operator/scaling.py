@@ -85,7 +85,8 @@ def decide(
         ceiling_note = (
             f" (maxReplicas {scaling.max_replicas} is over {ceiling}: the layer has "
             f"{app.channel_layer.shards} work shards and a worker beyond one per shard would "
-            "idle; set spec.channelLayer.workShards when creating the app"
+            "idle; raise spec.channelLayer.workShards (it changes online) or leave it out to "
+            "follow maxReplicas"
         )
     if scaling.mode == "builtin":
         snapshot = snapshot.of(pool) if snapshot else None

@@ -216,11 +216,14 @@ class ChannelLayerSpec:
     redis: RedisSpec
     # spec.channelLayer.workShards; None: the layer's default (no variable is set).
     work_shards: int | None = None
+    # The count when workShards is left out (auto_work_shards of the pools).
+    auto_shards: int = DEFAULT_WORK_SHARDS
 
     @property
     def shards(self) -> int:
-        """Work shards per channel: at most this many workers of one pool have work."""
-        return self.work_shards or DEFAULT_WORK_SHARDS
+        """Work shards per channel the operator keeps the layer at (online changes): at most
+        this many workers of one pool have work."""
+        return self.work_shards or self.auto_shards
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,25 @@ class App:
         if self.worker_pools:
             return self.worker_pools
         return (WorkerPool(None, (), (), None, self.settings_module, self.worker),)
+
+
+def auto_work_shards(pools: Sequence[WorkerPool]) -> int:
+    """The work shards of an app without ``spec.channelLayer.workShards``: one per worker the
+    largest pool may run (its ``maxReplicas`` when autoscaled, else ``replicas``), rounded up to
+    a power of two (so a change of the count doubles or halves it and each new shard shares its
+    connections with one old shard, or a few), at least 16, at most 1024."""
+    most = max(
+        (
+            pool.worker.autoscaling.max_replicas
+            if pool.worker.autoscaling.enabled
+            else pool.worker.replicas
+        )
+        for pool in pools
+    )
+    shards = DEFAULT_WORK_SHARDS
+    while shards < most and shards < MAX_WORK_SHARDS:
+        shards *= 2
+    return shards
 
 
 class _Fields:
@@ -696,7 +718,7 @@ def parse(body: Mapping[str, Any]) -> App:
     layer = spec.sub("channelLayer")
     monitoring = spec.sub("monitoring")
     django_env = _env(django, "env")
-    return App(
+    app = App(
         ref=ref,
         image=spec.required_text("image"),
         image_pull_policy=pull_policy,
@@ -729,3 +751,5 @@ def parse(body: Mapping[str, Any]) -> App:
             labels=monitoring.string_map("labels"),
         ),
     )
+    layer_spec = dataclasses.replace(app.channel_layer, auto_shards=auto_work_shards(app.pools))
+    return dataclasses.replace(app, channel_layer=layer_spec)
