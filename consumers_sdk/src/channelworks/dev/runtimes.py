@@ -10,8 +10,9 @@ it (:func:`channelworks.install_hints.runtimes_message`).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, cast
 
 from channelworks import install_hints
@@ -93,13 +94,15 @@ class WorkerRuntime(Protocol):
         """Run one worker with its probes (on a free loopback port) until SIGTERM; exit code."""
 
 
-def registered() -> dict[str, importlib.metadata.EntryPoint]:
-    """The runtimes this Python has installed, by name (``interface``, ``worker``)."""
+@functools.cache
+def registered() -> Mapping[str, importlib.metadata.EntryPoint]:
+    """The runtimes this Python has installed, by name (``interface``, ``worker``); looked up
+    once per process (reading every installed package's metadata takes tens of milliseconds)."""
     found = importlib.metadata.entry_points(group=GROUP)
     return {entry.name: entry for entry in found if entry.name in DISTRIBUTIONS}
 
 
-def missing(found: dict[str, importlib.metadata.EntryPoint] | None = None) -> list[str]:
+def missing(found: Mapping[str, importlib.metadata.EntryPoint] | None = None) -> list[str]:
     """The distributions of the runtimes dev needs that are not installed."""
     found = registered() if found is None else found
     return [distribution for name, distribution in DISTRIBUTIONS.items() if name not in found]
