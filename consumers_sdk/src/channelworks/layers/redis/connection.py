@@ -29,8 +29,10 @@ __all__ = [
 ]
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 _SCHEMES = {"redis", "rediss", "unix"}
+# How long one blocking read waits before it is issued again, and the longest an exchange may
+# take (that wait plus time to answer). Read when used, not copied, so tests can shorten them.
 BLOCK_SECONDS = 5.0
-LINE_TIMEOUT = BLOCK_SECONDS + 10.0  # a blocking read's longest wait, and time to answer
+LINE_TIMEOUT = BLOCK_SECONDS + 10.0
 DEFAULT_CONNECT_TIMEOUT = 1.0
 DEFAULT_KEEPALIVE_SECONDS = 1.0
 _KEEPALIVE_INTERVAL = 1  # seconds between probes: TCP's finest
@@ -254,7 +256,7 @@ class Clients:
 def open_clients(plan: ConnectionPlan, sockets: SocketSettings | None = None) -> Clients:
     """Create (not yet connected) clients; connections are made on first use."""
     sockets = sockets or SocketSettings()
-    options = _common_options(BLOCK_SECONDS + 10.0, sockets)
+    options = _common_options(LINE_TIMEOUT, sockets)
     if plan.cluster:
         addresses = [
             (

@@ -29,6 +29,7 @@ from channelworks.layers.stats import LoadReport, QueueStats
 
 logger = logging.getLogger(__name__)
 DEFAULT_RETRY_SECONDS = 20.0
+RECEIVE_WAIT_SECONDS = 60.0  # receive() asks again this often while nothing comes
 
 
 @dataclass
@@ -150,7 +151,7 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
             head, local = naming.split_process_specific(channel)
             return await self._inbox(head).receive(local, channel)
         while True:
-            received = await self.receive_many([channel], timeout=60.0)
+            received = await self.receive_many([channel], timeout=RECEIVE_WAIT_SECONDS)
             if received is not None:
                 return received[1]
 
