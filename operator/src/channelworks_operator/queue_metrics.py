@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from channelworks.exceptions import ShardChangePending
-from channelworks.layers.stats import QueueStats
-from channelworks_operator.autoscaler import QueueSnapshot
+from channelworks.layers.stats import LoadReport, QueueStats
+from channelworks_operator.autoscaler import InterfaceLoad, QueueSnapshot
 from channelworks_operator.exceptions import QueueStatsUnavailable
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,10 @@ class StatsSource(Protocol):
 
     async def connections(self, key: str, target: LayerTarget, timeout: float) -> int: ...
 
+    async def interface_load(
+        self, key: str, target: LayerTarget, timeout: float
+    ) -> InterfaceLoad: ...
+
     async def forget(self, key: str) -> None: ...
 
     async def close(self) -> None: ...
@@ -48,10 +52,17 @@ class StatsSource(Protocol):
 class QueueStatsReader:
     """Keeps a layer client per app (``key``); a changed target replaces the client."""
 
-    def __init__(self, observe: Callable[[str, QueueStats], None] | None = None) -> None:
-        """``observe(app prefix, stats)`` is called with every statistics read (metrics)."""
+    def __init__(
+        self,
+        observe: Callable[[str, QueueStats], None] | None = None,
+        observe_load: Callable[[str, InterfaceLoad], None] | None = None,
+    ) -> None:
+        """``observe(app prefix, stats)`` is called with every statistics read, and
+        ``observe_load(app prefix, load)`` with every read of the interfaces' reports
+        (metrics)."""
         self._layers: dict[str, tuple[LayerTarget, Any]] = {}
         self._observe = observe
+        self._observe_load = observe_load
 
     def _layer(self, key: str, target: LayerTarget, timeout: float) -> Any:
         known = self._layers.get(key)
@@ -91,12 +102,20 @@ class QueueStatsReader:
         return QueueSnapshot(int(stats.total_depth), float(stats.oldest_age_seconds), channels)
 
     async def connections(self, key: str, target: LayerTarget, timeout: float) -> int:
-        """The WebSockets open over the app's interface pods, as they last reported them
-        (``load_reports``); QueueStatsUnavailable when the layer does not answer in time."""
-        reports: dict[str, int] = await self._ask(
+        """The WebSockets open over the app's interface pods (``interface_load``)."""
+        return (await self.interface_load(key, target, timeout)).connections
+
+    async def interface_load(self, key: str, target: LayerTarget, timeout: float) -> InterfaceLoad:
+        """The WebSockets open over the app's interface pods and the CPU their processes use,
+        as they last reported them (``load_reports``); QueueStatsUnavailable when the layer
+        does not answer in time."""
+        reports: dict[str, LoadReport] = await self._ask(
             key, target, timeout, "the connection count", lambda layer: layer.load_reports()
         )
-        return sum(reports.values())
+        load = summed(reports)
+        if self._observe_load is not None:
+            self._observe_load(target.prefix, load)
+        return load
 
     async def _ask(
         self,
@@ -127,6 +146,16 @@ class QueueStatsReader:
     async def close(self) -> None:
         for key in list(self._layers):
             await self.forget(key)
+
+
+def summed(reports: dict[str, LoadReport]) -> InterfaceLoad:
+    """The pods' reports added up; the CPU over the pods that report it (None: none does)."""
+    cpu = [item.cpu_percent for item in reports.values() if item.cpu_percent is not None]
+    return InterfaceLoad(
+        sum(item.connections for item in reports.values()),
+        sum(cpu) if cpu else None,
+        len(reports),
+    )
 
 
 async def _close(layer: Any) -> None:

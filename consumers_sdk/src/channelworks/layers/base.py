@@ -13,7 +13,7 @@ from channelworks.layers import naming
 from channelworks.layers.config import LayerConfig
 from channelworks.layers.ordering import Delivery
 from channelworks.layers.recovery import RecoveryAPI
-from channelworks.layers.stats import QueueStats
+from channelworks.layers.stats import LoadReport, QueueStats
 
 
 class WorkReceiver(abc.ABC):
@@ -106,13 +106,20 @@ class ChannelworksLayer(BaseChannelLayer, RecoveryAPI, abc.ABC):  # type: ignore
     @abc.abstractmethod
     async def queue_stats(self) -> QueueStats: ...
 
-    async def report_load(self, member: str, connections: int, ttl_seconds: float) -> None:
-        """Publish that ``member`` (an interface process) holds ``connections`` sockets now; the
-        report counts for ``ttl_seconds``. Backends in one process have no one to tell."""
+    async def report_load(
+        self,
+        member: str,
+        connections: int,
+        ttl_seconds: float,
+        cpu_percent: float | None = None,
+    ) -> None:
+        """Publish that ``member`` (an interface process) holds ``connections`` sockets now and
+        used ``cpu_percent`` of one core lately; the report counts for ``ttl_seconds``. Backends
+        in one process have no one to tell."""
 
-    async def load_reports(self) -> dict[str, int]:
-        """The open connections of every member whose last report has not expired (and drop
-        the expired ones); nothing for backends in one process."""
+    async def load_reports(self) -> dict[str, LoadReport]:
+        """The last report of every member whose report has not expired (and drop the expired
+        ones); nothing for backends in one process."""
         return {}
 
     async def check(self) -> None:

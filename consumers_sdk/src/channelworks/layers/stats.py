@@ -1,4 +1,5 @@
-"""Queue statistics returned by ``queue_stats()``: what the autoscaler and the metrics read."""
+"""Queue statistics returned by ``queue_stats()`` and the interfaces' load reports
+(``load_reports()``): what the autoscalers and the metrics read."""
 
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ class QueueStats:
     @property
     def oldest_age_seconds(self) -> float:
         return max((stats.oldest_age_seconds for stats in self.channels.values()), default=0.0)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What one interface process last reported (``report_load``): its open WebSockets and the
+    CPU it used since its previous report, in percent of one core (None: not reported)."""
+
+    connections: int
+    cpu_percent: float | None = None
 
 
 def merge(parts: list[dict[str, ChannelStats]]) -> QueueStats:
