@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from channelworks.layers import metrics as layer_metrics
 from channelworks.process import build
+from channelworks_operator.autoscaler import InterfaceLoad
 
 RESULTS = ("success", "blocked", "invalid", "error")
 
@@ -41,6 +42,39 @@ class Metrics:
             ["app"],
             registry=registry,
         )
+        self.pool_desired_replicas = Gauge(
+            "channelworks_operator_autoscaler_pool_desired_replicas",
+            "Worker replicas the built-in autoscaler wants, per app and worker pool "
+            '("default" without spec.workerPools).',
+            ["app", "pool"],
+            registry=registry,
+        )
+        self.pool_queue_depth = Gauge(
+            "channelworks_operator_pool_queue_depth",
+            "Messages waiting on the channels a worker pool takes, per app and pool.",
+            ["app", "pool"],
+            registry=registry,
+        )
+        self.pool_oldest_age = Gauge(
+            "channelworks_operator_pool_oldest_message_age_seconds",
+            "Age of the oldest message waiting on a worker pool's channels, per app and pool.",
+            ["app", "pool"],
+            registry=registry,
+        )
+        self._pools: dict[str, set[str]] = {}
+        self.interface_connections = Gauge(
+            "channelworks_operator_interface_connections",
+            "WebSockets open over an app's interface pods, as they last reported them (what "
+            "the interface ScaledObject/HPA read).",
+            ["app"],
+            registry=registry,
+        )
+        self.interface_cpu = Gauge(
+            "channelworks_operator_interface_cpu_percent",
+            "CPU of an app's interface processes, summed, in percent of one core, as reported.",
+            ["app"],
+            registry=registry,
+        )
         # channelworks_layer_queue_depth / _oldest_message_age_seconds{app,channel}, from the
         # queue statistics the autoscaler reads.
         self.queues = layer_metrics.QueueMetrics(registry)
@@ -65,6 +99,34 @@ class Metrics:
             self.reconcile_total.labels(result=result)
         build.build_info(registry, "operator", "channelworks-operator")
 
+    def autoscaled(self, app: str, pools: list[tuple[str, int, int, int, float]]) -> None:
+        """The built-in autoscaler's run for ``app``: per pool (``scaling.pool_figures``: name,
+        desired, max replicas, depth, oldest age) and added up; none decided: its series go."""
+        if not pools:
+            self.forget_autoscaler(app)
+            return
+        self.desired_replicas.labels(app=app).set(sum(item[1] for item in pools))
+        self.max_replicas.labels(app=app).set(sum(item[2] for item in pools))
+        names = {item[0] for item in pools}
+        for gone in self._pools.get(app, set()) - names:
+            self._forget_pool(app, gone)
+        self._pools[app] = names
+        for name, desired, _, depth, oldest_age in pools:
+            self.pool_desired_replicas.labels(app=app, pool=name).set(desired)
+            self.pool_queue_depth.labels(app=app, pool=name).set(depth)
+            self.pool_oldest_age.labels(app=app, pool=name).set(oldest_age)
+
+    def observe_load(self, app: str, load: InterfaceLoad) -> None:
+        """What the interface pods of ``app`` last reported (``QueueStatsReader``'s callback)."""
+        self.interface_connections.labels(app=app).set(load.connections)
+        if load.cpu_percent is not None:
+            self.interface_cpu.labels(app=app).set(load.cpu_percent)
+
+    def _forget_pool(self, app: str, pool: str) -> None:
+        for gauge in (self.pool_desired_replicas, self.pool_queue_depth, self.pool_oldest_age):
+            with contextlib.suppress(KeyError):
+                gauge.remove(app, pool)
+
     def forget_autoscaler(self, app: str) -> None:
         """Drop the built-in autoscaler's series of an app it no longer scales; its queue series
         stay (KEDA, an HPA and the alerts read them)."""
@@ -72,8 +134,13 @@ class Metrics:
             self.desired_replicas.remove(app)
         with contextlib.suppress(KeyError):
             self.max_replicas.remove(app)
+        for pool in self._pools.pop(app, set()):
+            self._forget_pool(app, pool)
 
     def forget_app(self, app: str) -> None:
         """Drop every per-app series of an app that is gone."""
         self.forget_autoscaler(app)
         self.queues.forget(app)
+        for gauge in (self.interface_connections, self.interface_cpu):
+            with contextlib.suppress(KeyError):
+                gauge.remove(app)
