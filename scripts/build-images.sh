@@ -236,7 +236,7 @@ make_wheelhouse() {
   fi
   cp -l "$third_party"/*.whl "$stage/wheels/third-party/" 2>/dev/null \
     || cp "$third_party"/*.whl "$stage/wheels/third-party/"
-  # Our wheels: the same command and bytes as dist/ (scripts/build-wheels.sh, docs/install.md).
+  # Our wheels: the same command and bytes as dist/ (scripts/build-wheels.sh, docs/cli.md#install).
   "$repo_root/scripts/build-wheels.sh" --out-dir "$stage/wheels/ours" >/dev/null
   # Each image gets the SDK's wheel and its own: a change to one image's code rebuilds only it.
   for name in interface worker operator; do

@@ -10,7 +10,7 @@
 # Usage:
 #   scripts/build-wheels.sh                  # -> dist/*.whl
 #   scripts/build-wheels.sh --out-dir DIR    # -> DIR/*.whl (DIR is emptied of our old wheels)
-#   python3 -m pip install dist/*.whl        # then, in any Python 3.11 venv (docs/install.md)
+#   python3 -m pip install dist/*.whl        # then, in any Python 3.11 venv (docs/cli.md#install)
 #
 # Needs uv (`python3 -m pip install uv`) and no network beyond what uv needs to fetch the build
 # backend (hatchling) the first time; hatchling makes the same bytes for the same sources.
