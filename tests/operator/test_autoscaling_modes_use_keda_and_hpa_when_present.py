@@ -1,8 +1,9 @@
 """Autoscaling modes keda and hpa on the real control plane: a KEDA ScaledObject when that API is
 served (also when KEDA is installed after the operator started), a clear Autoscaling condition
-when it is not; an autoscaling/v2 HPA on the external metric that the real HPA controller takes
-up; the operator leaves the worker count to them, and takes it back (removing the ScaledObject or
-HPA) when the mode changes."""
+when it is not; an autoscaling/v2 HPA on the external metrics (queue depth and oldest age) that
+the real HPA controller takes up; the operator leaves the worker count to them, and takes it back
+(removing the ScaledObject or HPA) when the mode changes. The interface pods get their own
+ScaledObject or HPA (CPU, and connections) in the same modes."""
 
 from __future__ import annotations
 
@@ -111,12 +112,16 @@ def test_keda_mode_says_keda_is_missing_then_writes_a_scaled_object_once_it_is_i
     }
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 7)
     assert spec["pollingInterval"] == 20
-    (trigger,) = spec["triggers"]
+    trigger, age = spec["triggers"]
     assert trigger["type"] == "prometheus"
     assert trigger["metadata"]["serverAddress"] == PROMETHEUS
     query = f'sum(channelworks_layer_queue_depth{{app="{namespace}.chat"}})'
     assert trigger["metadata"]["query"] == query
     assert trigger["metadata"]["threshold"] == "50"
+    # The oldest message's age: workers grow in proportion to how late it is (Value).
+    assert (age["type"], age["metricType"]) == ("prometheus", "Value")
+    query = f'max(channelworks_layer_oldest_message_age_seconds{{app="{namespace}.chat"}})'
+    assert (age["metadata"]["query"], age["metadata"]["threshold"]) == (query, "10")
     app = apps.wait_condition(kube, namespace, "Autoscaling", "True", reason="ScaledObject")
     assert "from 2 to 7" in apps.condition(app, "Autoscaling")["message"]
 
@@ -175,13 +180,18 @@ def test_hpa_on_the_external_metric_then_keda(  # short: app=<namespace>.chat fi
     }
     assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 6)
     assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 90
-    (metric,) = spec["metrics"]
+    metric, age = spec["metrics"]
     assert metric["type"] == "External"
     assert metric["external"]["metric"] == {
         "name": "chat_queue_depth",
         "selector": {"matchLabels": {"app": f"{namespace}.chat"}},
     }
     assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": "40"}
+    assert age["external"]["metric"] == {
+        "name": "channelworks_layer_oldest_message_age_seconds",
+        "selector": {"matchLabels": {"app": f"{namespace}.chat"}},
+    }
+    assert age["external"]["target"] == {"type": "Value", "value": "10"}
     assert kube.get(KEDA, "ScaledObject", namespace, "chat-worker") is None
 
     # The real HPA controller takes it up: it reaches the worker Deployment's scale, and says it
@@ -242,3 +252,84 @@ def test_an_hpa_cannot_select_its_metric_when_namespace_and_app_name_are_too_lon
         assert "must be no more than 63 characters" in active.get("message", ""), active
 
     eventually(controller_refuses_the_selector, timeout=apps.WAIT, interval=0.5)
+
+
+def interface(kube: Kube, namespace: str) -> dict[str, Any]:
+    found = kube.get("apps/v1", "Deployment", namespace, "chat-interface")
+    assert found is not None
+    return found
+
+
+def test_interface_pods_get_a_scaled_object_or_an_hpa_on_cpu_and_connections(
+    kube: Kube,
+    crds: optional_apis.Crds,
+    namespace: str,
+    operators: OperatorFactory,
+    redis_url: str,
+) -> None:
+    crds.install(optional_apis.KEDA)
+    operators()
+    scaling = {
+        "enabled": True,
+        "mode": "keda",
+        "minReplicas": 2,
+        "maxReplicas": 5,
+        "targetCPUPercent": 50,
+        "targetConnectionsPerPod": 300,
+        "prometheus": {"serverAddress": PROMETHEUS},
+    }
+    fields = apps.external(redis_url, interface={"autoscaling": scaling})
+    apps.apply(kube, apps.manifest(namespace, **fields))
+
+    scaled = apps.wait_for(kube, KEDA, "ScaledObject", namespace, "chat-interface")
+    apps.owned_by_the_app(scaled, apps.get(kube, namespace))
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"]["name"] == "chat-interface"
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 5)
+    cpu, connections = spec["triggers"]
+    assert cpu == {"type": "cpu", "metricType": "AverageValue", "metadata": {"value": "500m"}}
+    query = f'sum(channelworks_operator_interface_connections{{app="{namespace}.chat"}})'
+    assert connections["metadata"]["query"] == query
+    assert connections["metadata"]["threshold"] == "300"
+    app = apps.wait_condition(kube, namespace, "Autoscaling", "True")
+    message = apps.condition(app, "Autoscaling")["message"]
+    assert "interfaces: KEDA ScaledObject chat-interface" in message, message
+    eventually(lambda: not operator_owns_replicas(interface(kube, namespace)), timeout=apps.WAIT)
+    assert kube.get(KEDA, "ScaledObject", namespace, "chat-worker") is None  # workers: builtin
+
+    # keda -> hpa: the ScaledObject goes, an HPA on CPU (and the connection metric) comes, and
+    # the real HPA controller takes it up.
+    scaling = {
+        **scaling,
+        "mode": "hpa",
+        "metricName": "chat_connections",
+    }
+    del scaling["prometheus"]
+    fields = apps.external(redis_url, interface={"autoscaling": scaling})
+    apps.apply(kube, apps.manifest(namespace, **fields))
+    hpa = apps.wait_for(kube, HPA, "HorizontalPodAutoscaler", namespace, "chat-interface")
+    apps.wait_gone(kube, KEDA, "ScaledObject", namespace, "chat-interface")
+    cpu, connections = hpa["spec"]["metrics"]
+    assert cpu == {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "AverageValue", "averageValue": "500m"}},
+    }
+    assert connections["external"]["metric"]["name"] == "chat_connections"
+    assert connections["external"]["target"] == {"type": "AverageValue", "averageValue": "300"}
+
+    def controller_took_it_up() -> None:
+        found = kube.get(HPA, "HorizontalPodAutoscaler", namespace, "chat-interface")
+        assert found is not None
+        states = {c["type"]: c for c in (found.get("status") or {}).get("conditions") or []}
+        assert states.get("AbleToScale", {}).get("status") == "True", states
+
+    eventually(controller_took_it_up, timeout=apps.WAIT, interval=0.5)
+    assert not operator_owns_replicas(interface(kube, namespace))
+
+    # Back to builtin: the HPA goes and the operator writes the interface count again.
+    builtin = {"enabled": True, "minReplicas": 3, "maxReplicas": 5}
+    fields = apps.external(redis_url, interface={"autoscaling": builtin})
+    apps.apply(kube, apps.manifest(namespace, **fields))
+    apps.wait_gone(kube, HPA, "HorizontalPodAutoscaler", namespace, "chat-interface")
+    eventually(lambda: interface(kube, namespace)["spec"]["replicas"] == 3, timeout=apps.WAIT)
+    assert operator_owns_replicas(interface(kube, namespace))

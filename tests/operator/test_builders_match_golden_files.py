@@ -69,7 +69,12 @@ SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                 ],
                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}},
                 "nodeSelector": {"pool": "edge"},
-                "autoscaling": {"enabled": True, "mode": "hpa", "targetCPUPercent": 60},
+                "autoscaling": {
+                    "enabled": True,
+                    "mode": "hpa",
+                    "targetCPUPercent": 60,
+                    "metricName": "channelworks_operator_interface_connections",
+                },
             },
             "worker": {
                 "autoscaling": {"mode": "hpa", "minReplicas": 2, "maxReplicas": 8},

@@ -441,13 +441,40 @@ def _external_interfaces(
         )
         condition = conditions.true(kind, "ScaledObject", message)
     else:
-        message = (
-            f"HorizontalPodAutoscaler {name} scales interface pods from {targets.min_replicas} "
-            f"to {targets.max_replicas} on {cpu} and {targets.target_connections} open "
-            f"connections per pod (external metric {spec.CONNECTIONS_METRIC})"
-        )
-        condition = conditions.true(kind, "HorizontalPodAutoscaler", message)
+        condition = _interface_hpa_condition(app, served)
     return InterfaceScaling(None, None, load, live, interface, condition, external=True)
+
+
+def _interface_hpa_condition(
+    app: spec.App, served: Mapping[tuple[str, str], bool] | None
+) -> conditions.Condition:
+    targets = app.interface.autoscaling
+    name = meta.interface_name(app.ref)
+    kind = conditions.AUTOSCALING
+    cpu = f"{targets.target_cpu_percent * 10}m CPU per pod"
+    metric = targets.metric_name
+    if metric and len(app.ref.prefix) > LABEL_VALUE_MAX:
+        message = (
+            f"HorizontalPodAutoscaler {name} selects {metric} by the label app={app.ref.prefix}, "
+            f"over the {LABEL_VALUE_MAX} characters a label value may have: shorten the "
+            "namespace or the app's name, or leave metricName out (CPU alone)"
+        )
+        return conditions.false(kind, "MetricSelectorTooLong", message)
+    if metric and served is not None and not served.get(EXTERNAL_METRICS_API):
+        message = (
+            f"HorizontalPodAutoscaler {name} needs the external metrics API ({EXTERNAL_METRICS}) "
+            f"serving {metric}; none is installed, so it cannot scale in (leave metricName out "
+            "to scale on CPU alone)"
+        )
+        return conditions.false(kind, "ExternalMetricsUnavailable", message)
+    on = cpu + (
+        f" and {targets.target_connections} open connections per pod ({metric})" if metric else ""
+    )
+    message = (
+        f"HorizontalPodAutoscaler {name} scales interface pods from {targets.min_replicas} "
+        f"to {targets.max_replicas} on {on}"
+    )
+    return conditions.true(kind, "HorizontalPodAutoscaler", message)
 
 
 def with_interfaces(condition: conditions.Condition, run: InterfaceScaling) -> conditions.Condition:

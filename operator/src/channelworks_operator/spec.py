@@ -113,6 +113,7 @@ class InterfaceAutoscalingSpec:
     # Average CPU per interface process, in percent of one core (the process uses one).
     target_cpu_percent: int = 70
     prometheus_address: str | None = None  # mode keda: where the connection count is read
+    metric_name: str | None = None  # mode hpa: the external metric of the connection count
 
 
 @dataclass(frozen=True)
@@ -443,6 +444,7 @@ def _interface_autoscaling(fields: _Fields) -> InterfaceAutoscalingSpec:
         mode=fields.choice("mode", "builtin", AUTOSCALING_MODES),
         target_cpu_percent=fields.integer("targetCPUPercent", 70, 1, 100),
         prometheus_address=fields.sub("prometheus").text("serverAddress"),
+        metric_name=fields.text("metricName"),
     )
     _min_not_over_max(fields, spec.min_replicas, spec.max_replicas)
     return spec

@@ -191,19 +191,20 @@ def horizontal_pod_autoscaler(app: spec.App) -> Manifest:
 
 
 def interface_horizontal_pod_autoscaler(app: spec.App) -> Manifest:
-    """The interface pods': CPU per pod (a resource metric) and open WebSockets per pod (an
-    external metric, the operator's gauge)."""
+    """The interface pods': CPU per pod (a resource metric) and, with ``metricName``, open
+    WebSockets per pod (an external metric served from the operator's gauge). Only on request:
+    an HPA that cannot read one of its metrics never scales in."""
     autoscaling = app.interface.autoscaling
     cpu = {"type": "AverageValue", "averageValue": cpu_per_pod(autoscaling.target_cpu_percent)}
-    connections = {"type": "AverageValue", "averageValue": str(autoscaling.target_connections)}
+    metrics: list[Manifest] = [{"type": "Resource", "resource": {"name": "cpu", "target": cpu}}]
+    if autoscaling.metric_name:
+        target = {"type": "AverageValue", "averageValue": str(autoscaling.target_connections)}
+        metrics.append(_external(app, autoscaling.metric_name, target))
     return _hpa(
         app,
         meta.interface_name(app.ref),
         meta.INTERFACE,
         (autoscaling.min_replicas, autoscaling.max_replicas),
         autoscaling.scale_down_stabilization_seconds,
-        [
-            {"type": "Resource", "resource": {"name": "cpu", "target": cpu}},
-            _external(app, spec.CONNECTIONS_METRIC, connections),
-        ],
+        metrics,
     )
