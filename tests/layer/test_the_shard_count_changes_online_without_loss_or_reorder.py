@@ -22,6 +22,7 @@ import pytest
 
 from channelworks.exceptions import ShardChangePending
 from channelworks.layers import RedisChannelLayer
+from channelworks.layers.redis import sharding
 from tests.support.eventually import eventually_async
 
 WORKER = Path(__file__).with_name("shard_worker.py")
@@ -136,3 +137,32 @@ async def test_sixteen_to_sixty_four_to_sixteen_mid_traffic(url: str, tmp_path: 
         late = [at for rows in handouts.values() for at, _, pid in rows if pid == worker.pid]
         assert any(at > first_change for at in late), f"worker {worker.pid} took nothing new"
     assert min(sent.values()) > 100  # traffic really flowed across both changes
+
+
+def test_a_new_shard_waits_for_the_old_shards_sharing_its_connections() -> None:
+    assert sharding.depends_on(64, 16, 37) == [5]  # doubling twice: one old shard
+    assert sharding.depends_on(16, 64, 5) == [5, 21, 37, 53]  # back: the four it came from
+    assert sharding.depends_on(17, 16, 3) == list(range(16))  # coprime: every old shard
+    for key in range(1000):  # the rule holds for every connection key
+        assert key % 16 in sharding.depends_on(64, 16, key % 64)
+        assert key % 64 in sharding.depends_on(16, 64, key % 16)
+
+
+async def test_a_flush_forgets_the_shard_count(redis_url: str) -> None:
+    prefix = f"reshard{secrets.token_hex(3)}"
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=prefix)
+    worker = RedisChannelLayer(hosts=[redis_url], prefix=prefix)
+    try:
+        await layer.set_work_shards(64)
+        await layer.flush()
+        state = await layer.work_shards()
+        assert state == sharding.ShardState(sharding.Epoch(0, 16))
+        await layer.send(CHANNEL, {"reply_channel": "specific.f!1", "order": 0})
+        receiver = worker.work_receiver([CHANNEL])
+        delivery = await receiver.get(timeout=10)
+        assert delivery is not None and delivery.message["order"] == 0
+        await delivery.ack()
+        await receiver.stop(timeout=2)
+    finally:
+        await layer.close()
+        await worker.close()

@@ -387,6 +387,7 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
         state = self._state()
         await state.close()
         self._forget_loop_state()
+        self._shard_layout = None  # the shard state goes too: epoch 0 again
         clients = connection.open_clients(self.plan, self.sockets)
         try:
             await _delete_prefix(clients, self.layout)
