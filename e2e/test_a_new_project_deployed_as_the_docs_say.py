@@ -26,6 +26,7 @@ import secrets
 import shlex
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,34 +118,36 @@ def new_app(
     uv_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
     env = {**install.plain_env(wheelhouse), "UV_OFFLINE": "1", "UV_CACHE_DIR": str(uv_cache)}
     venv = folder / "venvs" / "my-app"
+    namespace = f"new-project-e2e-{secrets.token_hex(3)}"
     steps: dict[str, float] = {}
     started = time.monotonic()
-
-    printed = install.install_as_documented(folder, venv, env)
-    assert "manifest" in install.listed_commands(printed)
-    steps["install"] = time.monotonic() - started
-    made = venv_run(venv, f"channelworks init {NAME}", folder, env)
-    project = Path(made.strip())
-    dev_page = dev_serves_the_page(venv, project, folder, env)
-    add_notes(project)
-    venv_run(venv, "python manage.py makemigrations notes", project, env)
-    assert (project / NAME / "notes" / "migrations" / "0001_initial.py").is_file()
-    steps["init, dev, model"] = time.monotonic() - started
-
-    engine = Engine.with_worker_image(folder / "podman")
-    namespace = f"new-project-e2e-{secrets.token_hex(3)}"
+    # While the install runs: the database starts (it must answer before the app is applied:
+    # its migration Job runs once) and the engine loads the worker base image.
+    cluster.kubectl("create", "namespace", namespace)
+    loading = ThreadPoolExecutor(1)
+    engine_loaded = loading.submit(Engine.with_worker_image, folder / "podman")
     try:
+        cluster.apply(namespace, database(images))
+        printed = install.install_as_documented(folder, venv, env)
+        assert "manifest" in install.listed_commands(printed)
+        steps["install"] = time.monotonic() - started
+        made = venv_run(venv, f"channelworks init {NAME}", folder, env)
+        project = Path(made.strip())
+        dev_page = dev_serves_the_page(venv, project, folder, env)
+        add_notes(project)
+        venv_run(venv, "python manage.py makemigrations notes", project, env)
+        assert (project / NAME / "notes" / "migrations" / "0001_initial.py").is_file()
+        steps["init, dev, model"] = time.monotonic() - started
+
+        engine = engine_loaded.result()
         build = shlex.join(["channelworks", "build", *engine.build_args(wheelhouse)])
         built = venv_run(venv, build, project, {**env, **engine.env})
         assert built.strip().splitlines()[-1] == IMAGE, built
         engine.load_into_node(IMAGE)
         steps["build, load"] = time.monotonic() - started
 
-        cluster.kubectl("create", "namespace", namespace)
-        cluster.apply(namespace, database(images))
         printed = venv_run(venv, f"channelworks manifest -n {namespace} --layer standalone "
                            "--interface-replicas 1 --max-workers 2", project, env)  # fmt: skip
-        # The database first (the migration Job runs once, as soon as the app is applied).
         cluster.kubectl("rollout", "status", f"deployment/{DATABASE_DEPLOYMENT}", "-n", namespace,
                         "--timeout=180s")  # fmt: skip
         cluster.apply(namespace, yaml.safe_dump(with_database(printed)))
@@ -160,7 +163,8 @@ def new_app(
         yield NewApp(namespace, project, dev_page)
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
-        engine.remove()
+        loading.shutdown()
+        Engine(folder / "podman").remove()
 
 
 def test_dev_served_the_new_projects_page(new_app: NewApp) -> None:
