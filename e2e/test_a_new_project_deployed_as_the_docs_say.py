@@ -36,6 +36,7 @@ import pytest
 import yaml
 from websockets.asyncio.client import connect
 
+from e2e.chat_clients import ChatAddress
 from e2e.cluster import Cluster, Images, Release, wait_until
 from e2e.conftest import database_manifests
 from e2e.new_project import APP, IMAGE, NAME, Engine, add_notes
@@ -55,12 +56,9 @@ class NewApp:
     dev_page: str  # the page `channelworks dev` served
 
     @property
-    def host(self) -> str:
-        return f"{APP}-interface.{self.namespace}.svc.cluster.local"
-
-    @property
-    def base(self) -> str:
-        return f"http://{self.host}:8000"
+    def address(self) -> ChatAddress:
+        """The interface Service by its cluster DNS name, as the chat tests reach theirs."""
+        return ChatAddress(f"{APP}-interface.{self.namespace}.svc.cluster.local")
 
 
 def node_only() -> None:
@@ -193,7 +191,7 @@ def test_the_operator_migrated_the_database_before_the_app_ran(
 
 
 def test_the_page_and_its_static_files_are_served_without_debug(new_app: NewApp) -> None:
-    with httpx.Client(base_url=new_app.base, timeout=30) as client:
+    with httpx.Client(base_url=new_app.address.base, timeout=30) as client:
         page = client.get("/")
         assert page.status_code == 200, page.text[:2000]
         assert f"<h1>{NAME}</h1>" in page.text
@@ -223,7 +221,7 @@ async def save_note(url: str, text: str) -> list[str]:
 
 
 def test_a_websocket_writes_and_reads_the_models_table(new_app: NewApp) -> None:
-    url = f"ws://{new_app.host}:8000/notes/"
+    url = f"ws://{new_app.address.host}:{new_app.address.port}/notes/"
     first, second = f"first {time.time_ns()}", f"second {time.time_ns()}"
     assert asyncio.run(save_note(url, first))[-1:] == [first]
     # Another connection (any worker) reads what the first one wrote.
