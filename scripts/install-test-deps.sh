@@ -17,6 +17,10 @@
 #      structural check of the rules and say so.
 #   6. The Prometheus Operator's CRDs, from its Go module into the module cache (the e2e node
 #      has no network).
+#
+#   scripts/install-test-deps.sh                 # all of the above
+#   scripts/install-test-deps.sh --no-go-builds  # all but 4 and 5 (scripts/test.sh runs those
+#                                                # in the background, beside the first tests)
 # Non-interactive: works under CI=true with no terminal, from a fresh clone, with no shell state.
 set -euo pipefail
 
@@ -25,6 +29,15 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 apt_packages=(redis-server redis-tools chromium podman buildah runc debootstrap postgresql
   containerd containernetworking-plugins iptables ipset conntrack iproute2)
 uv_version="0.13.9"
+go_builds=true
+case "${1:-}" in
+  "") ;;
+  --no-go-builds) go_builds=false ;;
+  *)
+    echo "usage: $0 [--no-go-builds]" >&2
+    exit 2
+    ;;
+esac
 
 log() { printf '[install-test-deps] %s\n' "$*"; }
 
@@ -115,7 +128,9 @@ fetch_monitoring_crds() {
 install_apt_packages
 install_uv
 sync_venv
-build_kube_binaries
-build_promtool
+if "$go_builds"; then
+  build_kube_binaries
+  build_promtool
+fi
 fetch_monitoring_crds
 log "done"
