@@ -22,7 +22,7 @@ from typing import Any
 from channelworks_operator import builders, spec
 from channelworks_operator.builders import meta
 from channelworks_operator.exceptions import ApiError
-from channelworks_operator.kube import Kube
+from channelworks_operator.kube import Api
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
     return any(o.get("uid") == uid and o.get("controller") for o in owners)
 
 
-def _foreign(kube: Kube, manifest: Mapping[str, Any], owner_uid: str) -> bool:
+def _foreign(kube: Api, manifest: Mapping[str, Any], owner_uid: str) -> bool:
     """An object of the manifest's name exists and is not controlled by the app."""
     meta_ = manifest["metadata"]
     existing = kube.get(manifest["apiVersion"], manifest["kind"], meta_["namespace"], meta_["name"])
@@ -96,7 +96,7 @@ def _foreign(kube: Kube, manifest: Mapping[str, Any], owner_uid: str) -> bool:
 
 
 def apply_all(
-    kube: Kube,
+    kube: Api,
     manifests: Iterable[dict[str, Any]],
     memo: Memo,
     *,
@@ -168,7 +168,7 @@ def drifted(
 
 
 def prune(
-    kube: Kube,
+    kube: Api,
     app: spec.AppRef,
     wanted: Iterable[dict[str, Any]],
     memo: Memo,

@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import kubernetes
 
@@ -122,6 +122,48 @@ class Applied:
     @property
     def resource_version(self) -> str:
         return str(self.object.get("metadata", {}).get("resourceVersion", ""))
+
+
+class Api(Protocol):
+    """The adapter the reconcile talks to: what ``Kube`` offers, and what an in-process fake
+    of the API server (the operator's tests) implements. Objects are plain dicts; every failure
+    is an ``ApiError``; ``get`` answers None for a missing object, ``delete`` False."""
+
+    field_manager: str
+
+    def apply(
+        self, manifest: Json, *, subresource: str | None = None, field_manager: str | None = None
+    ) -> Applied: ...
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Json | None: ...
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
+    ) -> list[Json]: ...
+
+    def create(self, manifest: Json) -> Json: ...
+
+    def replace(self, manifest: Json) -> Json: ...
+
+    def delete(
+        self, api_version: str, kind: str, namespace: str, name: str, uid: str | None = None
+    ) -> bool: ...
+
+    def pod_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str: ...
+
+    def served_kinds(self, api_version: str) -> frozenset[str] | None: ...
+
+    def serves(self, api_version: str, kind: str) -> bool: ...
+
+    def post_event(
+        self,
+        involved: Mapping[str, Any],
+        *,
+        type_: str,
+        reason: str,
+        message: str,
+        instance: str,
+    ) -> None: ...
 
 
 class Kube:

@@ -19,7 +19,7 @@ from channelworks_operator.builders import django as django_builders
 from channelworks_operator.builders import meta
 from channelworks_operator.builders import redis as redis_builders
 from channelworks_operator.exceptions import ApiError
-from channelworks_operator.kube import Kube
+from channelworks_operator.kube import Api
 from channelworks_operator.status import Problem
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _secret_value(secret: dict[str, Any], key: str) -> str | None:
         return None
 
 
-def check(kube: Kube, app: spec.App) -> list[Problem]:
+def check(kube: Api, app: spec.App) -> list[Problem]:
     """Every missing object the app refers to, in the order a person would fix them."""
     problems: list[Problem] = []
     namespace = app.ref.namespace
@@ -104,7 +104,7 @@ def check(kube: Kube, app: spec.App) -> list[Problem]:
     return problems
 
 
-def redis_password(kube: Kube, app: spec.App) -> tuple[str | None, bool]:
+def redis_password(kube: Api, app: spec.App) -> tuple[str | None, bool]:
     """The password of the app's Redis, and whether the operator owns (and must apply) it.
 
     The operator's own Secret is generated the first time and created at once (not applied
@@ -141,7 +141,7 @@ def redis_password(kube: Kube, app: spec.App) -> tuple[str | None, bool]:
     return password, True
 
 
-def django_secret_key(kube: Kube, app: spec.App) -> None:
+def django_secret_key(kube: Api, app: spec.App) -> None:
     """Make the Secret ``<app>-secret-key`` with a random ``DJANGO_SECRET_KEY`` if the operator
     owns it and it does not exist; never rewritten (sessions and signatures stay valid)."""
     if not django_builders.owns_secret_key(app):
