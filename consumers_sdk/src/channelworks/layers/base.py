@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from channels.layers import BaseChannelLayer
@@ -77,6 +77,14 @@ class ChannelworksLayer(BaseChannelLayer, RecoveryAPI, abc.ABC):  # type: ignore
 
     @abc.abstractmethod
     async def receive(self, channel: str) -> dict[str, Any]: ...
+
+    def deliver_directly(self, channel: str, handler: Callable[[bytes], bool] | None) -> bool:
+        """Offer the messages of the process-specific ``channel`` to ``handler`` (the message
+        encoded with ``channelworks.layers.codec``; True if it took it) while the channel's one
+        receiver waits idle, instead of waking it (None: stop). Called synchronously by the
+        layer's reader: it must not block or raise. False: this backend hands every message to
+        ``receive()``."""
+        return False
 
     @abc.abstractmethod
     async def receive_many(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from channelworks.layers import ChannelworksLayer
@@ -12,6 +12,7 @@ from channelworks_interface.config import InterfaceConfig
 from channelworks_interface.connections import Connections
 from channelworks_interface.disconnects import DisconnectOutbox
 from channelworks_interface.metrics import Metrics
+from channelworks_interface.prepared_frames import PreparedFrames
 
 _CLOSE_WAIT_SECONDS = 1.0
 Scope = MutableMapping[str, Any]
@@ -28,6 +29,7 @@ class Bridge:
     metrics: Metrics
     connections: Connections
     disconnects: DisconnectOutbox
+    frames: PreparedFrames = field(default_factory=PreparedFrames)  # decode and frame once
 
 
 class ReplyReader:

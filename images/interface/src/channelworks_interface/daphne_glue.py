@@ -20,6 +20,10 @@
   it listens, for ``/readyz``.
 - autobahn's debug-line arguments are formatted only when a debug line is written
   (:func:`defer_debug_formatting`).
+- A prepared frame (``prepared_frames``: a broadcast framed once for every member) is written
+  straight to the socket, offered to the application as the scope extension
+  ``channelworks.frame_writer``: no ASGI send, no autobahn framing, and no Twisted write buffer
+  while the socket takes it all (one ``send()``; what it does not take is left to Twisted).
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ from autobahn.twisted import websocket as autobahn_twisted
 from autobahn.websocket import protocol as autobahn_protocol
 from daphne import http_protocol, ws_protocol
 from daphne import server as daphne_server  # type: ignore[import-untyped, unused-ignore]
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.internet import reactor as _reactor
+from twisted.protocols import policies
 
 from channelworks_interface import guards, limits
 from channelworks_interface.pacing import TokenBucket
+from channelworks_interface.prepared_frames import FRAME_WRITER_EXTENSION
 
 # autobahn.util's text highlighters, which autobahn's WebSocket modules pass to log.debug().
 _DEBUG_FORMATTERS = ("hltype", "hlval")
@@ -71,6 +77,7 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
         # socket's own watch replaces it.
         self.transport.unregisterProducer()
         self.transport.registerProducer(self._output, True)
+        self._tcp = _tcp_connection(self.transport)
 
     def serverClose(self, code: int | None = None) -> None:
         code = 1000 if code is None else int(code)
@@ -122,6 +129,36 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
                 return
         super().sendData(data, sync, chopsize)
 
+    def write_prepared_frame(self, frame: bytes) -> bool:
+        """Write a data frame built by ``messages.server_frame``; False (nothing written) when
+        this socket is not open or compresses its messages: send it through Daphne then.
+
+        While nothing waits in Twisted's buffer the frame goes to the socket with one ``send()``
+        (what it does not take, and every frame while something waits, goes through Twisted's
+        buffer, in order); a client that does not read meets the checks of :meth:`sendData`."""
+        if self.state != self.STATE_OPEN or self._perMessageCompress is not None:
+            return False
+        connection = self._tcp
+        if (
+            connection is None
+            or self._output.paused
+            or connection.dataBuffer
+            or connection._tempDataLen
+            or not connection.connected
+            or connection._writeDisconnected
+        ):
+            self.sendData(frame)
+            return True
+        try:
+            sent = connection.socket.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            sent = 0  # Twisted meets the error on its own write and closes the connection
+        if sent < len(frame):
+            connection.write(frame[sent:])
+        return True
+
     def _report(self, reason: str) -> None:
         """Tell the socket's bridge to close it, once; it answers for it (code, metric, log)."""
         if self._limit_reported:
@@ -140,6 +177,16 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
         if output is not None:
             output.stopProducing()
         super().connectionLost(reason)
+
+
+def _tcp_connection(transport: Any) -> Any:
+    """The plain TCP connection under a WebSocket's transport (wrapped by the connection cap),
+    or None when it is something else (TLS, a test transport): then frames go through Twisted."""
+    while isinstance(transport, policies.ProtocolWrapper):
+        transport = transport.transport
+    if isinstance(transport, tcp.Connection) and not transport.TLS:
+        return transport
+    return None
 
 
 def _too_large_response(limit: int) -> bytes:
@@ -254,6 +301,13 @@ class Server(daphne_server.Server):  # type: ignore[misc]
         # code (1009, 1002...) instead of dropping TCP, autobahn's default.
         factory.setProtocolOptions(failByDrop=False)
         self._ws_factory = factory
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        """Daphne's, with the prepared-frame writer in a WebSocket's scope extensions."""
+        writer = getattr(protocol, "write_prepared_frame", None)
+        if scope.get("type") == "websocket" and writer is not None:
+            scope.setdefault("extensions", {})[FRAME_WRITER_EXTENSION] = writer
+        return super().create_application(protocol, scope)
 
     def listen_success(self, port: Any) -> None:
         self.ports.append(port)

@@ -7,6 +7,7 @@ Channels 1 used: ``path`` is text, ``query_string``/``headers``/``body`` are byt
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,24 @@ def content_only_frame(reply: Mapping[str, Any]) -> Event | None:
     if type(data) is bytes:
         return {"type": "websocket.send", "bytes": data}
     return None
+
+
+_FIN_TEXT = 0x81  # RFC 6455 5.2: FIN set, opcode 1 (text)
+_FIN_BINARY = 0x82  # FIN set, opcode 2 (binary)
+
+
+def server_frame(data: bytes, binary: bool) -> bytes:
+    """One unfragmented, unmasked, uncompressed data frame (RFC 6455 5.2), as a server sends it:
+    the bytes autobahn writes for ``sendMessage(data, binary)`` without extensions."""
+    first = _FIN_BINARY if binary else _FIN_TEXT
+    size = len(data)
+    if size < 126:
+        header = bytes((first, size))
+    elif size < 0x10000:
+        header = struct.pack("!BBH", first, 126, size)
+    else:
+        header = struct.pack("!BBQ", first, 127, size)
+    return header + data
 
 
 def websocket_reply(reply: Mapping[str, Any], offered: list[str]) -> WebSocketReply:

@@ -27,6 +27,7 @@ from channelworks_interface.bridging import (
 )
 from channelworks_interface.limits import CloseCode
 from channelworks_interface.metrics import PROTOCOL_WEBSOCKET
+from channelworks_interface.prepared_frames import FRAME_WRITER_EXTENSION, FrameWriter
 
 logger = logging.getLogger(__name__)
 CONNECT_CHANNEL = "websocket.connect"
@@ -63,6 +64,9 @@ class WebSocketSession:
         self._sent_close: int | None = None  # the code of the close frame we sent, if any
         self._reply_channel = ""
         self._offered: list[str] = list(scope.get("subprotocols") or [])
+        # Daphne's protocol writes prepared frames itself (daphne_glue); absent elsewhere.
+        extensions = scope.get("extensions") or {}
+        self._write_frame: FrameWriter | None = extensions.get(FRAME_WRITER_EXTENSION)
         # Recovery after reconnect (recovery.py): its request is taken out of the query string.
         self._recovery, self._scope = recovery.Recovery.for_scope(
             bridge.layer, bridge.disconnects, scope, send, bridge.config.resume_seconds
@@ -78,6 +82,8 @@ class WebSocketSession:
         try:
             await self._serve()
         finally:
+            if self._write_frame is not None and self._reply_channel:
+                self._bridge.layer.deliver_directly(self._reply_channel, None)
             self._bridge.connections.remove_socket(self)
             if self._accepted:
                 self._bridge.metrics.connections.dec()
@@ -101,6 +107,8 @@ class WebSocketSession:
             return
         self._reply_channel = await self._bridge.layer.new_channel()
         self._bridge.connections.add_socket(self)
+        if self._write_frame is not None:
+            self._bridge.layer.deliver_directly(self._reply_channel, self._deliver_directly)
         if await self._recovery.resume(self._reply_channel, self._scope["path"]):
             await self._accept(None)  # a resumed session: no websocket.connect
             await self._relay()
@@ -228,6 +236,18 @@ class WebSocketSession:
                 await self._close(CloseCode.POLICY_VIOLATION, reason)
 
     # Applying replies --------------------------------------------------------------------------
+
+    def _deliver_directly(self, payload: bytes) -> bool:
+        """The layer's offer of a reply while ``_replies`` waits idle: a plain frame for an open
+        socket is written here (framed once for every socket a broadcast reaches); anything
+        else (False) wakes ``_replies``, which applies it as :meth:`_apply` says."""
+        if self._state is not _State.OPEN or self._bridge.connections.closing_sockets:
+            return False
+        frame = self._bridge.frames.frame_of(payload)
+        if frame is None or self._write_frame is None or not self._write_frame(frame):
+            return False
+        self._bridge.metrics.message_out(PROTOCOL_WEBSOCKET)
+        return True
 
     async def _apply(self, reply: dict[str, Any]) -> None:
         if history.POSITION_FIELD in reply:  # a message of a group with history

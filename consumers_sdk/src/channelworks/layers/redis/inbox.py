@@ -4,6 +4,12 @@ One blocking read (BLMPOP) drains it, and the messages are fanned out here to th
 they name; a group send to many sockets of this process arrives as one entry naming all of them.
 Reading the inbox is at-most-once: a process that dies loses what it had taken, as its sockets
 die with it.
+
+A local channel may also have a direct handler (:meth:`Inbox.deliver_directly`): a message for it
+that arrives while its one receiver waits idle (nothing queued, nothing in that receiver's hands)
+is offered to the handler first, synchronously, with the encoded message shared by every member of
+the entry; what the handler takes is not handed to the receiver. The interface writes a broadcast
+to its sockets that way, decoding and framing it once (no task wakes per socket).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ def entry_tail(payload: bytes) -> bytes:
 
 
 _Item = tuple[float, bytes]  # when a message was sent, the message encoded
+DirectHandler = Callable[[bytes], bool]  # the encoded message -> True if it took it
 
 
 class _Queue:
@@ -79,6 +86,7 @@ class Inbox:
         # for a channel with a receiver waiting is handed to it (no queue, no lookup afterwards).
         self._queues: dict[str, _Queue] = {}
         self._waiters: dict[str, list[asyncio.Future[_Item]]] = {}
+        self._direct: dict[str, DirectHandler] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -145,6 +153,14 @@ class Inbox:
             queue = self._queues[local] = _Queue(self._capacity_of(local))
         return queue
 
+    def deliver_directly(self, local: str, handler: DirectHandler | None) -> None:
+        """Offer the messages of ``local`` to ``handler`` while its receiver waits idle (None:
+        stop). The handler runs inside the inbox reader: it must not block or raise."""
+        if handler is None:
+            self._direct.pop(local, None)
+        else:
+            self._direct[local] = handler
+
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
             self._reader = asyncio.get_running_loop().create_task(self._read_forever())
@@ -201,10 +217,17 @@ class Inbox:
             raise ValueError("not [local channel names, time sent, encoded message]")
         waiters = self._waiters
         item = (sent, payload)
+        # Only a message that has not expired goes to a direct handler (a receiver drops the
+        # others); the same bytes object for every member, so a handler can decode it once.
+        direct = self._direct if time.time() - sent <= self._expiry else {}
         for local in locals_:
             waiting = waiters.get(local)
             if waiting is not None and len(waiting) == 1 and not waiting[0].done():
-                del waiters[local]  # the common case: one receiver waits on the channel
+                # The common case: one receiver waits idle on the channel.
+                handler = direct.get(local)
+                if handler is not None and handler(payload):
+                    continue
+                del waiters[local]
                 waiting[0].set_result(item)
             else:
                 self._offer(local, item)
@@ -236,6 +259,7 @@ class Inbox:
     def forget(self, local: str) -> None:
         """Drop what is buffered for a local channel nobody will read again."""
         self._queues.pop(local, None)
+        self._direct.pop(local, None)
 
     async def close(self) -> None:
         self._closed = True
