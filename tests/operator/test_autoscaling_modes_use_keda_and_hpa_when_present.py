@@ -58,6 +58,13 @@ def scale_by_hand(kube: Kube, namespace: str, replicas: int) -> None:
     )
 
 
+def hpa_states(kube: Kube, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+    """The HorizontalPodAutoscaler's conditions by type, as its real controller set them."""
+    found = kube.get(HPA, "HorizontalPodAutoscaler", namespace, name)
+    assert found is not None
+    return {c["type"]: c for c in (found.get("status") or {}).get("conditions") or []}
+
+
 def full_passes(operator: OperatorProcess, count: int) -> None:
     """Wait until the operator has run ``count`` more reconciles, at least one resync apart."""
     before = operator.reconciles()
@@ -197,9 +204,7 @@ def test_hpa_on_the_external_metric_then_keda(  # short: app=<namespace>.chat fi
     # The real HPA controller takes it up: it reaches the worker Deployment's scale, and says it
     # cannot read the external metric (no metrics adapter here); the app's condition says so too.
     def controller_took_it_up() -> None:
-        found = kube.get(HPA, "HorizontalPodAutoscaler", namespace, "chat-worker")
-        assert found is not None
-        states = {c["type"]: c for c in (found.get("status") or {}).get("conditions") or []}
+        states = hpa_states(kube, namespace, "chat-worker")
         assert states.get("AbleToScale", {}).get("status") == "True", states
         assert states.get("ScalingActive", {}).get("status") == "False", states
         assert "external metric" in states["ScalingActive"]["message"], states
@@ -244,9 +249,7 @@ def test_an_hpa_cannot_select_its_metric_when_namespace_and_app_name_are_too_lon
 
     # The condition tells what the real HPA controller finds.
     def controller_refuses_the_selector() -> None:
-        found = kube.get(HPA, "HorizontalPodAutoscaler", namespace, "chat-worker")
-        assert found is not None
-        states = {c["type"]: c for c in (found.get("status") or {}).get("conditions") or []}
+        states = hpa_states(kube, namespace, "chat-worker")
         active = states.get("ScalingActive", {})
         assert active.get("status") == "False", states
         assert "must be no more than 63 characters" in active.get("message", ""), active
@@ -318,9 +321,7 @@ def test_interface_pods_get_a_scaled_object_or_an_hpa_on_cpu_and_connections(
     assert connections["external"]["target"] == {"type": "AverageValue", "averageValue": "300"}
 
     def controller_took_it_up() -> None:
-        found = kube.get(HPA, "HorizontalPodAutoscaler", namespace, "chat-interface")
-        assert found is not None
-        states = {c["type"]: c for c in (found.get("status") or {}).get("conditions") or []}
+        states = hpa_states(kube, namespace, "chat-interface")
         assert states.get("AbleToScale", {}).get("status") == "True", states
 
     eventually(controller_took_it_up, timeout=apps.WAIT, interval=0.5)

@@ -43,24 +43,22 @@ def _scale_down_behavior(window: int) -> Manifest:
     return {"scaleDown": {"stabilizationWindowSeconds": window}}
 
 
+Targets = spec.AutoscalingSpec | spec.InterfaceAutoscalingSpec
+
+
 def _scaled_object(
-    app: spec.App,
-    name: str,
-    component: str,
-    bounds: tuple[int, int],
-    poll: int,
-    window: int,
-    triggers: list[Manifest],
+    app: spec.App, name: str, component: str, targets: Targets, triggers: list[Manifest]
 ) -> Manifest:
+    window = targets.scale_down_stabilization_seconds
     return {
         "apiVersion": KEDA_API_VERSION,
         "kind": "ScaledObject",
         "metadata": meta.metadata(app.ref, name, component),
         "spec": {
             "scaleTargetRef": _scale_target(name),
-            "minReplicaCount": bounds[0],
-            "maxReplicaCount": bounds[1],
-            "pollingInterval": poll,
+            "minReplicaCount": targets.min_replicas,
+            "maxReplicaCount": targets.max_replicas,
+            "pollingInterval": targets.poll_interval_seconds,
             "cooldownPeriod": max(window, 30),
             "advanced": {
                 "horizontalPodAutoscalerConfig": {"behavior": _scale_down_behavior(window)}
@@ -92,9 +90,7 @@ def scaled_object(app: spec.App) -> Manifest:
         app,
         meta.worker_name(app.ref),
         meta.WORKER,
-        (autoscaling.min_replicas, autoscaling.max_replicas),
-        autoscaling.poll_interval_seconds,
-        autoscaling.scale_down_stabilization_seconds,
+        autoscaling,
         [
             _prometheus(
                 address,
@@ -128,15 +124,7 @@ def interface_scaled_object(app: spec.App) -> Manifest:
                 "AverageValue",
             )
         )
-    return _scaled_object(
-        app,
-        meta.interface_name(app.ref),
-        meta.INTERFACE,
-        (autoscaling.min_replicas, autoscaling.max_replicas),
-        autoscaling.poll_interval_seconds,
-        autoscaling.scale_down_stabilization_seconds,
-        triggers,
-    )
+    return _scaled_object(app, meta.interface_name(app.ref), meta.INTERFACE, autoscaling, triggers)
 
 
 def _external(app: spec.App, metric: str, target: Manifest) -> Manifest:
@@ -150,12 +138,7 @@ def _external(app: spec.App, metric: str, target: Manifest) -> Manifest:
 
 
 def _hpa(
-    app: spec.App,
-    name: str,
-    component: str,
-    bounds: tuple[int, int],
-    window: int,
-    metrics: list[Manifest],
+    app: spec.App, name: str, component: str, targets: Targets, metrics: list[Manifest]
 ) -> Manifest:
     return {
         "apiVersion": HPA_API_VERSION,
@@ -163,9 +146,9 @@ def _hpa(
         "metadata": meta.metadata(app.ref, name, component),
         "spec": {
             "scaleTargetRef": _scale_target(name),
-            "minReplicas": bounds[0],
-            "maxReplicas": bounds[1],
-            "behavior": _scale_down_behavior(window),
+            "minReplicas": max(1, targets.min_replicas),  # an HPA cannot scale to zero
+            "maxReplicas": targets.max_replicas,
+            "behavior": _scale_down_behavior(targets.scale_down_stabilization_seconds),
             "metrics": metrics,
         },
     }
@@ -181,8 +164,7 @@ def horizontal_pod_autoscaler(app: spec.App) -> Manifest:
         app,
         meta.worker_name(app.ref),
         meta.WORKER,
-        (max(1, autoscaling.min_replicas), autoscaling.max_replicas),
-        autoscaling.scale_down_stabilization_seconds,
+        autoscaling,
         [
             _external(app, autoscaling.metric_name, depth),
             _external(app, spec.OLDEST_AGE_METRIC, age),
@@ -200,11 +182,4 @@ def interface_horizontal_pod_autoscaler(app: spec.App) -> Manifest:
     if autoscaling.metric_name:
         target = {"type": "AverageValue", "averageValue": str(autoscaling.target_connections)}
         metrics.append(_external(app, autoscaling.metric_name, target))
-    return _hpa(
-        app,
-        meta.interface_name(app.ref),
-        meta.INTERFACE,
-        (autoscaling.min_replicas, autoscaling.max_replicas),
-        autoscaling.scale_down_stabilization_seconds,
-        metrics,
-    )
+    return _hpa(app, meta.interface_name(app.ref), meta.INTERFACE, autoscaling, metrics)
