@@ -86,6 +86,17 @@ def test_each_pool_is_a_deployment_scaled_on_its_own_queue(
     message = app["status"]["conditions"]
     autoscaling = next(c for c in message if c["type"] == "Autoscaling")["message"]
     assert "pool http:" in autoscaling and "pool sockets:" in autoscaling
+
+    def pools_in_status() -> dict[str, Any]:
+        block = apps.get(kube, namespace)["status"].get("autoscaler") or {}
+        return {item["name"]: item for item in block.get("pools") or []}
+
+    # status.autoscaler.pools: each pool's own queue and decision (the API server keeps them).
+    eventually(lambda: pools_in_status().get("http", {}).get("queueDepth") == 25, timeout=30)
+    shown = pools_in_status()
+    assert shown["sockets"]["queueDepth"] == 45 and shown["sockets"]["desiredReplicas"] == 3
+    assert "queue depth 45" in shown["sockets"]["message"]
+    assert shown["http"]["desiredReplicas"] == 3 and shown["http"]["lastScaleTime"]
     eventually(
         lambda: apps.get(kube, namespace)["status"]["worker"]["ready"] == "6/6",
         timeout=apps.WAIT,
