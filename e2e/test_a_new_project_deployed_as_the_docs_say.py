@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import shlex
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,7 @@ STATIC_FILE = "/static/channels/js/websocketbridge.js"
 class NewApp:
     namespace: str
     project: Path
+    venv: Path  # where docs/cli.md's install put `channelworks`
     dev_page: str  # the page `channelworks dev` served
 
     @property
@@ -158,7 +160,7 @@ def new_app(
                    lambda: cluster.problems(namespace))  # fmt: skip
         steps["apply, Ready"] = time.monotonic() - started
         print(f"new project on the node, seconds since the start: {steps}")
-        yield NewApp(namespace, project, dev_page)
+        yield NewApp(namespace, project, venv, dev_page)
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
         loading.shutdown()
@@ -248,3 +250,52 @@ def test_the_secret_key_comes_from_the_secret_the_operator_made(
     worker = cluster.get("deployment", f"{APP}-worker", new_app.namespace)
     (container,) = worker["spec"]["template"]["spec"]["containers"]
     assert container["envFrom"][0] == {"secretRef": {"name": f"{APP}-secret-key"}}
+
+
+def channelworks_status(cluster: Cluster, new_app: NewApp, name: str) -> list[str]:
+    """``channelworks status NAME`` of the venv, with the node's kubeconfig."""
+    done = subprocess.run(
+        [str(new_app.venv / "bin" / "channelworks"), "status", name, "-n", new_app.namespace,
+         "--kubeconfig", str(cluster.kubeconfig)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.splitlines()
+
+
+def test_channelworks_status_summarises_the_app(cluster: Cluster, new_app: NewApp) -> None:
+    lines = channelworks_status(cluster, new_app, APP)
+    assert lines[0] == f"RealtimeApp {new_app.namespace}/{APP}: Ready", lines
+    assert f"  image       {IMAGE}" in lines
+    assert f"  endpoint    {APP}-interface.{new_app.namespace}.svc:8000" in lines
+    assert "  interface   1/1 ready" in lines
+    assert "  layer       standalone, 1/1 Redis nodes ready" in lines
+    assert not [line for line in lines if line.startswith("    why")], lines
+
+
+def test_channelworks_status_says_why_redis_is_not_ready(cluster: Cluster, new_app: NewApp) -> None:
+    # A second app whose Redis claims a StorageClass the node does not have (issue 14, point 7).
+    name = f"{APP}-no-storage"
+    manifest = yaml.safe_load(
+        cluster.kubectl("get", "rtapp", APP, "-n", new_app.namespace, "-o", "yaml").stdout
+    )
+    spec = manifest["spec"]
+    spec["channelLayer"]["redis"]["storage"] = {"storageClassName": "no-such-class"}
+    spec["django"]["migrate"] = {"enabled": False}
+    made = {"apiVersion": manifest["apiVersion"], "kind": manifest["kind"],
+            "metadata": {"name": name}, "spec": spec}  # fmt: skip
+    cluster.apply(new_app.namespace, yaml.safe_dump(made))
+    try:
+
+        def explained() -> tuple[bool, Any]:
+            lines = channelworks_status(cluster, new_app, name)
+            why = [line.strip() for line in lines if line.startswith("    why")]
+            return bool(why), lines
+
+        lines = wait_until(f"status of {name} says why", explained, 120)
+        assert "  layer       standalone, 0/1 Redis nodes ready" in lines, lines
+        (why,) = [line.strip() for line in lines if line.startswith("    why")]
+        assert why.startswith(f"why       volume claim data-{name}-redis-0 is Pending: "), why
+        assert "no StorageClass 'no-such-class' in the cluster" in why, why
+    finally:
+        cluster.kubectl("delete", "rtapp", name, "-n", new_app.namespace, "--wait=false")
