@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from channelworks_operator import kube as kube_module
-from channelworks_operator.autoscaler import QueueSnapshot
+from channelworks_operator.autoscaler import InterfaceLoad, QueueSnapshot
 from channelworks_operator.exceptions import ApiError, QueueStatsUnavailable
 from channelworks_operator.kube import Applied
 from channelworks_operator.queue_metrics import LayerTarget
@@ -253,6 +253,8 @@ class FakeStats:
         self.oldest_age_seconds = oldest_age_seconds
         self.channels: tuple[tuple[str, int, float], ...] = ()
         self.connections_open: int | None = 0
+        self.cpu_percent: float | None = None
+        self.pods = 0
         self.reads = 0
 
     async def read(self, key: str, target: LayerTarget, timeout: float) -> QueueSnapshot:
@@ -262,9 +264,12 @@ class FakeStats:
         return QueueSnapshot(self.depth, self.oldest_age_seconds, self.channels)
 
     async def connections(self, key: str, target: LayerTarget, timeout: float) -> int:
+        return (await self.interface_load(key, target, timeout)).connections
+
+    async def interface_load(self, key: str, target: LayerTarget, timeout: float) -> InterfaceLoad:
         if self.connections_open is None:
-            raise QueueStatsUnavailable("failed to read the connection count: connection refused")
-        return self.connections_open
+            raise QueueStatsUnavailable("failed to read the interface reports: connection refused")
+        return InterfaceLoad(self.connections_open, self.cpu_percent, self.pods)
 
     async def forget(self, key: str) -> None:
         pass

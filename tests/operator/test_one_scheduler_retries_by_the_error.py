@@ -167,3 +167,15 @@ async def test_the_loop_runs_a_new_app_without_waiting_for_its_tick() -> None:
     stop.set()
     await loop
     assert reconciler.runs == [(1, True)]
+
+
+async def test_an_app_autoscaled_by_keda_runs_every_poll_interval_to_refresh_its_gauges() -> None:
+    reconciler = ScriptedReconciler()
+    resync, clock = _scheduler(reconciler)
+    scaling = {
+        "mode": "hpa",
+        "pollIntervalSeconds": 2,
+    }
+    await resync.observe(None, samples.app_body(spec_fields={"worker": {"autoscaling": scaling}}))
+    await _tick(resync)
+    assert resync.due(KEY) == (clock.now + 2, False)

@@ -275,3 +275,21 @@ def test_a_new_image_waits_for_its_migration_job_before_it_rolls() -> None:
     assert migrated["reason"] == "MigrationFailed" and "no such table" in migrated["message"]
     worker = h.kube.find("Deployment", "chat-worker")["spec"]["template"]["spec"]
     assert worker["containers"][0]["image"] == "registry.example/chat-worker:1.4"
+
+
+def test_interface_pods_follow_the_open_connections_out_at_once() -> None:
+    autoscaling = {
+        "enabled": True,
+        "minReplicas": 2,
+        "maxReplicas": 10,
+        "targetConnectionsPerPod": 100,
+    }
+    h = Harness(interface={"autoscaling": autoscaling})
+    h.run(full=True)
+    h.kube.roll_out()
+    assert h.replicas("chat-interface") == 2
+    h.stats.connections_open = 450
+    h.clock.now += 15
+    h.run()
+    assert h.replicas("chat-interface") == 5
+    assert "ScaledUp" in h.reasons()

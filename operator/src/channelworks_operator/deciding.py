@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from channelworks_operator import autoscaler, builders, release, spec, status
 from channelworks_operator import scaling as scaling_module
-from channelworks_operator.autoscaler import QueueSnapshot
+from channelworks_operator.autoscaler import InterfaceLoad, QueueSnapshot
 from channelworks_operator.builders import migrate
 
 if TYPE_CHECKING:  # types only: forming the cluster is I/O (done when observing), and the
@@ -43,7 +43,7 @@ class World:
     stats_error: str | None  # why the queues could not be read
     workers: Mapping[str | None, Mapping[str, Any] | None]  # worker Deployments, by pool name
     interface: Mapping[str, Any] | None = None  # read with interface autoscaling on
-    connections: int | None = None  # open WebSockets (interface autoscaling, layer readable)
+    load: InterfaceLoad | None = None  # the interface pods' reports (autoscaling, readable)
     jobs: tuple[release.JobState, ...] = ()  # migration Jobs (listed only while one is due)
     failure_log: str | None = None  # the log tail of spec.image's failed migration Job
     live: Mapping[str, Mapping[str, Any]] | None = None  # Deployments as they run, by key
@@ -135,7 +135,7 @@ def decide(
     interfaces = scaling_module.decide_interfaces(
         app,
         world.interface,
-        world.connections,
+        world.load,
         now=now,
         history=remembered.interface_history,
         served=world.served,

@@ -57,7 +57,9 @@ async def _act(
     stop: asyncio.Event,
 ) -> None:
     """Run kopf and the resync loop until ``stop`` is set (or kopf stops by itself)."""
-    stats = queue_metrics.QueueStatsReader(observe=metrics.queues.observe)
+    stats = queue_metrics.QueueStatsReader(
+        observe=metrics.queues.observe, observe_load=metrics.observe_load
+    )
     reconciler = Reconciler(config, client, stats, metrics)
     loop = Resync(config, reconciler, metrics)
     kopf_stop = asyncio.Event()

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from channelworks_operator import channel_layer, references, release, spec, status
 from channelworks_operator import scaling as scaling_module
-from channelworks_operator.autoscaler import QueueSnapshot
+from channelworks_operator.autoscaler import InterfaceLoad, QueueSnapshot
 from channelworks_operator.builders import django as django_builders
 from channelworks_operator.builders import meta, migrate
 from channelworks_operator.builders.workloads import worker_name
@@ -174,21 +174,23 @@ class Observer:
         return snapshot, None
 
     async def _interfaces(self, key: str, app: spec.App, world: World) -> World:
-        """spec.interface.autoscaling: the interface Deployment and the WebSockets its pods
-        report (not read when the layer could not be read for the queue statistics either)."""
+        """spec.interface.autoscaling: the interface Deployment and what its pods report (open
+        WebSockets, CPU; not read when the layer could not be read for the queue statistics
+        either)."""
         if not app.interface.autoscaling.enabled:
             return world
         interface = await self._call(
             self.kube.get, "apps/v1", "Deployment", app.ref.namespace, meta.interface_name(app.ref)
         )
-        count: int | None = None
+        load: InterfaceLoad | None = None
         if world.stats_error is None:
             target = channel_layer.target(app, world.password)
+            timeout = self.config.stats_timeout_seconds
             try:
-                count = await self.stats.connections(key, target, self.config.stats_timeout_seconds)
+                load = await self.stats.interface_load(key, target, timeout)
             except QueueStatsUnavailable:
-                count = None
-        return replace(world, interface=interface, connections=count)
+                load = None
+        return replace(world, interface=interface, load=load)
 
     async def _migrations(
         self, app: spec.App, world: World, known_logs: Mapping[str, str]

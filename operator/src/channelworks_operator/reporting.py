@@ -126,14 +126,7 @@ class Reporter:
     # --- the parts ---------------------------------------------------------------------------
 
     def _autoscaler_metrics(self, app: spec.App, decision: Decision) -> None:
-        if decision.scaling.decision is not None:
-            prefix = app.ref.prefix
-            self.metrics.desired_replicas.labels(app=prefix).set(decision.scaling.decision.desired)
-            self.metrics.max_replicas.labels(app=prefix).set(
-                sum(pool.worker.autoscaling.max_replicas for pool in app.pools)
-            )
-        else:
-            self.metrics.forget_autoscaler(app.ref.prefix)
+        self.metrics.autoscaled(app.ref.prefix, scaling_module.pool_figures(decision.pools))
 
     async def _observation(
         self,

@@ -7,7 +7,7 @@ the listing at start-up, then every change). An app is due
   full pass (every child applied again);
 - one second after one of its Deployments, StatefulSets or Jobs changed (``poke``), with a
   full pass when the child was deleted or its spec changed (maybe by hand);
-- else every ``pollIntervalSeconds`` (built-in autoscaler) or ``resync_seconds``; a full pass
+- else every ``pollIntervalSeconds`` (autoscaling in any mode) or ``resync_seconds``; a full pass
   at least every ``resync_seconds`` (the reconciler decides that).
 
 A few run at a time (``max_concurrent_reconciles``), never two of one app. The retry policy
@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from channelworks_operator import spec
+from channelworks_operator import scaling, spec
 from channelworks_operator.config import OperatorConfig
 from channelworks_operator.exceptions import InvalidSpec, PermanentError, TemporaryError
 from channelworks_operator.metrics import Metrics
@@ -143,14 +143,9 @@ class Resync:
             app = spec.parse(body)
         except InvalidSpec:
             return self.config.resync_seconds
-        polls = [
-            pool.worker.autoscaling.poll_interval_seconds
-            for pool in app.pools
-            if pool.worker.autoscaling.enabled and pool.worker.autoscaling.mode == "builtin"
-        ]
-        if app.interface.autoscaling.enabled:
-            polls.append(app.interface.autoscaling.poll_interval_seconds)
-        return float(min([*polls, self.config.resync_seconds]))
+        # Autoscaling in any mode: KEDA and an HPA read the queue gauges a run refreshes.
+        poll = scaling.poll_seconds(app)
+        return float(min(poll, self.config.resync_seconds) if poll else self.config.resync_seconds)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reconcile each known app when it is due, a few at a time, until ``stop`` is set."""
