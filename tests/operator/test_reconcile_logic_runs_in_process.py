@@ -135,6 +135,40 @@ def test_a_missing_password_secret_blocks_with_a_reason_until_it_exists() -> Non
     assert h.condition("Ready")["status"] == "True"
 
 
+def test_a_missing_pull_secret_is_the_next_reason_and_the_app_heals_once_it_exists() -> None:
+    h = Harness(
+        imagePullSecrets=[{"name": "registry"}],
+        channelLayer={"redis": {"passwordSecretRef": {"name": "redis-auth"}}},
+    )
+    with pytest.raises(Blocked):
+        h.run(full=True)
+    assert h.condition("Ready")["reason"] == "SecretNotFound"
+    h.kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "redis-auth", "namespace": NAMESPACE},
+            "data": {"password": ""},
+        }
+    )
+    with pytest.raises(Blocked, match="registry"):
+        h.run()
+    assert h.condition("Ready")["reason"] == "ImagePullSecretNotFound"
+    h.kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "registry", "namespace": NAMESPACE},
+            "data": {".dockerconfigjson": "e30="},
+        }
+    )
+    h.kube.roll_out()
+    h.run()
+    assert h.condition("Ready")["status"] == "True"
+    assert h.reasons().count("SecretNotFound") == 1, "one Event, not one per retry"
+
+
 def test_a_child_the_api_server_refuses_is_a_reason_and_the_rest_is_made() -> None:
     h = Harness()
     h.kube.refuse["Deployment/chat-interface"] = ApiError(
@@ -191,17 +225,28 @@ def test_workers_follow_the_queue_out_at_once_and_in_after_the_window() -> None:
     h.run()
     assert h.replicas("chat-worker") == 5
     assert h.status()["worker"]["desiredReplicas"] == 5
-    assert "ScaledUp" in h.reasons()
-    assert h.metric("channelworks_operator_autoscaler_desired_replicas", {"app": "demo.chat"}) == 5
+    assert h.status()["queueDepth"] == 500
+    assert h.status()["autoscaler"]["desiredReplicas"] == 5
+    assert "lastScaleTime" in h.status()["autoscaler"]
+    assert h.condition("Autoscaling")["reason"] == "ScaledUp"
+    assert h.reasons().count("ScaledUp") == 1
+    app = {"app": "demo.chat"}
+    assert h.metric("channelworks_operator_autoscaler_desired_replicas", app) == 5
+    assert h.metric("channelworks_operator_autoscaler_max_replicas", app) == 8
 
     h.kube.roll_out()
+    h.run()
+    assert h.status()["worker"]["ready"] == "5/5"
     h.stats.depth = 0
     h.clock.now += 60  # within scaleDownStabilizationSeconds (120 by default)
     h.run()
     assert h.replicas("chat-worker") == 5
+    assert h.condition("Autoscaling")["reason"] == "Stabilizing"
+    assert h.status()["queueDepth"] == 0
     h.clock.now += 121
     h.run()
     assert h.replicas("chat-worker") == 1
+    assert h.condition("Autoscaling")["reason"] == "ScaledDown"
     assert "ScaledDown" in h.reasons()
 
 

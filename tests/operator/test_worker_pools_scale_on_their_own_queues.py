@@ -109,22 +109,6 @@ def test_each_pool_is_a_deployment_scaled_on_its_own_queue(
     eventually(lambda: deployment(kube, namespace, "chat-worker-sockets") is None, timeout=30)
 
 
-def test_overlapping_pools_are_a_condition_with_the_channel_named(
-    kube: Kube, namespace: str, operators: OperatorFactory, redis_url: str
-) -> None:
-    """What the CRD cannot say (an excluded channel nobody takes) the operator says."""
-    operators()
-    pools = [
-        {"name": "http", "channels": ["http.request"]},
-        {"name": "rest", "exclude": ["http.request", "chat.slow"]},
-    ]
-    apps.apply(kube, apps.manifest(namespace, **apps.external(redis_url), workerPools=pools))
-    app = apps.wait_condition(kube, namespace, "Ready", "False", reason="InvalidSpec")
-    ready = apps.condition(app, "Ready")
-    assert "uncovered channels: chat.slow excluded from pool 'rest'" in ready["message"]
-    assert deployment(kube, namespace, "chat-worker-http") is None
-
-
 def test_the_autoscaler_gives_each_pool_the_depth_of_its_own_channels() -> None:
     """The decision itself (pure): a backlog on one pool's channels grows that pool only."""
     from channelworks_operator import scaling, spec
