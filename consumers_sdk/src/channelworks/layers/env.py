@@ -31,8 +31,9 @@ class LayerTuning:
       (a connection that answers nothing for one second more is dropped);
     - ``CHANNELWORKS_READINESS_GRACE_SECONDS`` (``15``): how long the layer may fail to answer
       before ``/readyz`` says 503;
-    - ``CHANNELWORKS_LAYER_SHARDS`` (the layer's default, 16): work shards per normal channel.
-      Every process of one app must use the same count (the operator sets it on all of them);
+    - ``CHANNELWORKS_LAYER_SHARDS`` (the layer's default, 16): work shards per normal channel a
+      process starts with, until the app's layer records a count (which then wins and follows
+      online changes, ``channelworks.layers.redis.sharding``);
     - ``CHANNELWORKS_LAYER_CAPACITY`` / ``CHANNELWORKS_LAYER_EXPIRY``: the layer's channel
       capacity and message expiry (the layer's defaults when unset).
     """
