@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from channelworks_operator import channel_layer, references, release, spec, status
 from channelworks_operator import scaling as scaling_module
@@ -35,7 +35,6 @@ from channelworks_operator.queue_metrics import StatsSource
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 INGRESS = ("networking.k8s.io/v1", "Ingress")
 OPTIONAL_KINDS = (
     ("keda.sh/v1alpha1", "ScaledObject"),
@@ -60,12 +59,9 @@ class Observer:
         self.kube = kube
         self.stats = stats
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
     async def app(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The app as it is now (None: gone)."""
-        return await self._call(self.kube.get, spec.API_VERSION, spec.KIND, namespace, name)
+        return await asyncio.to_thread(self.kube.get, spec.API_VERSION, spec.KIND, namespace, name)
 
     async def world(
         self, key: str, app: spec.App, obj: Mapping[str, Any], known: Known, log: Log
@@ -74,26 +70,26 @@ class Observer:
         namespace = app.ref.namespace
         problems: tuple[status.Problem, ...] = ()
         if known.check_references:
-            problems = tuple(await self._call(references.check, self.kube, app))
-        password, _ = await self._call(references.redis_password, self.kube, app)
-        await self._call(references.django_secret_key, self.kube, app)
+            problems = tuple(await asyncio.to_thread(references.check, self.kube, app))
+        password, _ = await asyncio.to_thread(references.redis_password, self.kube, app)
+        await asyncio.to_thread(references.django_secret_key, self.kube, app)
         hosts = known.ingress_hosts
         if hosts is None:
-            hosts = await self._call(self._ingress_hosts, app)
-        served = await self._call(self._served)
+            hosts = await asyncio.to_thread(self._ingress_hosts, app)
+        served = await asyncio.to_thread(self._served)
 
         redis = app.channel_layer.redis
         redis_set: Mapping[str, Any] | None = None
         cluster = None
         if redis.managed:
-            redis_set = await self._call(
+            redis_set = await asyncio.to_thread(
                 self.kube.get, "apps/v1", "StatefulSet", namespace, meta.redis_name(app.ref)
             )
         if redis.mode == "cluster" and redis_set is not None:
             cluster = await self._form_cluster(app, redis_set, password, log)
         snapshot, stats_error = await self._read_stats(key, app, redis_set, cluster, password)
         workers = {
-            pool.name: await self._call(
+            pool.name: await asyncio.to_thread(
                 self.kube.get, "apps/v1", "Deployment", namespace, worker_name(app.ref, pool)
             )
             for pool in app.pools
@@ -140,7 +136,7 @@ class Observer:
         ready = int((redis_set.get("status") or {}).get("readyReplicas", 0))
         if ready == 0:
             return channel_layer.ClusterOutcome(False, 0, "", ("no Redis pod is ready yet",), ())
-        pods = await self._call(
+        pods = await asyncio.to_thread(
             self.kube.list,
             "v1",
             "Pod",
@@ -179,7 +175,7 @@ class Observer:
         either)."""
         if not app.interface.autoscaling.enabled:
             return world
-        interface = await self._call(
+        interface = await asyncio.to_thread(
             self.kube.get, "apps/v1", "Deployment", app.ref.namespace, meta.interface_name(app.ref)
         )
         load: InterfaceLoad | None = None
@@ -201,7 +197,7 @@ class Observer:
             return world
         namespace = app.ref.namespace
         selector = meta.selector_string(app.ref, meta.MIGRATE)
-        found = await self._call(self.kube.list, "batch/v1", "Job", namespace, selector)
+        found = await asyncio.to_thread(self.kube.list, "batch/v1", "Job", namespace, selector)
         jobs = tuple(release.JobState.of(job) for job in found)
         name = migration_job_name(app)
         mine = next((job for job in jobs if job.name == name), None)
@@ -209,9 +205,11 @@ class Observer:
         if mine is not None and mine.state == release.STATE_FAILED:
             failure_log = known_logs.get(name)
             if failure_log is None:
-                failure_log = await self._call(self._job_log, namespace, name)
+                failure_log = await asyncio.to_thread(self._job_log, namespace, name)
         labels = ",".join(f"{k}={v}" for k, v in meta.selector_labels(app.ref).items())
-        running = await self._call(self.kube.list, "apps/v1", "Deployment", namespace, labels)
+        running = await asyncio.to_thread(
+            self.kube.list, "apps/v1", "Deployment", namespace, labels
+        )
         live = {meta.object_key({"kind": "Deployment", **item}): item for item in running}
         return replace(world, jobs=jobs, failure_log=failure_log, live=live)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from channelworks_operator import applying, channel_layer, notices, spec, status, timestamps
 from channelworks_operator import scaling as scaling_module
@@ -24,7 +24,6 @@ from channelworks_operator.exceptions import InvalidSpec
 from channelworks_operator.kube import Api
 from channelworks_operator.metrics import Metrics
 
-T = TypeVar("T")
 Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 
@@ -65,9 +64,6 @@ class Reporter:
         self.config = config
         self.kube = kube
         self.metrics = metrics
-
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
 
     async def report(
         self,
@@ -114,7 +110,7 @@ class Reporter:
         await self.event(obj, "Warning", status.INVALID_SPEC, message)
 
     async def event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-        await self._call(
+        await asyncio.to_thread(
             self.kube.post_event,
             obj,
             type_=type_,
@@ -207,7 +203,9 @@ class Reporter:
             return found
         if before is not None and report.outcomes.get(key) == applying.SKIPPED:
             return before
-        return await self._call(self.kube.get, "apps/v1", kind, app.ref.namespace, name)
+        return await asyncio.to_thread(self.kube.get, "apps/v1", kind, app.ref.namespace, name)
 
     async def _write_status(self, obj: Mapping[str, Any], new_status: dict[str, Any]) -> None:
-        await self._call(self.kube.apply, status.manifest(obj, new_status), subresource="status")
+        await asyncio.to_thread(
+            self.kube.apply, status.manifest(obj, new_status), subresource="status"
+        )
