@@ -8,7 +8,6 @@ started here reaches pod IPs and the API server, and its 127.0.0.1 is the node's
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import free_port
+
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 30.0
@@ -26,13 +27,6 @@ REQUEST_TIMEOUT = 30.0
 
 class PrometheusError(AssertionError):
     """Prometheus did not start, or its API answered an error."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from tests.operator.operator_process import HOST, OperatorProcess, free_port
+from tests.operator.operator_process import HOST, OperatorProcess
 from tests.support import control_plane
+from tests.support.processes import free_port
 
 
 def container_environment(

@@ -12,7 +12,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 
 import psycopg
+
+from tests.support.processes import free_port
 
 START_SECONDS = 60.0
 SERVER_USER = "nobody"
@@ -37,12 +38,6 @@ def available() -> bool:
     return _binaries() is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PostgresServer:
     """``with PostgresServer(database="chat", user="chat", password=...) as server: ...``"""
 
@@ -52,7 +47,7 @@ class PostgresServer:
             raise RuntimeError("PostgreSQL is not installed (Debian package postgresql)")
         self.bin = binaries
         self.database, self.user, self.password = database, user, password
-        self.host, self.port = "127.0.0.1", _free_port()
+        self.host, self.port = "127.0.0.1", free_port()
         self.root = Path(tempfile.mkdtemp(prefix="channelworks-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"

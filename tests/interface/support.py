@@ -7,20 +7,16 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from channelworks.layers import ChannelworksLayer
 from tests.support.eventually import eventually
+from tests.support.processes import Interface
 
 logger = logging.getLogger(__name__)
 INTERFACE_CHANNELS = [
@@ -29,15 +25,8 @@ INTERFACE_CHANNELS = [
     "websocket.disconnect",
     "http.request",
 ]
-INTERFACE_COMMAND = str(Path(sys.executable).with_name("channelworks-interface"))
 
 Handler = Callable[["FakeWorker", str, dict[str, Any]], Awaitable[None]]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def echo(worker: FakeWorker, channel: str, message: dict[str, Any]) -> None:
@@ -171,77 +160,23 @@ class PeakRss:
         return self.peak - self.before
 
 
-def metric(text: str, name: str, labels: Mapping[str, str] | None = None) -> float:
-    """The value of sample ``name`` with ``labels`` in a /metrics page (0.0 when absent)."""
-    wanted = dict(labels or {})
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in wanted.items()):
-                return float(sample.value)
-    return 0.0
-
-
-class InterfaceProcess:
-    """A real ``channelworks-interface`` process on free loopback ports."""
+class InterfaceProcess(Interface):
+    """A real ``channelworks-interface`` on free loopback ports, with this process's environment
+    and text logs under ``env``."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.metrics_port = free_port()
-        self.log_path = log_path
-        full_env = {
-            **os.environ,
-            "PORT": str(self.port),
-            "CHANNELWORKS_INTERFACE_HOST": "127.0.0.1",
-            "CHANNELWORKS_METRICS_HOST": "127.0.0.1",
-            "CHANNELWORKS_METRICS_PORT": str(self.metrics_port),
-            "CHANNELWORKS_LOG_FORMAT": "text",
-            **env,
-        }
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [INTERFACE_COMMAND], env=full_env, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        full_env = {**os.environ, "CHANNELWORKS_LOG_FORMAT": "text", **env}
+        super().__init__(log_path.stem, full_env, log_path.parent)
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def ws_url(self, path: str = "/") -> str:
-        return f"ws://127.0.0.1:{self.port}{path}"
-
-    def probe(self, path: str) -> int:
-        """The status of GET ``path`` on the metrics port (0 when nothing answers)."""
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=2).status_code
-        except httpx.HTTPError:
-            return 0
-
-    def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.popen
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        def ready() -> bool:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"interface exited early:\n{self.log()}")
-            return self.probe("/readyz") == 200
-
-        eventually(ready, timeout=timeout, message=f"interface ready; log:\n{self.log()}")
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        eventually(self.ready, timeout=timeout, message=f"interface ready; log:\n{self.log()}")
 
     def terminate(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        self.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 30.0) -> int:
-        self.terminate()
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait(10)
-        self._log.close()
-        return code
+        return super().stop(timeout)

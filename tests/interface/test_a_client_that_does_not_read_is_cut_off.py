@@ -15,7 +15,8 @@ import time
 
 from channelworks.layers import RedisChannelLayer
 from tests.interface.conftest import StartInterface
-from tests.interface.support import FakeWorker, InterfaceProcess, PeakRss, metric
+from tests.interface.support import FakeWorker, InterfaceProcess, PeakRss
+from tests.support.processes import metric
 
 PIECE = b"r" * 16384
 MIB = 1024 * 1024

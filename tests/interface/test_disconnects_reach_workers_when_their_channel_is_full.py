@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from channelworks.exceptions import ChannelFull
 from channelworks.layers import RedisChannelLayer
 from tests.interface.conftest import StartInterface
-from tests.interface.support import metric
+from tests.support.processes import metric
 
 CAPACITY = 5
 SOCKETS = 100

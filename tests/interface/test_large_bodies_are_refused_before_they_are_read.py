@@ -10,7 +10,8 @@ import concurrent.futures
 import socket
 
 from tests.interface.conftest import StartInterface
-from tests.interface.support import InterfaceProcess, PeakRss, metric
+from tests.interface.support import InterfaceProcess, PeakRss
+from tests.support.processes import metric
 
 LIMIT = 960 * 1024
 UPLOAD = 150 * 1024 * 1024

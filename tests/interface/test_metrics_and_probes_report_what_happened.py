@@ -6,8 +6,9 @@ import httpx
 from websockets.asyncio.client import connect
 
 from channelworks.layers import RedisChannelLayer
-from tests.interface.support import FakeWorker, InterfaceProcess, metric
+from tests.interface.support import FakeWorker, InterfaceProcess
 from tests.support.eventually import eventually_async
+from tests.support.processes import metric
 
 WS_IN = {"direction": "in", "protocol": "websocket"}
 WS_OUT = {"direction": "out", "protocol": "websocket"}

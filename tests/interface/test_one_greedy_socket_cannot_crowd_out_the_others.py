@@ -16,7 +16,8 @@ from websockets.exceptions import ConnectionClosed
 
 from channelworks.layers import RedisChannelLayer
 from tests.interface.conftest import StartInterface
-from tests.interface.support import FakeWorker, metric
+from tests.interface.support import FakeWorker
+from tests.support.processes import metric
 
 RECEIVE = "websocket.receive"
 SHARING = 5  # quiet sockets whose frames go to the greedy socket's stream

@@ -17,7 +17,8 @@ from websockets.exceptions import InvalidStatus
 
 from channelworks.layers import RedisChannelLayer
 from tests.interface.conftest import StartInterface
-from tests.interface.support import FakeWorker, InterfaceProcess, metric
+from tests.interface.support import FakeWorker, InterfaceProcess
+from tests.support.processes import metric
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ unanswered, as on a pod network), and each process's ``/readyz`` must:
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import httpx
 
 from tests.support import netns, redis_servers
 from tests.support.eventually import eventually
+from tests.support.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 GRACE = 3.0
@@ -33,12 +33,6 @@ GRACE = 3.0
 # every 2 s; then the grace period.
 NOT_READY_WITHIN = GRACE + 10.0
 READY_AGAIN_WITHIN = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _status(port: int, path: str) -> int:
@@ -81,7 +75,7 @@ def test_readiness_of_worker_and_interface_follows_whether_redis_answers(
         "CHANNELWORKS_METRICS_HOST": "127.0.0.1",
         "CHANNELWORKS_LOG_FORMAT": "text",
     }
-    worker_port, interface_port = _free_port(), _free_port()
+    worker_port, interface_port = free_port(), free_port()
     worker_env = {
         **common,
         "CHANNELWORKS_METRICS_PORT": str(worker_port),
@@ -92,7 +86,7 @@ def test_readiness_of_worker_and_interface_follows_whether_redis_answers(
     interface_env = {
         **common,
         "CHANNELWORKS_METRICS_PORT": str(interface_port),
-        "PORT": str(_free_port()),
+        "PORT": str(free_port()),
         "CHANNELWORKS_INTERFACE_HOST": "127.0.0.1",
     }
     ports = {"worker": worker_port, "interface": interface_port}

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from tests.support import processes
 from tests.support.eventually import eventually
 
 HOST = "127.0.0.1"
@@ -32,13 +30,6 @@ TEST_TIMINGS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class OperatorProcess:
     def __init__(
         self,
@@ -52,8 +43,8 @@ class OperatorProcess:
     ) -> None:
         self.identity = identity
         self.namespace = namespace
-        self.metrics_port = free_port()
-        self.health_port = free_port()
+        self.metrics_port = processes.free_port()
+        self.health_port = processes.free_port()
         self.log_path = log_dir / f"operator-{identity}.log"
         self.env = {
             **os.environ,
@@ -107,15 +98,8 @@ class OperatorProcess:
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         text = self.get("/metrics", self.metrics_port)
-        if text is None:
-            return None
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in (labels or {}).items()
-                ):
-                    return float(sample.value)
-        return None
+        found = [] if text is None else processes.samples(text, name, labels)
+        return sum(found) if found else None
 
     def reconciles(self) -> float:
         total = 0.0

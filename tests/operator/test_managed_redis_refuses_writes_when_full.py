@@ -4,7 +4,6 @@ that refuses writes when full: the channel layer raises, it never loses keys to 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,16 +15,10 @@ from channelworks.layers import RedisChannelLayer
 from channelworks_operator import spec
 from channelworks_operator.builders import redis as redis_builders
 from tests.operator import samples
+from tests.support.processes import free_port
 
 PASSWORD = "not-a-secret"
 MESSAGE = "x" * 100_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_default_resources_give_redis_a_memory_ceiling() -> None:

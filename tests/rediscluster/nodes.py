@@ -10,11 +10,12 @@ killed and started again *empty* (a new node id), like a pod that lost its volum
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.support.processes import free_port
 
 HOST = "127.0.0.1"
 NODE_TIMEOUT_MS = 1000
@@ -24,13 +25,6 @@ _PORT_ATTEMPTS = 8
 
 class NodeStartError(RuntimeError):
     """A redis-server did not come up; the message carries the tail of its log."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _binary() -> str:
@@ -63,7 +57,7 @@ class RawNode:
 
     def start(self) -> None:
         for _ in range(_PORT_ATTEMPTS):
-            self.port, self.bus_port = _free_port(), _free_port()
+            self.port, self.bus_port = free_port(), free_port()
             if self.port != self.bus_port and self._launch():
                 return
         raise NodeStartError(f"no free ports for redis-server after {_PORT_ATTEMPTS} tries")

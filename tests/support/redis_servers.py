@@ -23,7 +23,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -33,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from tests.support.processes import free_port
 
 HOST = "127.0.0.1"
 CLUSTER_SLOTS = 16384
@@ -71,14 +72,6 @@ class RedisServerError(RuntimeError):
 
 class _PortTaken(RedisServerError):
     """Another process bound the port between our check and the server's bind."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _binary(name: str) -> str:
