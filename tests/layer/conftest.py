@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,29 +15,18 @@ from channelworks.layers import (
     LocalChannelLayer,
     RedisChannelLayer,
 )
-from channelworks.layers.redis import connection
-from channelworks.layers.redis import layer as redis_layer
-from tests.support import netns, redis_servers
+from tests.support import netns, redis_servers, redis_waits
 
 LayerFactory = Callable[..., ChannelworksLayer]
-SHORT_BLOCK_SECONDS = 0.2
-SHORT_LINE_TIMEOUT = 1.0
 
 
 @pytest.fixture
 def short_redis_waits(monkeypatch: pytest.MonkeyPatch) -> float:
-    """The Redis layer's waits, shortened for this test: a blocking read is issued again every
-    0.2 s (5 s in production), an exchange may take 1 s (15 s) and ``receive()`` asks again
-    every second (60 s). Returns the longest of them: idling a few times that crosses each
-    wait as a minute of production idle does. Every module that took ``BLOCK_SECONDS`` by name
-    gets the short value."""
-    for module in list(sys.modules.values()):
-        name = getattr(module, "__name__", "")
-        if name.startswith("channelworks.layers.redis") and hasattr(module, "BLOCK_SECONDS"):
-            monkeypatch.setattr(module, "BLOCK_SECONDS", SHORT_BLOCK_SECONDS)
-    monkeypatch.setattr(connection, "LINE_TIMEOUT", SHORT_LINE_TIMEOUT)
-    monkeypatch.setattr(redis_layer, "RECEIVE_WAIT_SECONDS", SHORT_LINE_TIMEOUT)
-    return SHORT_LINE_TIMEOUT
+    """The Redis layer's waits shortened for this test (tests/support/redis_waits.py): a read
+    is issued again every 0.2 s, an exchange may take 1 s, ``receive()`` asks again every
+    second. Returns the longest: idling a few times that crosses each wait as a minute of
+    production idle does."""
+    return redis_waits.shorten(monkeypatch.setattr)
 
 
 @pytest.fixture(params=["memory", "local", "redis", "cluster"])
