@@ -23,11 +23,10 @@ import kopf
 
 from channelworks_operator import spec
 from channelworks_operator.builders import meta
-from channelworks_operator.config import OperatorConfig
 from channelworks_operator.resync import Resync
 
 
-def configure(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+def configure(settings: kopf.OperatorSettings) -> None:
     """kopf's settings for this operator (applied in the startup handler)."""
     # Our own Events say what happened (once each).
     settings.posting.enabled = False
@@ -62,7 +61,6 @@ def login_from(api_client: Any) -> kopf.ConnectionInfo:
 
 def build_registry(
     resync: Resync,
-    config: OperatorConfig,
     api_client: Any,
     stopping: asyncio.Event,
 ) -> kopf.OperatorRegistry:
@@ -73,7 +71,7 @@ def build_registry(
 
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure(settings, config)
+        configure(settings)
 
     @kopf.on.cleanup(registry=registry)
     def cleanup(**_: Any) -> None:

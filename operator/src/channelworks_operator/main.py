@@ -64,7 +64,7 @@ async def _act(
     loop = Resync(config, reconciler, metrics)
     kopf_stop = asyncio.Event()
     resync_stop = asyncio.Event()
-    registry = handlers.build_registry(loop, config, api_client, resync_stop)
+    registry = handlers.build_registry(loop, api_client, resync_stop)
     operator = asyncio.create_task(
         kopf.operator(
             registry=registry,
