@@ -16,6 +16,9 @@ a free 127.0.0.1 port (each system under its own key prefix):
               ``AsyncWebsocketConsumer`` + ``channels_redis.core.RedisChannelLayer``. One Daphne
               for echo and memory; broadcast with one Daphne and with two.
 - ``pubsub``  the same app on ``channels_redis.pubsub.RedisPubSubChannelLayer``.
+- ``centrifugo`` the peer of issue 15: Centrifugo v6.9.1 (one process, memory engine), built from
+              its Go module by bench/centrifugo/build.sh; anonymous clients speaking its JSON
+              protocol on ``/connection/websocket``, broadcasts published with its HTTP API.
 
 Figures (the load generators are separate processes using the ``websockets`` asyncio client):
 
@@ -78,7 +81,8 @@ STARTUP_TIMEOUT = 120.0  # the machine may be busy: Django + Daphne imports take
 SETTLE_CPU = 0.10  # a server is quiet when it uses < 10% of a core ...
 SETTLE_WINDOW = 0.5  # ... over this window
 SETTLE_MAX = 20.0
-SYSTEMS = ("ours", "core", "pubsub")
+SYSTEMS = ("ours", "core", "pubsub", "centrifugo")
+CENTRIFUGO_BUILD = HERE / "centrifugo" / "build.sh"
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ FULL = Settings(
     bcast_sizes=(1000, 5000),
     bcast_repeats=7,
     bcast_repeats_large=3,
-    bcast_variants=("ours", "core", "core2", "pubsub"),
+    bcast_variants=("ours", "core", "core2", "pubsub", "centrifugo"),
     systems=SYSTEMS,
     mem_sockets=1000,
     client_procs=2,
@@ -120,8 +124,8 @@ QUICK = Settings(
     bcast_sizes=(1000, 5000),
     bcast_repeats=3,
     bcast_repeats_large=2,
-    bcast_variants=("ours", "core2"),
-    systems=("ours", "core"),
+    bcast_variants=("ours", "core2", "centrifugo"),
+    systems=("ours", "core", "centrifugo"),
     mem_sockets=500,
     client_procs=2,
 )
@@ -252,6 +256,18 @@ class Server:
             self.proc.wait(5)
 
 
+class CentrifugoServer(Server):
+    """Centrifugo: its WebSocket endpoint, the channel a socket subscribes to after the ``#``
+    (``{n}``: one of its own per socket), and its HTTP API for publishing."""
+
+    def url(self, path: str) -> str:
+        if path.startswith("/broadcast/"):
+            channel = "bcast-" + path.strip("/").rsplit("/", 1)[-1]
+        else:
+            channel = "echo-{n}"  # echo and idle sockets: a channel of their own
+        return f"ws://{HOST}:{self.port}/connection/websocket#{channel}"
+
+
 def metric_sum(text: str, name: str, **labels: str) -> float:
     """Sum of the samples ``name{labels...}`` in a Prometheus text page."""
     total = 0.0
@@ -275,6 +291,7 @@ class System:
     kind: str  # ours, core, pubsub
     front: list[Server]  # what clients connect to (interfaces or Daphnes)
     back: list[Server] = field(default_factory=list)  # ours: the workers
+    uses_redis: bool = True  # Centrifugo runs on its memory engine: Redis' CPU is not its
 
     @property
     def servers(self) -> list[Server]:
@@ -374,6 +391,61 @@ def build_theirs(kind: str, redis_url: str, logdir: Path, daphnes: int) -> Syste
     return System(kind, front)
 
 
+def centrifugo_binary() -> Path:
+    """The Centrifugo binary, built into the cache first if it is not there (several minutes
+    the first time; bench/centrifugo/build.sh)."""
+    path = subprocess.run(
+        ["bash", str(CENTRIFUGO_BUILD), "--print-path"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    if not os.access(path, os.X_OK):
+        log("  building Centrifugo from its Go module (bench/centrifugo/build.sh) ...")
+    built = subprocess.run(["bash", str(CENTRIFUGO_BUILD)], capture_output=True, text=True)
+    if built.returncode != 0:
+        raise BenchError(f"bench/centrifugo/build.sh failed:\n{built.stdout}{built.stderr}")
+    return Path(path)
+
+
+def build_centrifugo(binary: Path, logdir: Path) -> System:
+    """One Centrifugo process on the memory engine: anonymous connections may subscribe to and
+    publish in any channel, the HTTP API needs no key, no usage reports; its application-level
+    pings (default every 25 s, answered by client code) are pushed past the run, as the load
+    generators' loops do not answer them."""
+    port = free_port()
+    config = {
+        "http_server": {"address": HOST, "port": port},
+        "log": {"level": "error"},
+        "usage_stats": {"disabled": True},
+        "client": {
+            "allow_anonymous_connect_without_token": True,
+            "ping_interval": "3600s",
+            "pong_timeout": "60s",
+        },
+        "channel": {
+            "without_namespace": {
+                "allow_subscribe_for_client": True,
+                "allow_subscribe_for_anonymous": True,
+                "allow_publish_for_client": True,
+                "allow_publish_for_anonymous": True,
+            }
+        },
+        "http_api": {"insecure": True},
+    }
+    path = logdir / "centrifugo.json"
+    path.write_text(json.dumps(config))
+    env = {**base_env(logdir), "GOMAXPROCS": str(os.cpu_count() or 2)}
+    server = CentrifugoServer("centrifugo", [str(binary), "-c", str(path)], env, logdir, port)
+    return System("centrifugo", [server], uses_redis=False)
+
+
+def _no_redis() -> float | None:
+    return None
+
+
+def redis_of(system: System, redis_cpu: Callable[[], float | None]) -> Callable[[], float | None]:
+    """Redis' CPU counts for a system only if it uses Redis."""
+    return redis_cpu if system.uses_redis else _no_redis
+
+
 def start_all(systems: Sequence[System]) -> float:
     began = time.perf_counter()
     servers = [s for system in systems for s in system.servers]
@@ -402,13 +474,25 @@ def stop_all(systems: Sequence[System]) -> None:
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time of the processes, to the nanosecond: the scheduler's run time of each thread
+    (``/proc/<pid>/task/<tid>/schedstat``; user + system times from psutil count in 10 ms
+    ticks, too coarse for one broadcast). Threads that ended are not counted."""
     import psutil
 
     total = 0.0
     for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            times = psutil.Process(pid).cpu_times()
-            total += times.user + times.system
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+            for tid in tasks:
+                with (
+                    contextlib.suppress(OSError),
+                    open(f"/proc/{pid}/task/{tid}/schedstat") as stat,
+                ):
+                    total += int(stat.read().split()[0]) / 1e9
+        except OSError:
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
     return total
 
 
@@ -420,6 +504,7 @@ def rss(pid: int) -> int:
 
 def settle(system: System, redis_cpu: Callable[[], float | None]) -> float:
     """Wait until the system's servers (and Redis) are quiet: the previous step is over."""
+    redis_cpu = redis_of(system, redis_cpu)
     began = time.perf_counter()
     pids = system.pids()
     while time.perf_counter() - began < SETTLE_MAX:
@@ -458,17 +543,35 @@ async def _client(index: int, commands: Any, results: Any) -> None:
     perf = time.perf_counter
     sockets: dict[str, list[Any]] = {}
     armed: dict[str, asyncio.Task[None]] = {}
+    # Centrifugo sockets: the channel each subscribed to, and the server's HTTP API address.
+    centrifugo: dict[Any, tuple[str, str]] = {}
+    opened_count = 0
 
     async def open_one(url: str, limit: asyncio.Semaphore) -> Any:
+        nonlocal opened_count
+        base, _, channel = url.partition("#")
         async with limit:
-            return await connect(
-                url,
+            ws = await connect(
+                base,
                 compression=None,
                 ping_interval=None,  # the servers ping; no client pings in the measurements
                 open_timeout=60,
                 close_timeout=5,
                 max_size=2**20,
             )
+            if channel:  # Centrifugo: connect anonymously, subscribe, wait for the answer
+                opened_count += 1
+                channel = channel.replace("{n}", f"{index}-{opened_count}")
+                subscribe = {"id": 2, "subscribe": {"channel": channel}}
+                await ws.send('{"id":1,"connect":{}}\n' + json.dumps(subscribe))
+                answer = ""
+                while '"id":2,' not in answer:
+                    answer = await asyncio.wait_for(ws.recv(), 60)
+                if '"error"' in answer:
+                    raise BenchError(f"Centrifugo refused the subscription: {answer}")
+                host = base.split("/")[2]
+                centrifugo[ws] = (channel, f"http://{host}/api/publish")
+            return ws
 
     async def do_open(label: str, urls: list[str], count: int) -> None:
         limit = asyncio.Semaphore(OPEN_CONCURRENCY)
@@ -490,6 +593,7 @@ async def _client(index: int, commands: Any, results: Any) -> None:
         limit = asyncio.Semaphore(CLOSE_CONCURRENCY)
 
         async def close(ws: Any) -> None:
+            centrifugo.pop(ws, None)
             async with limit:
                 with contextlib.suppress(Exception):
                     await ws.close()
@@ -506,12 +610,22 @@ async def _client(index: int, commands: Any, results: Any) -> None:
 
         async def loop(ws: Any, cid: int) -> None:
             seq = 0
+            peer = centrifugo.get(ws)
             while seq < cap and perf() < end_at:
                 payload = f"{index}.{cid}:{seq}:{PAD}"
                 sent = perf()
-                await ws.send(payload)
-                while (await ws.recv()) != payload:
-                    pass  # a late echo of an earlier, abandoned run
+                if peer is None:
+                    await ws.send(payload)
+                    while (await ws.recv()) != payload:
+                        pass  # a late echo of an earlier, abandoned run
+                else:  # publish in its own channel; its push (with the command's reply) returns
+                    publish = {
+                        "id": 10 + seq,
+                        "publish": {"channel": peer[0], "data": {"p": payload}},
+                    }
+                    await ws.send(json.dumps(publish))
+                    while payload not in (await ws.recv()):
+                        pass
                 latencies.append(perf() - sent)
                 seq += 1
             ends.append(perf())
@@ -534,8 +648,12 @@ async def _client(index: int, commands: Any, results: Any) -> None:
         times = array.array("d", [0.0] * len(conns))
 
         async def wait_one(ws: Any, i: int) -> None:
-            while (await ws.recv()) != expected:
-                pass
+            if ws in centrifugo:  # a JSON push that carries the frame's text
+                while expected not in (await ws.recv()):
+                    pass
+            else:
+                while (await ws.recv()) != expected:
+                    pass
             times[i] = perf()
 
         async def wait_all() -> None:
@@ -551,9 +669,28 @@ async def _client(index: int, commands: Any, results: Any) -> None:
 
     async def do_trigger(label: str, rep: int) -> None:
         ws = sockets[label][0]
+        peer = centrifugo.get(ws)
         started = perf()
-        await ws.send(f"b{rep}:{PAD}")
+        if peer is None:
+            await ws.send(f"b{rep}:{PAD}")
+        else:
+            await http_publish(peer[1], {"channel": peer[0], "data": {"t": f"b{rep}:{PAD}"}})
         results.put(("triggered", index, started))
+
+    async def http_publish(url: str, body: dict[str, Any]) -> None:
+        """One POST to Centrifugo's HTTP API (a fresh connection, as a backend would use)."""
+        host, _, port = url.split("/")[2].partition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        data = json.dumps(body).encode()
+        writer.write(
+            f"POST /api/publish HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+            + data
+        )
+        answer = await reader.read()
+        writer.close()
+        if b" 200 " not in answer.split(b"\r\n", 1)[0] or b'"error"' in answer:
+            raise BenchError(f"Centrifugo's publish API answered {answer[:200]!r}")
 
     loop = asyncio.get_running_loop()
     running: set[asyncio.Task[None]] = set()
@@ -709,6 +846,7 @@ def echo_run(
     cap: int,
     redis_cpu: Callable[[], float | None],
 ) -> EchoRun:
+    redis_cpu = redis_of(system, redis_cpu)
     pids = system.pids()
     client_pids = [p.pid for p in clients.procs if p.pid is not None]
     full_before = channel_full(system)
@@ -862,6 +1000,7 @@ class Broadcaster:
         trigger until every socket has it) are recorded there."""
         self.rep += 1
         rep, clients = self.rep, self.clients
+        redis_cpu = redis_of(variant.system, self.redis_cpu)
         pids = variant.system.pids()
         clients.send("arm", variant.label, rep)
         clients.take("armed", timeout=60)
@@ -871,7 +1010,7 @@ class Broadcaster:
         back_pids = [x.pid for x in variant.system.back]
         client_before = cpu_seconds(client_pids)
         front_before, back_before = cpu_seconds(front_pids), cpu_seconds(back_pids)
-        cpu_before, redis_before = cpu_seconds(pids), self.redis_cpu()
+        cpu_before, redis_before = cpu_seconds(pids), redis_cpu()
         clients.send("trigger", variant.label, rep, to=0)
         started = clients.take("triggered", count=1, timeout=30)[0][2]
         answers = clients.take("bcast", timeout=90)
@@ -881,7 +1020,7 @@ class Broadcaster:
             "front": cpu_seconds(front_pids) - front_before,
             "back": cpu_seconds(back_pids) - back_before,
         }
-        redis_after = self.redis_cpu()
+        redis_after = redis_cpu()
         if redis_before is not None and redis_after is not None:
             cpu += redis_after - redis_before
             parts["redis"] = redis_after - redis_before
@@ -1029,8 +1168,14 @@ def run_memory(
 
 # -- the report --------------------------------------------------------------------------------
 
-COLUMNS = ("ours", "core", "core2", "pubsub")
-HEADERS = {"ours": "ours", "core": "core", "core2": "core x2", "pubsub": "pubsub"}
+COLUMNS = ("ours", "core", "core2", "pubsub", "centrifugo")
+HEADERS = {
+    "ours": "ours",
+    "core": "core",
+    "core2": "core x2",
+    "pubsub": "pubsub",
+    "centrifugo": "centrifugo",
+}
 
 
 @dataclass
@@ -1067,6 +1212,15 @@ def verdict_at_most(row: Row, other: str, limit: float, what: str) -> None:
         row.verdicts.append((f"{'PASS' if ok else 'FAIL'} ({what}: {ratio:.3f}x)", ok))
 
 
+def verdict_below(row: Row, value: float | None, limit: float, what: str) -> None:
+    """An absolute target (issue 15): ``value`` <= ``limit``."""
+    if value is None:
+        row.verdicts.append((f"n/a ({what})", None))
+    else:
+        ok = value <= limit
+        row.verdicts.append((f"{'PASS' if ok else 'FAIL'} ({what}: {value:.1f})", ok))
+
+
 def verdict_at_least(row: Row, other: str, limit: float, what: str) -> None:
     ratio = row.ratio(other)
     if ratio is None:
@@ -1079,7 +1233,7 @@ def verdict_at_least(row: Row, other: str, limit: float, what: str) -> None:
 def render(rows: list[Row]) -> str:
     head = (
         f"{'figure':<46} {'unit':>5} "
-        + " ".join(f"{HEADERS[c]:>9}" for c in COLUMNS)
+        + " ".join(f"{HEADERS[c]:>10}" for c in COLUMNS)
         + f" {'ours/core':>9}  verdict"
     )
     lines = [head, "-" * len(head)]
@@ -1088,7 +1242,7 @@ def render(rows: list[Row]) -> str:
         verdict = "; ".join(text for text, _ in row.verdicts) or "(no target)"
         lines.append(
             f"{row.figure:<46} {row.unit:>5} "
-            + " ".join(f"{fmt(row.values.get(c), row.unit):>9}" for c in COLUMNS)
+            + " ".join(f"{fmt(row.values.get(c), row.unit):>10}" for c in COLUMNS)
             + f" {('-' if ratio is None else f'{ratio:.2f}x'):>9}  {verdict}"
         )
         lines.extend(f"      {note}" for note in row.notes)
@@ -1132,6 +1286,8 @@ def echo_rows(echo: dict[int, dict[str, EchoResult]]) -> list[Row]:
                             f"ours interface {parts['front']:.0f} + workers {parts['back']:.0f}"
                             f" + redis {parts['redis']:.0f}"
                         )
+                    elif kind == "centrifugo":
+                        split_up.append(f"centrifugo {parts['front']:.0f} (one process)")
                     else:
                         split_up.append(
                             f"{kind} daphne {parts['front']:.0f} + redis {parts['redis']:.0f}"
@@ -1234,11 +1390,58 @@ def broadcast_rows(bcast: dict[str, BroadcastResult], sizes: Sequence[int]) -> l
     return rows
 
 
+def peer_rows(
+    echo: dict[int, dict[str, EchoResult]] | None,
+    bcast: dict[str, BroadcastResult] | None,
+    sizes: Sequence[int],
+) -> list[Row]:
+    """Issue 15: CPU per operation beside Centrifugo's, and its targets for ours."""
+    rows = []
+    for size in sizes if bcast else ():
+        assert bcast is not None
+        values: dict[str, float | None] = {}
+        for kind, r in bcast.items():
+            if not r.cpu.get(size):
+                continue
+            if kind == "ours":  # the interfaces' share: the target is on them
+                front = statistics.median(p.get("front", 0.0) for p in r.parts[size])
+                values[kind] = front / size * 1e6
+            else:
+                values[kind] = statistics.median(r.cpu[size]) / size * 1e6
+        row = Row(f"15 broadcast CPU per socket, {size:,} sockets", "us", values)
+        verdict_below(row, values.get("ours"), 15.0, "ours' interfaces <= 15 us")
+        row.notes.append(
+            "ours: the interface processes' CPU only (workers and Redis add the group send, "
+            "once per broadcast); the others: every server process (and Redis for core/pubsub)"
+        )
+        rows.append(row)
+    if echo:
+        conns = max(echo)
+        results = echo[conns]
+        values = {k: r.median("cpu_us") for k, r in results.items()}
+        row = Row(f"15 echo server CPU per round trip, {conns:,} conns", "us", values)
+        ours = results.get("ours")
+        if ours is not None and ours.runs:
+            front = statistics.median(x.parts_us.get("front", 0.0) for x in ours.runs)
+            back = statistics.median(x.parts_us.get("back", 0.0) for x in ours.runs)
+            verdict_below(row, front, 60.0, "ours' interface <= 60 us")
+            verdict_below(row, back, 100.0, "ours' workers <= 100 us")
+            verdict_at_most(row, "core", 0.5, "ours <= 0.5x core")
+        row.notes.append(
+            "centrifugo: a client publishes in a channel it subscribed to and waits for the push "
+            "(no application code, no Redis); ours: frame -> layer -> sync Channels-1 consumer "
+            "-> reply_channel.send -> frame"
+        )
+        rows.append(row)
+    return rows
+
+
 def memory_row(mem: dict[str, MemoryResult]) -> Row:
     values = {k: (None if r.per_socket is None else r.per_socket / 1024) for k, r in mem.items()}
     sockets = next(iter(mem.values())).sockets if mem else 0
     row = Row(f"4  RSS per idle socket, front process ({sockets:,})", "KiB", values)
     verdict_at_most(row, "core", 1.0, "ours <= core")
+    verdict_below(row, values.get("ours"), 16.0, "ours <= 16 KiB, issue 15")
     row.notes.append(
         "front RSS before -> after (MiB): "
         + "; ".join(
@@ -1379,6 +1582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for kind in ("core", "pubsub"):
                     if kind in kinds:
                         systems.append(build_theirs(kind, redis.url, logdir, 2))
+                if "centrifugo" in kinds:
+                    systems.append(build_centrifugo(centrifugo_binary(), logdir))
                 took = start_all(systems)
                 count = sum(len(x.servers) for x in systems)
                 log(f"  {count} server processes ready in {took:.1f}s")
@@ -1410,9 +1615,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         variants.append(
                             Variant("pubsub", by_kind["pubsub"], by_kind["pubsub"].front, "pubsub2")
                         )
+                    if "centrifugo" in by_kind and "centrifugo" in s.bcast_variants:
+                        peer = by_kind["centrifugo"]
+                        variants.append(Variant("centrifugo", peer, peer.front, "cf"))
                     bcast = run_broadcast(clients, variants, s, redis_cpu, errors)
                     raw["broadcast"] = bcast
                     rows.extend(broadcast_rows(bcast, s.bcast_sizes))
+                rows.extend(peer_rows(raw.get("echo"), raw.get("broadcast"), s.bcast_sizes))
                 if "memory" in only:
                     rows.append(memory_row(raw["memory"]))
                 notes = diagnostics(ours)
@@ -1451,7 +1660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         "ms: lower is better; rt/s (echo round trips per second): higher is better; "
-        "ours/core: ours divided by core"
+        "ours/core: ours divided by core; us: microseconds of CPU, lower is better; "
+        "centrifugo: one process, memory engine, no application code (bench/README.md)"
     )
     print(render(rows))
     verdicts = [ok for row in rows for _, ok in row.verdicts]
