@@ -8,7 +8,7 @@ written in that module.
 {{- define "channelworks.rules" -}}
 - apiGroups: ["channelworks.dev"]
   resources: ["realtimeapps"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["channelworks.dev"]
   resources: ["realtimeapps/status"]
   verbs: ["get", "patch"]

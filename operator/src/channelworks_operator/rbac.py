@@ -3,7 +3,7 @@
 ``operator/rbac.yaml`` is rendered from here (``python -m channelworks_operator.rbac``) and a test
 keeps the two equal; the Helm chart copies the rules. Why each rule is there:
 
-- realtimeapps: watched (kopf), patched (kopf keeps its handler state in annotations);
+- realtimeapps: read and watched (kopf only watches; nothing writes the object itself);
   ``/status`` written by server-side apply; ``/finalizers`` updated so owner references may block
   deletion (the OwnerReferencesPermissionEnforcement admission plugin asks for it).
 - Deployments, StatefulSets: made by server-side apply (``create`` + ``patch``), watched so that
@@ -47,7 +47,7 @@ def _rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
 def cluster_rules() -> list[dict[str, Any]]:
     """Rules over the watched namespaces (a ClusterRole, or a Role per namespace)."""
     return [
-        _rule(spec.GROUP, [spec.PLURAL], ["get", "list", "watch", "patch"]),
+        _rule(spec.GROUP, [spec.PLURAL], ["get", "list", "watch"]),
         _rule(spec.GROUP, [f"{spec.PLURAL}/status"], ["get", "patch"]),
         _rule(spec.GROUP, [f"{spec.PLURAL}/finalizers"], ["update"]),
         _rule("apps", ["deployments"], ["get", "list", "watch", "create", "patch", "delete"]),
