@@ -93,7 +93,7 @@ def database(images: Images) -> str:
     documents = list(yaml.safe_load_all(database_manifests(images)))
     for document in documents:
         if document["kind"] == "Secret":
-            document["stringData"].pop("DJANGO_SECRET_KEY")
+            document["stringData"].pop("DJANGO_SECRET_KEY", None)
     return yaml.safe_dump_all(documents)
 
 
