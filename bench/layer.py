@@ -22,6 +22,9 @@ Figures (every role below is its own OS process; see bench/README.md for the met
 3. one ``group_send`` to 100 / 1,000 / 5,000 members held by 4 receiving processes; time from the
    call until the last member of the last process has its message.
 4. figure 1 for ours against a six-node Redis Cluster (channels_redis cannot run on a cluster).
+6. low-concurrency tail (issue 15): 1, 2 and 4 concurrent senders in one process, each sending
+   one message after another with a short random pause, to a process channel received in
+   another process; one-way latency p50 and p99 (ours and pubsub).
 5. ``redis-benchmark -q -t set,lpush,lpop`` with and without ``-P 16`` on the same server.
 
 Prints a table with ratios and PASS/FAIL against the targets of issue 2. Exit code 0 unless the
@@ -75,6 +78,9 @@ CONSUMERS = 2
 SEND_CONCURRENCY = 32  # concurrent send() tasks per producer process (like 32 busy sockets)
 GROUP_PROCESSES = 4
 ADD_CHUNK = 100  # group_add calls in flight at once per receiving process
+TAIL_SENDERS = (1, 2, 4)  # figure 6: concurrent senders in one process
+TAIL_LAYERS = ("ours", "pubsub")
+TAIL_PAUSE = 0.002  # figure 6: each sender waits up to this long (uniform) between sends
 
 
 class BenchError(RuntimeError):
@@ -91,6 +97,7 @@ class Settings:
     group_sizes: tuple[int, ...]
     group_repeats: int
     bench_requests: int
+    tail_count: int = 3000  # figure 6: messages per timed run and sender count
 
 
 FULL = Settings(
@@ -625,6 +632,130 @@ def run_rr(
             team.close()
 
 
+# -- 6: low-concurrency tail ------------------------------------------------------------------
+
+
+def tail_receiver(kind: str, hosts: list[str], prefix: str, results: Any, stop: Any) -> None:
+    """Receives on one process channel; reports each message's one-way latency in batches."""
+
+    async def main() -> None:
+        layer = make_layer(kind, hosts, prefix)
+        channel = await layer.new_channel()
+        perf = time.perf_counter
+        latencies: list[float] = []
+
+        async def receive() -> None:
+            while True:
+                message = await layer.receive(channel)
+                if message["last"]:
+                    results.put(("latencies", message["run"], latencies[:]))
+                    latencies.clear()
+                else:
+                    latencies.append(perf() - message["t"])
+
+        task = asyncio.get_running_loop().create_task(receive())
+        results.put(("channel", channel))
+        await until_set(stop, task)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await close_layer(kind, layer)
+
+    child(main)
+
+
+def tail_sender(kind: str, hosts: list[str], prefix: str, commands: Any, results: Any) -> None:
+    """On command, ``senders`` tasks send ``count`` messages in all to the channel, each task one
+    after another with a random pause (0 to TAIL_PAUSE) between; then one end marker."""
+
+    async def main() -> None:
+        import random
+
+        layer = make_layer(kind, hosts, prefix)
+        perf = time.perf_counter
+        while True:
+            command = await next_command(commands)
+            if command[0] == "stop":
+                break
+            _, channel, run, senders, count = command
+
+            async def send(channel: str, share: int) -> None:
+                for _ in range(share):
+                    await layer.send(
+                        channel,
+                        {"type": "bench.tail", "t": perf(), "last": False, "text": PAYLOAD},
+                    )
+                    await asyncio.sleep(random.uniform(0, TAIL_PAUSE))
+
+            await asyncio.gather(*(send(channel, n) for n in split(count, senders)))
+            await asyncio.sleep(0.05)  # the end marker after the stragglers
+            await layer.send(channel, {"type": "bench.tail", "t": perf(), "last": True, "run": run})
+            results.put(("sent", run))
+        await close_layer(kind, layer)
+
+    child(main)
+
+
+@dataclass
+class Tail:
+    """Per sender count: p50 and p99 (s) of every timed run."""
+
+    p50s: dict[int, list[float]] = field(default_factory=dict)
+    p99s: dict[int, list[float]] = field(default_factory=dict)
+
+
+class TailTeam(Team):
+    def __init__(self, kind: str, hosts: list[str], s: Settings) -> None:
+        super().__init__(kind, hosts, s)
+        self.results: Any = CTX.Queue()  # the sender's answers
+        self.received: Any = CTX.Queue()  # the receiver's (apart: take() wants one kind)
+        self.commands = [CTX.Queue()]
+        self.channel = ""
+        self.run = 0
+        self.tail = Tail()
+
+    def start(self) -> None:
+        self.spawn(tail_receiver, "receiver", self.received, self.stop)
+        self.spawn(tail_sender, "sender", self.commands[0], self.results)
+        self.channel = self.take(self.received, "channel")[1]
+
+    def once(self, senders: int, count: int) -> list[float]:
+        self.run += 1
+        self.commands[0].put(("run", self.channel, self.run, senders, count))
+        self.take(self.results, "sent", 60 + count * 0.01)
+        answer = self.take(self.received, "latencies", 30)
+        if answer[1] != self.run or len(answer[2]) != count:
+            raise BenchError(f"run {self.run}: {len(answer[2])} of {count} messages arrived")
+        return sorted(answer[2])
+
+    def warm_up(self) -> None:
+        self.once(2, 300)
+
+    def timed(self, senders: int) -> None:
+        samples = self.once(senders, self.s.tail_count)
+        self.tail.p50s.setdefault(senders, []).append(percentile(samples, 50))
+        self.tail.p99s.setdefault(senders, []).append(percentile(samples, 99))
+
+
+def run_tail(errors: list[str], hosts: list[str], s: Settings) -> dict[str, Tail | str]:
+    label = "tail"
+    teams = {kind: TailTeam(kind, hosts, s) for kind in TAIL_LAYERS}
+    try:
+        each(errors, label, teams, "start")
+        each(errors, label, teams, "warm_up")
+        for _ in range(s.repeats):
+            for senders in TAIL_SENDERS:
+                for team in teams.values():  # interleaved, so load from elsewhere hits both
+                    attempt(errors, label, team, lambda t=team, n=senders: t.timed(n))
+        return {
+            kind: f"error ({team.failed})" if team.failed else team.tail
+            for kind, team in teams.items()
+        }
+    finally:
+        for team in teams.values():
+            team.close()
+
+
 # -- 3: group send fan-out ---------------------------------------------------------------------
 
 
@@ -989,6 +1120,35 @@ def rr_rows(rr: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def tail_rows(tail: dict[str, Any]) -> list[Row]:
+    """Issue 15, target 3: ours' one-way p99 at most the pubsub layer's, per sender count."""
+    ok = {k: v for k, v in tail.items() if isinstance(v, Tail)}
+    rows = []
+    for senders in TAIL_SENDERS:
+        for pct in (50, 99):
+            values: dict[str, float | None] = {
+                k: statistics.median(getattr(v, f"p{pct}s")[senders])
+                if k in ok and getattr(v, f"p{pct}s").get(senders)
+                else None
+                for k, v in tail.items()
+            }
+            row = Row(f"6  one-way p{pct}, {senders} concurrent sender(s)", "s", values)
+            ours, pubsub = values.get("ours"), values.get("pubsub")
+            if pct == 99 and ours is not None and pubsub is not None:
+                row.verdict = f"{'PASS' if ours <= pubsub else 'FAIL'} (<= pubsub, issue 15)"
+            row.notes.append(
+                "runs (ms): "
+                + "; ".join(
+                    f"{k} " + "/".join(f"{x * 1000:.2f}" for x in getattr(v, f"p{pct}s")[senders])
+                    for k, v in ok.items()
+                    if senders in getattr(v, f"p{pct}s")
+                )
+            )
+            rows.append(row)
+    rows[-1].notes.extend(f"{k}: {v}" for k, v in tail.items() if k not in ok)
+    return rows
+
+
 def group_rows(fan: dict[str, Any], sizes: Sequence[int]) -> list[Row]:
     rows = []
     for size in sizes:
@@ -1051,8 +1211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="timed runs per figure (default 3, quick 2)")
     parser.add_argument(
         "--only",
-        default="p2p,rr,group,cluster,ceiling",
-        help="comma-separated subset of p2p,rr,group,cluster,ceiling",
+        default="p2p,rr,tail,group,cluster,ceiling",
+        help="comma-separated subset of p2p,rr,tail,group,cluster,ceiling",
     )
     parser.add_argument("--no-cluster", action="store_true", help="skip the Redis Cluster figure")
     parser.add_argument("--json", type=Path, help="also write the raw numbers to this file")
@@ -1104,6 +1264,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.flushall()
             rows.extend(rr_rows(rr))
             raw["rr"] = rr
+        if "tail" in only:
+            log("  6 low-concurrency tail")
+            tail = run_tail(errors, hosts, s)
+            server.flushall()
+            rows.extend(tail_rows(tail))
+            raw["tail"] = tail
         if "group" in only:
             log("  3 group send")
             fan = run_group(errors, hosts, s)
