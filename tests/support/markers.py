@@ -13,6 +13,11 @@ a fixture, carries the marker in its own file.
 - ``redis_cluster``: a Redis Cluster (cluster-mode redis-servers), shared or its own, also for
   a test parametrized with ``backend`` or ``mode`` ``"cluster"``.
 - ``browser``: headless Chromium.
+
+Under pytest-xdist (``-n N --dist loadgroup``) tests are also grouped, so what they share is
+made once: every ``images`` test runs on one worker (one image build, no two builds at once),
+and the tests of a module that uses a module-scoped fixture (a shared interface process, a
+module's own control plane) run on one worker; every other test goes wherever a worker is free.
 """
 
 from __future__ import annotations
@@ -60,8 +65,20 @@ def needed_markers(
     return needed - own_markers
 
 
+def xdist_group(item: pytest.Item, markers: set[str]) -> str | None:
+    """The group a test runs in under ``--dist loadgroup`` (None: any worker)."""
+    if "images" in markers:
+        return "images"
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    definitions = fixture_info.name2fixturedefs.values() if fixture_info else ()
+    if any(d.scope in ("module", "class") for defs in definitions for d in defs):
+        return item.nodeid.split("::")[0]
+    return None
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects anything
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    distributed = config.pluginmanager.hasplugin("xdist")
     for item in items:
         fixture_names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
@@ -73,3 +90,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         own = {mark.name for mark in item.iter_markers()}
         for marker in sorted(needed_markers(fixture_names, parameters, own)):
             item.add_marker(marker)
+        group = xdist_group(item, {mark.name for mark in item.iter_markers()})
+        if distributed and group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
