@@ -1,9 +1,10 @@
 """Channelworks operator: turns RealtimeApp resources into running, autoscaled applications.
 
-Layers (enforced by operator/.importlinter): ``main`` starts everything; ``handlers`` binds kopf
-to ``reconcile``; ``reconcile`` reads the world through ``kube`` and ``queue_metrics``, builds the
-wanted objects with the pure ``builders``, decides worker replicas with the pure ``autoscaler``
-and writes ``status`` as conditions.
+Layers (enforced by .importlinter): ``main`` starts everything; ``handlers`` binds kopf's
+watches to ``resync``, the one scheduler; ``reconcile`` runs one app's observe (``observing``:
+reads through the ``kube.Api`` adapter and ``queue_metrics``) -> decide (``deciding``, pure:
+``scaling``, ``autoscaler``, the ``builders``, ``release``) -> apply (``applying``) -> report
+(``reporting``: ``status`` as conditions, Events, metrics).
 """
 
 from importlib import metadata
