@@ -107,6 +107,18 @@ class OperatorProcess:
             total += self.metric("channelworks_operator_reconcile_total", {"result": result}) or 0
         return total
 
+    def wait_full_passes(self, count: int = 1, timeout: float = 60.0) -> None:
+        """Wait until ``count`` reconciles that began after this call have finished (one that
+        was running when it was called does not count): waiting on the passes themselves, not
+        on a time that a loaded machine may not fit one into."""
+        before = self.reconciles()
+        eventually(
+            lambda: self.reconciles() >= before + count + 1,
+            timeout=timeout,
+            interval=0.2,
+            message=f"operator {self.identity}: {count} full reconcile passes",
+        )
+
     @property
     def pid(self) -> int:
         assert self._process is not None, "not started"

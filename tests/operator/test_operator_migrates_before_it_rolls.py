@@ -6,7 +6,6 @@ old release running and says so; never two Jobs at once; deleting a Job runs it 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from channelworks_operator import spec
@@ -21,7 +20,6 @@ V1 = "registry.example/chat-worker:1.4"
 IMAGES = [f"registry.example/chat-worker:1.{n}" for n in range(5, 8)]
 NOWHERE = {"channelworks.dev/test-no-such-node": "true"}  # no node has it: the pod stays Pending
 FAIL_WAIT = 90.0  # the Job's 30 s deadline, the Job controller's and the operator's reaction
-SETTLE_SECONDS = 4.0  # more than a resync (3 s in the tests)
 
 
 def job_name(namespace: str, image: str) -> str:
@@ -91,11 +89,11 @@ def test_a_new_image_rolls_only_once_migrated_and_a_failed_migration_keeps_the_o
     redis_url: str,
     control_plane: ControlPlane,
 ) -> None:
-    operators()
+    operator = operators()
     base = apps.manifest(namespace, image=V1, **apps.external(redis_url))
     apps.apply(kube, base)
     apps.wait_condition(kube, namespace, "Ready", "True")
-    time.sleep(SETTLE_SECONDS)
+    operator.wait_full_passes()
     generations = deployment_generations(kube, namespace)
 
     def release(image: str, *, stuck: bool) -> None:

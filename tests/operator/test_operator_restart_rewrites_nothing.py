@@ -4,14 +4,10 @@ migration is not run again."""
 
 from __future__ import annotations
 
-import time
-
 from channelworks_operator.kube import Kube
 from tests.operator import apps
 from tests.operator.conftest import OperatorFactory
 from tests.support.eventually import eventually
-
-SETTLE_SECONDS = 4.0  # more than one resync (3 s in the tests): every child was applied again
 
 
 def versions(kube: Kube, namespace: str) -> dict[str, str]:
@@ -35,7 +31,7 @@ def test_restarted_operator_rewrites_nothing(
     def settled() -> dict[str, str]:
         before = versions(kube, namespace)
         assert len(before) == 12, sorted(before)  # with the Secret chat-secret-key
-        time.sleep(SETTLE_SECONDS)
+        first.wait_full_passes()  # every child was applied again
         assert versions(kube, namespace) == before
         return before
 
@@ -45,7 +41,7 @@ def test_restarted_operator_rewrites_nothing(
 
     second = operators("second")
     eventually(lambda: second.reconciles() >= 3, timeout=apps.WAIT, interval=0.5)
-    time.sleep(SETTLE_SECONDS)
+    second.wait_full_passes()
     assert (
         second.metric(
             "channelworks_operator_objects_applied_total",
