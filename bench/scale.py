@@ -63,6 +63,7 @@ LOADED = 5.0
 # not something the change of the shard count does, and would blur what this run measures.
 LEASE_SECONDS = 30.0
 EXPIRY_SECONDS = 3600
+RETRY_SECONDS = 120.0  # a starved cluster may fail over; ride it out rather than give up
 # --reshard: connections (125 per shard at 64 shards, as above), the counts, and how many rounds
 # run before the first change, at 64 shards once the old ones drained, and after the last change.
 RESHARD_CONNECTIONS = 8_000
@@ -75,7 +76,13 @@ async def work(url: str, prefix: str, out: Path, shards: int, reshard: bool) -> 
     took. ``<out>.shards`` holds the shard count it last read and the shards it holds."""
     from channelworks.layers import RedisChannelLayer
 
-    stalls = {"lease_seconds": LEASE_SECONDS, "expiry": EXPIRY_SECONDS} if reshard else {}
+    stalls: dict[str, Any] = {}
+    if reshard:
+        stalls = {
+            "lease_seconds": LEASE_SECONDS,
+            "expiry": EXPIRY_SECONDS,
+            "retry_seconds": RETRY_SECONDS,
+        }
     layer = RedisChannelLayer(
         hosts=[url],
         prefix=prefix,
@@ -202,8 +209,13 @@ def _workers(
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 120  # 64 processes stopping at load 60+ take a while
         for worker in workers:
-            worker.wait(timeout=30)
+            try:
+                worker.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()  # its results are missing: the run reports it, not this
+                worker.wait()
 
 
 def _report(
@@ -268,8 +280,11 @@ async def reshard_drive(url: str, prefix: str, outs: list[Path]) -> dict[str, An
         capacity=100_000,
         connect_timeout=LOADED,
         expiry=EXPIRY_SECONDS,
+        retry_seconds=RETRY_SECONDS,
     )
-    changer = RedisChannelLayer(hosts=[url], prefix=prefix, connect_timeout=LOADED)
+    changer = RedisChannelLayer(
+        hosts=[url], prefix=prefix, connect_timeout=LOADED, retry_seconds=RETRY_SECONDS
+    )
     rounds = 0
     done = asyncio.Event()
     marks: dict[str, float] = {}
@@ -345,6 +360,9 @@ def reshard(url: str, count: int, root: Path) -> dict[str, Any]:
     with _workers(url, prefix, outs, RESHARD_LOW, reshard=True):
         _wait(lambda: _all_held(outs, RESHARD_LOW), READY_SECONDS, "16 shards held at the start")
         drive = asyncio.run(reshard_drive(url, prefix, outs))
+    missing = [out.name for out in outs if not out.exists()]
+    if missing:
+        raise SystemExit(f"scale.py: {len(missing)} workers wrote no results (killed)")
     results = [json.loads(out.read_text()) for out in outs]
     return _reshard_report(results, drive["rounds"], drive["marks"])
 
