@@ -175,12 +175,15 @@ async def next_command(commands: Any) -> Any:
 
 
 async def until_set(stop: Any, task: asyncio.Task[Any]) -> None:
-    """Wait for the parent's stop event; surface a crash of ``task`` at once."""
+    """Wait for the parent's stop event; surface a crash of ``task`` at once; then cancel it."""
     while not stop.is_set():
         if task.done():
             task.result()
             return
         await asyncio.sleep(0.05)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 # -- 1 and 4: point-to-point throughput --------------------------------------------------------
@@ -212,9 +215,6 @@ def p2p_consumer(
         await asyncio.sleep(0.1)  # the first receive() is under way (pubsub: subscribed)
         results.put(("ready", channel))
         await until_set(stop, task)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await close_layer(kind, layer)
 
     child(main)
@@ -510,9 +510,6 @@ def rr_responder(kind: str, hosts: list[str], prefix: str, stop: Any) -> None:
 
         task = asyncio.get_running_loop().create_task(respond())
         await until_set(stop, task)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await close_layer(kind, layer)
 
     child(main)
@@ -656,9 +653,6 @@ def tail_receiver(kind: str, hosts: list[str], prefix: str, results: Any, stop: 
         task = asyncio.get_running_loop().create_task(receive())
         results.put(("channel", channel))
         await until_set(stop, task)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await close_layer(kind, layer)
 
     child(main)
