@@ -250,9 +250,11 @@ def test_keda_mode_makes_a_scaled_object_only_when_keda_is_installed() -> None:
         }
     }
     scaled = build(fields, worker_replicas=None)["ScaledObject/chat-worker"]["spec"]
-    (trigger,) = scaled["triggers"]
+    trigger, age = scaled["triggers"]
     assert trigger["metadata"]["query"] == 'sum(channelworks_layer_queue_depth{app="demo.chat"})'
     assert trigger["metadata"]["threshold"] == "100"
+    query = 'max(channelworks_layer_oldest_message_age_seconds{app="demo.chat"})'
+    assert (age["metadata"]["query"], age["metadata"]["threshold"]) == (query, "10")
     assert "ScaledObject/chat-worker" not in build(fields, keda_available=False)
 
 
@@ -271,6 +273,7 @@ def test_monitors_are_made_only_when_the_prometheus_operator_serves_them() -> No
         None,
         {"channelLayer": {"redis": {"mode": "standalone"}}},
         {"worker": {"autoscaling": {"mode": "hpa"}}, "monitoring": {"kind": "ServiceMonitor"}},
+        {"interface": {"autoscaling": {"enabled": True, "mode": "hpa", "metricName": "conns"}}},
     ],
 )
 def test_built_in_kinds_pass_the_kubernetes_schema(fields: dict[str, Any] | None) -> None:
