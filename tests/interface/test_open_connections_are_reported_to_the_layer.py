@@ -62,9 +62,9 @@ async def test_a_busy_interface_reports_its_cpu(
 
     async def cpu_reported(count: int) -> bool:
         report = (await worker_layer.load_reports()).get(member)
-        if report is not None and report.cpu_percent is not None:
-            if not seen or report.cpu_percent != seen[-1]:
-                seen.append(report.cpu_percent)
+        cpu = None if report is None else report.cpu_percent
+        if cpu is not None and (not seen or cpu != seen[-1]):
+            seen.append(cpu)
         return len(seen) >= count
 
     async def take(worker: FakeWorker, channel: str, message: dict[str, Any]) -> None:
