@@ -15,6 +15,7 @@ instantiates is reported as defined but not wired.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,10 +117,17 @@ def python_files() -> Iterator[Path]:
         yield from sorted(root.rglob("*.py"))
 
 
+@functools.cache
+def _parsed(path: Path) -> ast.Module:
+    """Each file is parsed once per test process (the callers of every metric's holder are
+    looked up in every file: parsing them again for each was most of the chart tests' time)."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
 def definitions() -> list[Definition]:
     found: list[Definition] = []
     for path in python_files():
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = _parsed(path)
         for call, holder in _walk_with_holder(tree):
             kind = _callee(call)
             if kind not in _SAMPLES:
@@ -165,6 +173,7 @@ def _imports(tree: ast.Module, path: Path, module: str, holder: str) -> bool:
     return False
 
 
+@functools.cache
 def callers(holder: str, defined_in: Path) -> list[str]:
     """Places in other modules of the components that import and call ``holder(...)``."""
     module = module_name(defined_in)
@@ -172,7 +181,7 @@ def callers(holder: str, defined_in: Path) -> list[str]:
     for path in python_files():
         if path == defined_in:
             continue
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = _parsed(path)
         if not _imports(tree, path, module, holder):
             continue
         for node in ast.walk(tree):
