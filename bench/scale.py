@@ -331,7 +331,7 @@ async def reshard_drive(url: str, prefix: str, outs: list[Path]) -> dict[str, An
         await change(RESHARD_HIGH, "up")
         await _until(lambda: held(RESHARD_HIGH), READY_SECONDS, "every 64 shards held")
         marks["up_held"] = time.time()
-        await _until(drained, DRAIN_SECONDS, "the 16 old shards drained")
+        await _until(drained, READY_SECONDS, "the 16 old shards drained")
         marks["up_drained"] = time.time()
         await rounds_from(rounds, ROUNDS_AT_HIGH)
         await change(RESHARD_LOW, "down")

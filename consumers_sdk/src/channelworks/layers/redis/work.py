@@ -246,8 +246,12 @@ class RedisWorkReceiver(WorkReceiver):
 
     async def _drain_old(self, old: KeyLayout, members: list[str], ttl_ms: int) -> None:
         """Learn which old shards are empty for our channels, give those back, and take (beyond
-        our share of the new ones) a fair share of the others so they drain."""
-        pending = [index for index in range(old.shards) if index not in self._drained]
+        our share of the new ones) a fair share of the others so they drain. Only the old shards
+        we hold or our new shards wait for are looked at (an old shard, once empty, stays so)."""
+        relevant = {index for number, index in self._shards if number == old.epoch}
+        for index in self.owned_shards:
+            relevant.update(sharding.depends_on(self._layout.shards, old.shards, index))
+        pending = sorted(relevant - self._drained)
         empty = await asyncio.gather(
             *(sharding.is_empty(old, self._batcher, index, self._channels) for index in pending)
         )
