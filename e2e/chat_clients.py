@@ -9,13 +9,15 @@ tests' (tests/dataplane/clients.py).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from e2e.cluster import App, Cluster
-from tests.dataplane.clients import JsonSocket, open_chat
+from tests.dataplane.clients import JsonSocket, join, open_chat
 from tests.dataplane.processes import metric
 
 INTERFACE_PORT = 8000
@@ -90,3 +92,52 @@ async def one_socket_on_each_pod(
         raise AssertionError(f"{attempts} sockets through the Service all landed on {list(kept)}")
     finally:
         await asyncio.gather(*(socket.close() for socket in spare))
+
+
+RECONNECT_PAUSE = 0.5
+
+
+@dataclass
+class ReconnectingClient:
+    """A chat client in the lobby that reconnects whenever its socket closes, as the page does;
+    it keeps each close's code and time and what it heard."""
+
+    session: str
+    address: ChatAddress
+    recv_timeout: float
+    socket: JsonSocket | None = None
+    closes: list[int | None] = field(default_factory=list)
+    closed_at: list[float] = field(default_factory=list)  # monotonic, one per close
+    connects: int = 0
+    heard: list[str] = field(default_factory=list)
+
+    async def connect(self, deadline: float) -> None:
+        while True:
+            try:
+                self.socket, _ = await open_chat(self.address.ws, self.session)
+                await join(self.socket, "lobby")
+                self.connects += 1
+                return
+            except (OSError, TimeoutError, WebSocketException, AssertionError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(RECONNECT_PAUSE)
+
+    async def run(self, deadline: float) -> None:
+        await self.connect(deadline)
+        while True:
+            assert self.socket is not None
+            try:
+                frame = await self.socket.recv(timeout=self.recv_timeout)
+            except ConnectionClosed as closed:
+                self.closes.append(closed.rcvd.code if closed.rcvd else None)
+                self.closed_at.append(time.monotonic())
+                await self.connect(deadline)
+                continue
+            if "message" in frame:
+                self.heard.append(str(frame["message"]))
+
+    @property
+    def back(self) -> bool:
+        """Connected again after every close."""
+        return self.connects == len(self.closes) + 1

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from e2e.chat_clients import ChatAddress, interface_pods
+from e2e.chat_clients import ChatAddress, ReconnectingClient, interface_pods
 from e2e.cluster import App, Cluster, wait_until
-from tests.dataplane.clients import JsonSocket, join, login, open_chat
+from tests.dataplane.clients import join, login, open_chat
 from tests.dataplane.processes import metric
 
 # Worker deletion under load.
@@ -34,7 +33,6 @@ WORKER_CONCURRENCY = 8  # realtimeapp.yaml's spec.worker.concurrency: the most a
 # Interface rollout.
 ROLL_SOCKETS = 6
 ROLL_TIMEOUT = 240.0
-RECONNECT_PAUSE = 0.5
 HTTP_PAUSE = 0.2
 
 
@@ -168,48 +166,6 @@ def test_a_worker_pod_deleted_under_load_loses_no_event_it_took(cluster: Cluster
     assert repeated <= WORKER_CONCURRENCY, summary
 
 
-@dataclass
-class Client:
-    """A chat client that reconnects whenever its socket closes, as the page does."""
-
-    session: str
-    address: ChatAddress
-    socket: JsonSocket | None = None
-    closes: list[int | None] = field(default_factory=list)
-    connects: int = 0
-    heard: list[str] = field(default_factory=list)
-
-    async def connect(self, deadline: float) -> None:
-        while True:
-            try:
-                self.socket, _ = await open_chat(self.address.ws, self.session)
-                await join(self.socket, "lobby")
-                self.connects += 1
-                return
-            except (
-                OSError,
-                TimeoutError,
-                WebSocketException,
-                AssertionError,
-            ):
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(RECONNECT_PAUSE)
-
-    async def run(self, deadline: float) -> None:
-        await self.connect(deadline)
-        while True:
-            assert self.socket is not None
-            try:
-                frame = await self.socket.recv(timeout=ROLL_TIMEOUT)
-            except ConnectionClosed as closed:
-                self.closes.append(closed.rcvd.code if closed.rcvd else None)
-                await self.connect(deadline)
-                continue
-            if "message" in frame:
-                self.heard.append(str(frame["message"]))
-
-
 async def _http_while(address: ChatAddress, done: asyncio.Event) -> collections.Counter[str]:
     """GET the login page through the Service every HTTP_PAUSE until ``done``, each on a new
     connection; count the answers by status, and the failures by kind."""
@@ -246,7 +202,7 @@ async def _roll_the_interfaces(cluster: Cluster, app: App, address: ChatAddress)
     session = await login(address.base, "bob")
     alice_session = await login(address.base, "alice")
     deadline = time.monotonic() + ROLL_TIMEOUT
-    clients = [Client(session, address) for _ in range(ROLL_SOCKETS)]
+    clients = [ReconnectingClient(session, address, ROLL_TIMEOUT) for _ in range(ROLL_SOCKETS)]
     running = [asyncio.create_task(client.run(deadline)) for client in clients]
     http_done = asyncio.Event()
     http = asyncio.create_task(_http_while(address, http_done))

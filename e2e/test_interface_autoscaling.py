@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from e2e.chat_clients import ChatAddress, interface_pods
+from e2e.chat_clients import ChatAddress, ReconnectingClient, interface_pods, open_connections
 from e2e.cluster import App, Cluster, wait_until
-from tests.dataplane.clients import JsonSocket, join, login, open_chat
+from tests.dataplane.clients import join, login, open_chat
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -26,42 +24,6 @@ MORE_SOCKETS = 12  # 18 open at 8 per pod: 3 pods wanted, 2 at most
 PER_POD = 8
 POLL = 2
 TIMEOUT = 240.0
-RECONNECT_PAUSE = 0.5
-
-
-@dataclass
-class Client:
-    session: Any
-    address: ChatAddress
-    socket: JsonSocket | None = None
-    connects: int = 0
-    closes: list[tuple[float, int | None]] = field(default_factory=list)  # (when, code)
-    heard: list[str] = field(default_factory=list)
-
-    async def connect(self, deadline: float) -> None:
-        while True:
-            try:
-                self.socket, _ = await open_chat(self.address.ws, self.session)
-                await join(self.socket, "lobby")
-                self.connects += 1
-                return
-            except (OSError, TimeoutError, WebSocketException, AssertionError):
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(RECONNECT_PAUSE)
-
-    async def run(self, deadline: float) -> None:
-        await self.connect(deadline)
-        while True:
-            assert self.socket is not None
-            try:
-                frame = await self.socket.recv(timeout=TIMEOUT)
-            except ConnectionClosed as closed:
-                self.closes.append((time.monotonic(), closed.rcvd.code if closed.rcvd else None))
-                await self.connect(deadline)
-                continue
-            if "message" in frame:
-                self.heard.append(str(frame["message"]))
 
 
 def _patch_autoscaling(cluster: Cluster, app: App, autoscaling: dict[str, Any]) -> None:
@@ -73,26 +35,41 @@ def _patch_autoscaling(cluster: Cluster, app: App, autoscaling: dict[str, Any]) 
 
 
 def _interfaces_at(cluster: Cluster, app: App, count: int) -> Any:
+    """``count`` interface pods asked for, ready, and no other left (a removed one has drained
+    and exited)."""
+    selector = f"app.kubernetes.io/instance={app.name},app.kubernetes.io/component=interface"
+
     def check() -> tuple[bool, Any]:
         wanted = cluster.get("deployment", f"{app.name}-interface", app.namespace)
         ready = interface_pods(cluster, app)
-        return wanted["spec"]["replicas"] == count and len(ready) == count, (
-            wanted["spec"]["replicas"],
-            [pod["metadata"]["name"] for pod in ready],
-        )
+        every = cluster.items("pods", app.namespace, selector)
+        done = wanted["spec"]["replicas"] == len(ready) == len(every) == count
+        return done, (wanted["spec"]["replicas"], [pod["metadata"]["name"] for pod in every])
 
     return check
+
+
+async def _sockets_by_pod(cluster: Cluster, app: App) -> list[int]:
+    ips = [pod["status"]["podIP"] for pod in interface_pods(cluster, app)]
+    return [await open_connections(ip) for ip in ips]
 
 
 async def _scale_in_then_out(cluster: Cluster, app: App, address: ChatAddress) -> None:
     session = await login(address.base, "bob")
     deadline = time.monotonic() + TIMEOUT
-    clients = [Client(session, address) for _ in range(FIRST_SOCKETS)]
+    clients = [ReconnectingClient(session, address, TIMEOUT) for _ in range(FIRST_SOCKETS)]
     running = [asyncio.create_task(client.run(deadline)) for client in clients]
     try:
-        while sum(client.connects for client in clients) < FIRST_SOCKETS:
+        while sum(client.connects for client in clients) < len(clients):
             await asyncio.sleep(0.1)
-        assert len(interface_pods(cluster, app)) == 2
+        # Both pods hold sockets (the Service picks a pod per connection): add clients until
+        # they do, at most PER_POD in all, so that one pod is what the autoscaler wants.
+        while 0 in await _sockets_by_pod(cluster, app):
+            assert len(clients) < PER_POD, await _sockets_by_pod(cluster, app)
+            clients.append(ReconnectingClient(session, address, TIMEOUT))
+            running.append(asyncio.create_task(clients[-1].run(deadline)))
+            while clients[-1].connects == 0:
+                await asyncio.sleep(0.1)
         autoscaling = {
             "enabled": True,
             "minReplicas": 1,
@@ -108,17 +85,15 @@ async def _scale_in_then_out(cluster: Cluster, app: App, address: ChatAddress) -
         # The clients of the pod that went were closed with 1012 and came back.
         moved = [client for client in clients if client.closes]
         assert moved, "no client was on the pod that went"
-        while not all(client.connects == len(client.closes) + 1 for client in clients):
+        while not all(client.back for client in clients):
             for task in running:
                 if task.done():
                     task.result()
             assert time.monotonic() < deadline, [(c.closes, c.connects) for c in clients]
             await asyncio.sleep(0.2)
-        codes = [code for client in moved for _, code in client.closes]
+        codes = [code for client in moved for code in client.closes]
         assert all(code == 1012 for code in codes), codes
-        if len(moved) > 1:  # spread over the drain window, not all at once
-            times = sorted(when for client in moved for when, _ in client.closes)
-            assert times[-1] - times[0] >= 1.0, times
+        times = sorted(when for client in moved for when in client.closed_at)
         status = cluster.get("rtapp", app.name, app.namespace)["status"]["interfaceAutoscaler"]
         assert status["desiredReplicas"] == 1, status
 
@@ -134,17 +109,26 @@ async def _scale_in_then_out(cluster: Cluster, app: App, address: ChatAddress) -
             await alice.close()
 
         # More sockets than one pod's target: out to the maximum again.
-        more = [Client(session, address) for _ in range(MORE_SOCKETS)]
+        moved_count, first_count = len(moved), len(clients)
+        more = [ReconnectingClient(session, address, TIMEOUT) for _ in range(MORE_SOCKETS)]
         running += [asyncio.create_task(client.run(deadline)) for client in more]
+        clients += more
         started = time.monotonic()
         await asyncio.to_thread(
             wait_until, "two interface pods", _interfaces_at(cluster, app, 2), TIMEOUT
         )
+        spread = times[-1] - times[0]
         print(
-            f"\nINTERFACE AUTOSCALING: {len(moved)} of {FIRST_SOCKETS} sockets moved with 1012 "
-            f"({codes}); out to 2 pods {time.monotonic() - started:.0f}s after "
-            f"{MORE_SOCKETS} more sockets"
+            f"\nINTERFACE AUTOSCALING: {moved_count} of {first_count} sockets moved with 1012 "
+            f"({codes}), their connections ended over {spread:.2f}s; out to 2 pods "
+            f"{time.monotonic() - started:.0f}s after {MORE_SOCKETS} more sockets"
         )
+        # Checked last, so that everything above is known either way: the closes are meant to
+        # be spread over the drain window (10 s), not all at once. On the node on 2026-12-06
+        # the 5 connections of the pod that went ended within 0.03 s (tests/interface's drain
+        # test, without kube-proxy and pod removal, sees them spread).
+        if len(moved) > 1:
+            assert spread >= 1.0, f"the moved sockets' connections ended within {spread:.3f}s"
     finally:
         for task in running:
             task.cancel()
