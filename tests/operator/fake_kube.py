@@ -245,6 +245,16 @@ class FakeKube:
         obj["metadata"]["managedFields"] = [*managed, entry]
 
 
+class Clock:
+    """The injected monotonic clock: a test moves ``now``."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FakeStats:
     """Queue statistics and connection counts as a test sets them; ``None`` depth: unreadable."""
 

@@ -18,6 +18,7 @@ from channelworks_operator.exceptions import ApiError, Blocked, InvalidSpec
 from channelworks_operator.metrics import Metrics
 from channelworks_operator.resync import NEVER, Resync
 from tests.operator import samples
+from tests.operator.fake_kube import Clock
 
 KEY = "demo/chat"
 SETTINGS = config.load(
@@ -26,14 +27,6 @@ SETTINGS = config.load(
         "CHANNELWORKS_OPERATOR_RETRY_DELAY_SECONDS": "30",
     }
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScriptedReconciler:

@@ -19,19 +19,11 @@ from channelworks_operator.exceptions import ApiError, Blocked
 from channelworks_operator.metrics import Metrics
 from channelworks_operator.reconcile import Reconciler
 from tests.operator import samples
-from tests.operator.fake_kube import FakeKube, FakeStats
+from tests.operator.fake_kube import Clock, FakeKube, FakeStats
 
 NAMESPACE = "demo"
 URL = "redis://redis.example:6379/0"
 SETTINGS = config.load({"CHANNELWORKS_OPERATOR_RETRY_DELAY_SECONDS": "3"})
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Harness:
