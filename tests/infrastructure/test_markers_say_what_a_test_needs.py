@@ -24,6 +24,7 @@ def test_fixtures_and_parameters_give_their_markers() -> None:
     assert markers.needed_markers({"make_layer"}, {("backend", "cluster")}, set()) == {
         "redis_cluster"
     }
+    assert markers.needed_markers({"url"}, {("url", "cluster")}, set()) == {"redis_cluster"}
     assert markers.needed_markers({"make_layer"}, {("backend", "redis")}, set()) == set()
     assert markers.needed_markers(set(), set(), {"control_plane"}) == {"go_binaries"}
 

@@ -11,7 +11,7 @@ a fixture, carries the marker in its own file.
 - ``control_plane``: the real Kubernetes API server (always also ``go_binaries``).
 - ``images``: container images built or run with podman.
 - ``redis_cluster``: a Redis Cluster (cluster-mode redis-servers), shared or its own, also for
-  a test parametrized with ``backend`` or ``mode`` ``"cluster"``.
+  a test with a parameter whose value is ``"cluster"``.
 - ``browser``: headless Chromium.
 
 Under pytest-xdist (``-n N --dist loadgroup``) tests are also grouped, so what they share is
@@ -41,8 +41,9 @@ REDIS_CLUSTER_FIXTURES = frozenset(
 )
 
 # Tests parametrized over layer backends ask for the cluster's fixture at run time
-# (``request.getfixturevalue``), which collection cannot see: their parameter says it.
-REDIS_CLUSTER_PARAMETERS = frozenset({("backend", "cluster"), ("mode", "cluster")})
+# (``request.getfixturevalue``), which collection cannot see: a parameter (of any name:
+# ``backend``, ``mode``, ``url``...) whose value is "cluster" says it.
+REDIS_CLUSTER_PARAMETER = "cluster"
 
 MARKERS_BY_FIXTURES: tuple[tuple[str, frozenset[str]], ...] = (
     ("go_binaries", GO_BINARY_FIXTURES),
@@ -58,7 +59,7 @@ def needed_markers(
     """The markers a test needs: from its fixtures and parameters, plus what its own markers
     imply."""
     needed = {marker for marker, fixtures in MARKERS_BY_FIXTURES if fixture_names & fixtures}
-    if parameters & REDIS_CLUSTER_PARAMETERS:
+    if any(value == REDIS_CLUSTER_PARAMETER for _, value in parameters):
         needed.add("redis_cluster")
     if "control_plane" in own_markers | needed:
         needed.add("go_binaries")
