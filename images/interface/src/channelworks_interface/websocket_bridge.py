@@ -268,6 +268,7 @@ class WebSocketSession:
             )
             await self._close(CloseCode.INTERNAL_ERROR, "worker_error")
             return
+        accepted_now = False
         if self._state is _State.CONNECTING:
             refuses = wanted.accept is False or (
                 wanted.accept is None and not wanted.frames and wanted.close is not None
@@ -278,12 +279,14 @@ class WebSocketSession:
             if not (wanted.accept or wanted.frames):
                 return  # nothing that concerns a socket still connecting
             await self._accept(wanted.subprotocol)
+            accepted_now = True
         for frame in wanted.frames:
             await self._send(frame)
         if wanted.close is not None:
             await self._send_close(wanted.close)
-        elif self._state is _State.OPEN and self._bridge.connections.closing_sockets:
-            # Accepted after the drain began: this process will not keep it.
+        elif accepted_now and self._bridge.connections.closing_sockets:
+            # Accepted after the drain began: this process will not keep it. A socket open
+            # before keeps its turn in the drain window, whatever reaches it meanwhile.
             await self._close(CloseCode.SERVICE_RESTART, "draining")
 
     async def _accept(self, subprotocol: str | None) -> None:
