@@ -141,3 +141,15 @@ class ReconnectingClient:
     def back(self) -> bool:
         """Connected again after every close."""
         return self.connects == len(self.closes) + 1
+
+
+async def stop_clients(
+    clients: list[ReconnectingClient], running: list[asyncio.Task[None]]
+) -> None:
+    """Stop the clients' tasks and close their sockets."""
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+    for client in clients:
+        if client.socket is not None:
+            await client.socket.close()

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from e2e.chat_clients import ChatAddress, ReconnectingClient, interface_pods
+from e2e.chat_clients import ChatAddress, ReconnectingClient, interface_pods, stop_clients
 from e2e.cluster import App, Cluster, wait_until
 from tests.dataplane.clients import join, login, open_chat
 from tests.dataplane.processes import metric
@@ -246,12 +246,7 @@ async def _roll_the_interfaces(cluster: Cluster, app: App, address: ChatAddress)
     finally:
         http_done.set()
         answers = await http
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
-        for client in clients:
-            if client.socket is not None:
-                await client.socket.close()
+        await stop_clients(clients, running)
     print(f"HTTP during the rollout: {dict(answers)}; closes: {[c.closes for c in clients]}")
     assert all(code == 1012 for client in clients for code in client.closes), [
         client.closes for client in clients

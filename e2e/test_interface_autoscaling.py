@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from e2e.chat_clients import ChatAddress, ReconnectingClient, interface_pods, open_connections
+from e2e.chat_clients import (
+    ChatAddress,
+    ReconnectingClient,
+    interface_pods,
+    open_connections,
+    stop_clients,
+)
 from e2e.cluster import App, Cluster, wait_until
 from tests.dataplane.clients import join, login, open_chat
 
@@ -129,12 +135,7 @@ async def _scale_in_then_out(cluster: Cluster, app: App, address: ChatAddress) -
         if len(moved) > 1:
             assert spread >= 1.0, f"the moved sockets' connections ended within {spread:.3f}s"
     finally:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
-        for client in clients:
-            if client.socket is not None:
-                await client.socket.close()
+        await stop_clients(clients, running)
         await asyncio.to_thread(_patch_autoscaling, cluster, app, {"enabled": False})
         await asyncio.to_thread(
             wait_until, "the app's two interface pods back", _interfaces_at(cluster, app, 2),
