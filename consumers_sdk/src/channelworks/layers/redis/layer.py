@@ -119,7 +119,7 @@ class RedisChannelLayer(RedisRecovery, ChannelworksLayer):
             sent = await batcher.script(
                 layout.shard_tags[shard],
                 scripts.SEND_TO_STREAMS,
-                [layout.channels_seen(shard), layout.sealed(shard)],
+                [layout.channels_seen(shard)],  # the script finds the seal beside it
                 [int(self.config.expiry * 1000)],
                 keys=[layout.stream(shard, channel)],
                 args=[self.get_capacity(channel), channel, payload],

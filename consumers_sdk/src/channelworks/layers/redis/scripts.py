@@ -91,7 +91,9 @@ class PushToInbox(Batch):
         return [position <= capacity for position in range(length - count + 1, length + 1)]
 
 
-# KEYS: channels-seen set, the shard's seal, then one stream per item.
+# KEYS: channels-seen set (``{<tag>}:channels``), then one stream per item. The shard's seal
+# ``{<tag>}:sealed`` is read by name, same slot, undeclared: a declared key that does not exist
+# would make every send during a slot migration answer TRYAGAIN.
 # ARGV: expiry (ms), then per item: capacity, channel name, payload.  Returns 1 (sent) or 0 (full),
 # or for every item the seal (``<epoch>:<count>``) when the shard's epoch was replaced: nothing is
 # written, the sender sends again on the new epoch (``sharding``).
@@ -100,22 +102,22 @@ class PushToInbox(Batch):
 # and most sends cost XLEN + XADD + PTTL instead of five commands.
 SEND_TO_STREAMS = BatchScript(
     name="send_to_streams",
-    shared_keys=2,
+    shared_keys=1,
     shared_args=1,
     source="""
 local expiry = tonumber(ARGV[1])
 local results = {}
-local seal = redis.call('GET', KEYS[2])
+local seal = redis.call('GET', string.sub(KEYS[1], 1, -9) .. 'sealed')
 if seal then
-  for i = 3, #KEYS do results[i - 2] = seal end
+  for i = 2, #KEYS do results[i - 1] = seal end
   return results
 end
 local checked = {}
-for i = 3, #KEYS do
+for i = 2, #KEYS do
   local key = KEYS[i]
-  local base = 2 + (i - 3) * 3
+  local base = 2 + (i - 2) * 3
   if redis.call('XLEN', key) >= tonumber(ARGV[base]) then
-    results[i - 2] = 0
+    results[i - 1] = 0
   else
     redis.call('XADD', key, '*', 'm', ARGV[base + 2])
     if not checked[key] then
@@ -126,7 +128,7 @@ for i = 3, #KEYS do
         redis.call('PEXPIRE', KEYS[1], math.max(86400000, 2 * expiry))
       end
     end
-    results[i - 2] = 1
+    results[i - 1] = 1
   end
 end
 return results
