@@ -35,8 +35,10 @@ READ_AHEAD = 256
 # KEYS: the shard's channels-seen set, then streams of that shard.  ARGV: group, ttl (ms), then
 # the channel of each stream.  Creates the group where it is missing (from the start of the
 # stream, so a backlog is read), gives streams made here an expiry and records their channels
-# (senders record a channel only when they refresh its stream's expiry).
-ENSURE_GROUPS = """
+# (senders record a channel only when they refresh its stream's expiry). allow-oom: a full Redis
+# (maxmemory, noeviction) refuses writes, and without the flag a reader that comes after the
+# sends could never make its group, so it could never read (and free) what fills the server.
+ENSURE_GROUPS = """#!lua flags=allow-oom
 for i = 2, #KEYS do
   redis.pcall('XGROUP', 'CREATE', KEYS[i], ARGV[1], '0', 'MKSTREAM')
   if redis.call('PTTL', KEYS[i]) == -1 then
