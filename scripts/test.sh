@@ -102,7 +102,8 @@ start_go_builds() {
 }
 
 stop_go_builds() {
-  if [[ -n "$builds_pid" ]] && kill -0 "$builds_pid" 2>/dev/null; then
+  # The whole group, even when its first process is gone already (killed on its own).
+  if [[ -n "$builds_pid" ]]; then
     kill -TERM -- "-$builds_pid" 2>/dev/null || true
   fi
 }
