@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -15,15 +16,22 @@ import trustme
 
 from channelworks.exceptions import ConfigurationError
 from channelworks.layers import RedisChannelLayer
+from tests.support.eventually import eventually
 from tests.support.redis_servers import RedisServer, free_port
 
 
-def _start(args: list[str], tmp: Path) -> subprocess.Popen[bytes]:
+def _start(args: list[str], tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    """A redis-server with ``args``, once it accepts connections on ``port``."""
     server = subprocess.Popen(
         ["redis-server", "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp), *args],
         stdout=subprocess.DEVNULL,
     )
-    time.sleep(0.3)
+
+    def accepts() -> None:
+        assert server.poll() is None, f"redis-server exited with {server.returncode}"
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+    eventually(accepts, timeout=20, message=f"redis-server on port {port}", retry_on=(OSError,))
     return server
 
 
@@ -55,6 +63,7 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[str, str]]:
             "s3cret",
         ],
         tmp_path,
+        port,
     )
     yield f"rediss://:s3cret@127.0.0.1:{port}", str(ca_file)
     server.terminate()
