@@ -2,7 +2,7 @@
 # Build Centrifugo (the peer bench/ws.py measures Channelworks against, issue 15) from its Go
 # module with the local Go toolchain, the way tools/kube/build-binaries.sh builds the Kubernetes
 # binaries: nothing prebuilt is downloaded, the binary is cached outside the repository and a stamp
-# file makes a second run a no-op.
+# file makes a second run a no-op (tools/go-build.sh).
 #
 #   ${CHANNELWORKS_CACHE:-$HOME/.cache/channelworks}/centrifugo/<version>/bin/centrifugo
 #
@@ -16,8 +16,10 @@ set -euo pipefail
 CENTRIFUGO_VERSION="v6.9.1"
 MODULE="github.com/centrifugal/centrifugo/v6"
 
-CACHE_ROOT="${CHANNELWORKS_CACHE:-$HOME/.cache/channelworks}"
-BIN="$CACHE_ROOT/centrifugo/$CENTRIFUGO_VERSION/bin"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=tools/go-build.sh
+source "$HERE/../../tools/go-build.sh"
+BIN="$GO_BUILD_CACHE/centrifugo/$CENTRIFUGO_VERSION/bin"
 
 if [[ "${1:-}" == "--print-path" ]]; then
     echo "$BIN/centrifugo"
@@ -28,20 +30,6 @@ if [[ -n "${1:-}" ]]; then
     exit 2
 fi
 
-if [[ -x "$BIN/centrifugo" && -f "$BIN/.stamp-centrifugo" \
-    && "$(cat "$BIN/.stamp-centrifugo")" == "$CENTRIFUGO_VERSION" ]]; then
-    echo "centrifugo $CENTRIFUGO_VERSION: cached in $BIN"
-    exit 0
-fi
-
-command -v go >/dev/null || { echo "error: the Go toolchain ('go') is required" >&2; exit 1; }
-cpus="$(nproc 2>/dev/null || echo 2)"
-JOBS="${BUILD_JOBS:-$((cpus < 2 ? cpus : 2))}"
-mkdir -p "$BIN"
-start=$SECONDS
-echo "centrifugo $CENTRIFUGO_VERSION: building into $BIN ($(go version), -p $JOBS)"
-CGO_ENABLED=0 GOBIN="$BIN" go install -p "$JOBS" -trimpath \
-    -ldflags="-s -w -X $MODULE/internal/build.Version=${CENTRIFUGO_VERSION#v}" \
+go_build_stamped "centrifugo $CENTRIFUGO_VERSION" "$BIN" "$CENTRIFUGO_VERSION" centrifugo -- \
+    go_build_install "$BIN" -ldflags="-s -w -X $MODULE/internal/build.Version=${CENTRIFUGO_VERSION#v}" \
     "$MODULE@$CENTRIFUGO_VERSION"
-echo "$CENTRIFUGO_VERSION" >"$BIN/.stamp-centrifugo"
-echo "centrifugo $CENTRIFUGO_VERSION: done in $((SECONDS - start))s"

@@ -2,7 +2,7 @@
 # Build promtool (Prometheus' rule checker, for tests/chart) and the Prometheus server (scraped by
 # the e2e suite's real node) from their Go module, the way tools/kube/build-binaries.sh builds
 # helm: nothing prebuilt is downloaded, the binaries are cached outside the repository and a stamp
-# file per binary makes a second run a no-op.
+# file per binary makes a second run a no-op (tools/go-build.sh).
 #
 #   ${CHANNELWORKS_CACHE:-$HOME/.cache/channelworks}/promtool/<version>/bin/promtool
 #   ${CHANNELWORKS_CACHE:-$HOME/.cache/channelworks}/promtool/<version>/bin/prometheus
@@ -27,36 +27,20 @@ set -euo pipefail
 PROMETHEUS_MODULE_VERSION="v0.316.0"
 PROMETHEUS_VERSION="3.16.0"
 BUILD_TAGS="remove_all_sd,enable_kubernetes_sd"
-STAMP="$PROMETHEUS_MODULE_VERSION $BUILD_TAGS"
-
-CACHE_ROOT="${CHANNELWORKS_CACHE:-$HOME/.cache/channelworks}"
-BIN="$CACHE_ROOT/promtool/$PROMETHEUS_MODULE_VERSION/bin"
 MODULE="github.com/prometheus/prometheus"
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=tools/go-build.sh
+source "$HERE/../../tools/go-build.sh"
+BIN="$GO_BUILD_CACHE/promtool/$PROMETHEUS_MODULE_VERSION/bin"
 
 if [[ "${1:-}" == "--print-dir" ]]; then
     echo "$BIN"
     exit 0
 fi
 
-command -v go >/dev/null || { echo "error: the Go toolchain ('go') is required" >&2; exit 1; }
-cpus="$(nproc 2>/dev/null || echo 2)"
-JOBS="${BUILD_JOBS:-$((cpus < 2 ? cpus : 2))}"
-mkdir -p "$BIN"
-
-# built NAME: true when NAME was built with this version and these tags and is still there.
-built() {
-    [[ -x "$BIN/$1" && -f "$BIN/.stamp-$1" && "$(cat "$BIN/.stamp-$1")" == "$STAMP" ]]
-}
-
-if built promtool && built prometheus; then
-    echo "promtool, prometheus $PROMETHEUS_MODULE_VERSION: cached in $BIN"
-    exit 0
-fi
-start=$SECONDS
-echo "promtool, prometheus $PROMETHEUS_MODULE_VERSION: building into $BIN ($(go version), -p $JOBS)"
-CGO_ENABLED=0 GOBIN="$BIN" go install -p "$JOBS" -trimpath -tags "$BUILD_TAGS" \
+go_build_stamped "promtool, prometheus $PROMETHEUS_MODULE_VERSION" \
+    "$BIN" "$PROMETHEUS_MODULE_VERSION $BUILD_TAGS" promtool prometheus -- \
+    go_build_install "$BIN" -tags "$BUILD_TAGS" \
     -ldflags="-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
     "$MODULE/cmd/promtool@$PROMETHEUS_MODULE_VERSION" "$MODULE/cmd/prometheus@$PROMETHEUS_MODULE_VERSION"
-echo "$STAMP" >"$BIN/.stamp-promtool"
-echo "$STAMP" >"$BIN/.stamp-prometheus"
-echo "promtool, prometheus $PROMETHEUS_MODULE_VERSION: done in $((SECONDS - start))s"

@@ -12,7 +12,8 @@
 # containerd, runc and the CNI plugins come from Debian's packages (scripts/install-test-deps.sh).
 #
 # Binaries are cached outside the repository and a stamp file per binary (.stamp-<name>, holding
-# the version it was built at) makes later runs a no-op:
+# the version it was built at) makes later runs a no-op (tools/go-build.sh, which
+# tests/chart/build-promtool.sh and bench/centrifugo/build.sh share):
 #   ${CHANNELWORKS_CACHE:-$HOME/.cache/channelworks}/kube/<k8s-version>/bin/
 #       etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubelet kube-proxy
 #   ${CHANNELWORKS_CACHE:-$HOME/.cache/channelworks}/helm/<helm-version>/bin/helm
@@ -71,11 +72,13 @@ KUBE_STATE_METRICS_VERSION="v2.20.0"
 NETLINK_VERSION="v1.3.1"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=tools/go-build.sh
+source "$HERE/../go-build.sh"
+GO_BUILD_LOG_NAME=build-binaries
 PROMETHEUS_SCRIPT="$HERE/../../tests/chart/build-promtool.sh"
-CACHE_ROOT="${CHANNELWORKS_CACHE:-$HOME/.cache/channelworks}"
-KUBE_BIN="$CACHE_ROOT/kube/$K8S_VERSION/bin"
-HELM_BIN="$CACHE_ROOT/helm/$HELM_VERSION/bin"
-NODE_BIN="$CACHE_ROOT/node/bin"
+KUBE_BIN="$GO_BUILD_CACHE/kube/$K8S_VERSION/bin"
+HELM_BIN="$GO_BUILD_CACHE/helm/$HELM_VERSION/bin"
+NODE_BIN="$GO_BUILD_CACHE/node/bin"
 
 print_dirs() {
     echo "$KUBE_BIN"
@@ -100,30 +103,11 @@ case "${1:-}" in
         ;;
 esac
 
-cpus="$(nproc 2>/dev/null || echo 2)"
-JOBS="${BUILD_JOBS:-$((cpus < 2 ? cpus : 2))}"
-GO_BUILD_FLAGS=(-p "$JOBS" -trimpath)
-export CGO_ENABLED=0
-
-log() { printf '[build-binaries %(%H:%M:%S)T] %s\n' -1 "$*"; }
-
-command -v go >/dev/null || { echo "error: the Go toolchain ('go') is required" >&2; exit 1; }
+go_build_require_go
 mkdir -p "$KUBE_BIN" "$HELM_BIN" "$NODE_BIN"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/channelworks-kube-build.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-
-# stamp_ok DIR NAME VERSION: true when NAME was built at VERSION and the binary is still there.
-stamp_ok() {
-    [[ -x "$1/$2" && -f "$1/.stamp-$2" && "$(cat "$1/.stamp-$2")" == "$3" ]]
-}
-write_stamp() { echo "$3" >"$1/.stamp-$2"; }
-
-# scratch_module NAME: a fresh, empty main module in $WORK/NAME; the caller cds into it.
-scratch_module() {
-    mkdir -p "$WORK/$1"
-    (cd "$WORK/$1" && go mod init "channelworks.local/$1-build" >/dev/null 2>&1)
-}
 
 # The k8s.io/kubernetes module cannot be built with `go install pkg@version`: its go.mod replaces
 # every k8s.io/* staging module with a path inside its own tree. A scratch module that requires it
@@ -135,193 +119,148 @@ build_kubernetes() {
     "$build_control_plane" && names+=(kube-apiserver kube-controller-manager kube-scheduler)
     "$build_node" && names+=(kubelet kube-proxy)
     for n in "${names[@]}"; do
-        stamp_ok "$KUBE_BIN" "$n" "$K8S_VERSION" || missing+=("$n")
+        go_build_cached "$KUBE_BIN" "$K8S_VERSION" "$n" || missing+=("$n")
     done
     if ((${#missing[@]} == 0)); then
-        log "kubernetes $K8S_VERSION: ${names[*]} cached in $KUBE_BIN"
+        go_build_log "kubernetes $K8S_VERSION: ${names[*]} cached in $KUBE_BIN"
         return
     fi
-    log "kubernetes $K8S_VERSION: building ${missing[*]} (-p $JOBS; this is the long part)"
-    local started=$SECONDS
-    scratch_module kubernetes
-    (
-        cd "$WORK/kubernetes"
-        local gomod
-        gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
-            sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-        [[ -f "$gomod" ]] || { echo "error: no go.mod for k8s.io/kubernetes@$K8S_VERSION" >&2; exit 1; }
-        local staging="v0.${K8S_VERSION#v1.}" mod
-        while read -r mod; do
-            go mod edit -replace "$mod=$mod@$staging"
-        done < <(sed -n 's#^[[:space:]]*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$gomod")
-        go mod edit -require "k8s.io/kubernetes@$K8S_VERSION"
-        local pkgs=() ldflags
-        for n in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
-        log "kubernetes: resolving modules"
-        go get "${pkgs[@]/%/@$K8S_VERSION}"
-        # The same version stamping the upstream release build does (hack/lib/version.sh), so the
-        # apiserver and the kubelet report a real version to kubectl, helm and client libraries.
-        local major="${K8S_VERSION#v}"; major="${major%%.*}"
-        local minor="${K8S_VERSION#v*.}"; minor="${minor%%.*}"
-        ldflags="-s -w"
-        local p
-        for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-            ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
-            ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-        done
-        log "kubernetes: compiling"
-        go build "${GO_BUILD_FLAGS[@]}" -ldflags="$ldflags" -o "$KUBE_BIN/" "${pkgs[@]}"
-    )
-    for n in "${missing[@]}"; do write_stamp "$KUBE_BIN" "$n" "$K8S_VERSION"; done
-    log "kubernetes $K8S_VERSION: ${missing[*]} done in $((SECONDS - started))s"
+    go_build_stamped "kubernetes $K8S_VERSION: ${missing[*]} (the long part)" \
+        "$KUBE_BIN" "$K8S_VERSION" "${missing[@]}" -- compile_kubernetes "${missing[@]}"
 }
+
+# compile_kubernetes NAME...: the commands NAME... of k8s.io/kubernetes into $KUBE_BIN.
+compile_kubernetes() (
+    go_build_scratch_module "$WORK" kubernetes
+    cd "$WORK/kubernetes"
+    local gomod
+    gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
+        sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+    [[ -f "$gomod" ]] || { echo "error: no go.mod for k8s.io/kubernetes@$K8S_VERSION" >&2; exit 1; }
+    local staging="v0.${K8S_VERSION#v1.}" mod
+    while read -r mod; do
+        go mod edit -replace "$mod=$mod@$staging"
+    done < <(sed -n 's#^[[:space:]]*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$gomod")
+    go mod edit -require "k8s.io/kubernetes@$K8S_VERSION"
+    local pkgs=() ldflags n
+    for n in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
+    go_build_log "kubernetes: resolving modules"
+    go get "${pkgs[@]/%/@$K8S_VERSION}"
+    # The same version stamping the upstream release build does (hack/lib/version.sh), so the
+    # apiserver and the kubelet report a real version to kubectl, helm and client libraries.
+    local major="${K8S_VERSION#v}"; major="${major%%.*}"
+    local minor="${K8S_VERSION#v*.}"; minor="${minor%%.*}"
+    ldflags="-s -w"
+    local p
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+        ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+    done
+    go_build_log "kubernetes: compiling"
+    go build "${GO_BUILD_FLAGS[@]}" -ldflags="$ldflags" -o "$KUBE_BIN/" "${pkgs[@]}"
+)
 
 # etcd's server module also replaces its sibling modules with relative paths; same scratch trick.
+compile_etcd() (
+    local v2="v2.305.${ETCD_VERSION#v3.5.}" mod
+    go_build_scratch_module "$WORK" etcd
+    cd "$WORK/etcd"
+    for mod in api/v3 client/pkg/v3 client/v3 pkg/v3 raft/v3 server/v3; do
+        go mod edit -replace "go.etcd.io/etcd/$mod=go.etcd.io/etcd/$mod@$ETCD_VERSION"
+    done
+    go mod edit -replace "go.etcd.io/etcd/client/v2=go.etcd.io/etcd/client/v2@$v2"
+    go mod edit -require "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    # etcd 3.5 still lists reflect2 v1.0.1, which misbehaves with Go >= 1.18; take the fix.
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" github.com/modern-go/reflect2@v1.0.2 \
+        github.com/json-iterator/go@v1.1.12
+    go build "${GO_BUILD_FLAGS[@]}" -ldflags="-s -w" -o "$KUBE_BIN/etcd" go.etcd.io/etcd/server/v3
+)
+
 build_etcd() {
-    if stamp_ok "$KUBE_BIN" etcd "$ETCD_VERSION"; then
-        log "etcd $ETCD_VERSION: cached in $KUBE_BIN"
-        return
-    fi
-    log "etcd $ETCD_VERSION: building"
-    local v2="v2.305.${ETCD_VERSION#v3.5.}"
-    scratch_module etcd
-    (
-        cd "$WORK/etcd"
-        local mod
-        for mod in api/v3 client/pkg/v3 client/v3 pkg/v3 raft/v3 server/v3; do
-            go mod edit -replace "go.etcd.io/etcd/$mod=go.etcd.io/etcd/$mod@$ETCD_VERSION"
-        done
-        go mod edit -replace "go.etcd.io/etcd/client/v2=go.etcd.io/etcd/client/v2@$v2"
-        go mod edit -require "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-        # etcd 3.5 still lists reflect2 v1.0.1, which misbehaves with Go >= 1.18; take the fix.
-        go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" github.com/modern-go/reflect2@v1.0.2 \
-            github.com/json-iterator/go@v1.1.12
-        go build "${GO_BUILD_FLAGS[@]}" -ldflags="-s -w" -o "$KUBE_BIN/etcd" \
-            go.etcd.io/etcd/server/v3
-    )
-    write_stamp "$KUBE_BIN" etcd "$ETCD_VERSION"
-    log "etcd $ETCD_VERSION: done"
+    go_build_stamped "etcd $ETCD_VERSION" "$KUBE_BIN" "$ETCD_VERSION" etcd -- compile_etcd
 }
 
-# kwok, helm and local-path-provisioner have no replace directives: `go install pkg@version`
-# builds them directly.
+# kwok, helm, local-path-provisioner and kube-state-metrics have no replace directives:
+# `go install pkg@version` builds them directly.
 build_kwok() {
-    if stamp_ok "$KUBE_BIN" kwok "$KWOK_VERSION"; then
-        log "kwok $KWOK_VERSION: cached in $KUBE_BIN"
-        return
-    fi
-    log "kwok $KWOK_VERSION: building"
-    GOBIN="$KUBE_BIN" go install "${GO_BUILD_FLAGS[@]}" -ldflags="-s -w" \
-        "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-    write_stamp "$KUBE_BIN" kwok "$KWOK_VERSION"
-    log "kwok $KWOK_VERSION: done"
+    go_build_stamped "kwok $KWOK_VERSION" "$KUBE_BIN" "$KWOK_VERSION" kwok -- \
+        go_build_install "$KUBE_BIN" -ldflags="-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
 build_helm() {
     # The Kubernetes version helm assumes without a cluster (`helm template`, `helm lint`) is the
     # one we build, as a release build stamps it; otherwise it is 1.20, below the chart's
     # kubeVersion, and `helm template charts/channelworks` fails without --kube-version.
-    local k8s_major k8s_minor stamp
+    local k8s_major k8s_minor ldflags package
     k8s_major="$(cut -d. -f1 <<<"${K8S_VERSION#v}")"
     k8s_minor="$(cut -d. -f2 <<<"$K8S_VERSION")"
-    stamp="$HELM_VERSION kubernetes-$k8s_major.$k8s_minor"
-    if stamp_ok "$HELM_BIN" helm "$stamp"; then
-        log "helm $HELM_VERSION: cached in $HELM_BIN"
-        return
-    fi
-    log "helm $HELM_VERSION: building"
-    GOBIN="$HELM_BIN" go install "${GO_BUILD_FLAGS[@]}" \
-        -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $(
-            for package in chartutil lint/rules; do
-                printf -- '-X helm.sh/helm/v3/pkg/%s.k8sVersionMajor=%s ' "$package" "$k8s_major"
-                printf -- '-X helm.sh/helm/v3/pkg/%s.k8sVersionMinor=%s ' "$package" "$k8s_minor"
-            done)" \
-        "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-    write_stamp "$HELM_BIN" helm "$stamp"
-    log "helm $HELM_VERSION: done"
+    ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+    for package in chartutil lint/rules; do
+        ldflags+=" -X helm.sh/helm/v3/pkg/$package.k8sVersionMajor=$k8s_major"
+        ldflags+=" -X helm.sh/helm/v3/pkg/$package.k8sVersionMinor=$k8s_minor"
+    done
+    go_build_stamped "helm $HELM_VERSION" \
+        "$HELM_BIN" "$HELM_VERSION kubernetes-$k8s_major.$k8s_minor" helm -- \
+        go_build_install "$HELM_BIN" -ldflags="$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
 # CoreDNS from a scratch main module (tools/kube/coredns/main.go) that imports CoreDNS's core and
 # only the plugins the node's Corefile uses. The stamp also holds a hash of that file, so changing
 # the plugin list rebuilds it.
+COREDNS_MAIN="$HERE/coredns/main.go"
+compile_coredns() (
+    go_build_scratch_module "$WORK" coredns
+    cd "$WORK/coredns"
+    cp "$COREDNS_MAIN" main.go
+    go get "github.com/coredns/coredns@$COREDNS_VERSION"
+    go mod tidy
+    go build "${GO_BUILD_FLAGS[@]}" -o "$NODE_BIN/coredns" \
+        -ldflags="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" .
+)
+
 build_coredns() {
-    local main="$HERE/coredns/main.go" stamp
-    stamp="$COREDNS_VERSION $(sha256sum "$main" | cut -c1-16)"
-    if stamp_ok "$NODE_BIN" coredns "$stamp"; then
-        log "coredns $COREDNS_VERSION: cached in $NODE_BIN"
-        return
-    fi
-    log "coredns $COREDNS_VERSION: building (plugins: those of tools/kube/coredns/main.go)"
-    local started=$SECONDS
-    scratch_module coredns
-    (
-        cd "$WORK/coredns"
-        cp "$main" main.go
-        go get "github.com/coredns/coredns@$COREDNS_VERSION"
-        go mod tidy
-        go build "${GO_BUILD_FLAGS[@]}" -o "$NODE_BIN/coredns" \
-            -ldflags="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" .
-    )
-    write_stamp "$NODE_BIN" coredns "$stamp"
-    log "coredns $COREDNS_VERSION: done in $((SECONDS - started))s"
+    local stamp
+    stamp="$COREDNS_VERSION $(sha256sum "$COREDNS_MAIN" | cut -c1-16)"
+    go_build_stamped "coredns $COREDNS_VERSION (plugins: those of tools/kube/coredns/main.go)" \
+        "$NODE_BIN" "$stamp" coredns -- compile_coredns
 }
 
 # kube-router: `go install pkg@version` cannot resolve its command package through the module
 # proxy (the lookup of the longer module path is refused), and its netlink requirement is not
 # served; a scratch module that requires the module and replaces netlink builds it.
+compile_kube_router() (
+    local module="github.com/cloudnativelabs/kube-router/v2"
+    go_build_scratch_module "$WORK" kube-router
+    cd "$WORK/kube-router"
+    go mod edit -replace \
+        "github.com/vishvananda/netlink=github.com/vishvananda/netlink@$NETLINK_VERSION"
+    go get "$module@$KUBE_ROUTER_VERSION"
+    go build "${GO_BUILD_FLAGS[@]}" -mod=mod -o "$NODE_BIN/kube-router" \
+        -ldflags="-s -w -X $module/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+        "$module/cmd/kube-router"
+)
+
 build_kube_router() {
-    if stamp_ok "$NODE_BIN" kube-router "$KUBE_ROUTER_VERSION"; then
-        log "kube-router $KUBE_ROUTER_VERSION: cached in $NODE_BIN"
-        return
-    fi
-    log "kube-router $KUBE_ROUTER_VERSION: building"
-    local started=$SECONDS module="github.com/cloudnativelabs/kube-router/v2"
-    scratch_module kube-router
-    (
-        cd "$WORK/kube-router"
-        go mod edit -replace \
-            "github.com/vishvananda/netlink=github.com/vishvananda/netlink@$NETLINK_VERSION"
-        go get "$module@$KUBE_ROUTER_VERSION"
-        go build "${GO_BUILD_FLAGS[@]}" -mod=mod -o "$NODE_BIN/kube-router" \
-            -ldflags="-s -w -X $module/pkg/version.Version=$KUBE_ROUTER_VERSION" \
-            "$module/cmd/kube-router"
-    )
-    write_stamp "$NODE_BIN" kube-router "$KUBE_ROUTER_VERSION"
-    log "kube-router $KUBE_ROUTER_VERSION: done in $((SECONDS - started))s"
+    go_build_stamped "kube-router $KUBE_ROUTER_VERSION" \
+        "$NODE_BIN" "$KUBE_ROUTER_VERSION" kube-router -- compile_kube_router
 }
 
 build_local_path_provisioner() {
     local version="$LOCAL_PATH_PROVISIONER_VERSION"
-    if stamp_ok "$NODE_BIN" local-path-provisioner "$version"; then
-        log "local-path-provisioner $version: cached in $NODE_BIN"
-        return
-    fi
-    log "local-path-provisioner $version: building"
-    local started=$SECONDS
-    GOBIN="$NODE_BIN" go install "${GO_BUILD_FLAGS[@]}" -ldflags="-s -w -X main.VERSION=$version" \
-        "github.com/rancher/local-path-provisioner@$version"
-    write_stamp "$NODE_BIN" local-path-provisioner "$version"
-    log "local-path-provisioner $version: done in $((SECONDS - started))s"
+    go_build_stamped "local-path-provisioner $version" "$NODE_BIN" "$version" \
+        local-path-provisioner -- go_build_install "$NODE_BIN" \
+        -ldflags="-s -w -X main.VERSION=$version" "github.com/rancher/local-path-provisioner@$version"
 }
 
 build_kube_state_metrics() {
     local version="$KUBE_STATE_METRICS_VERSION" bin
     bin="$(bash "$PROMETHEUS_SCRIPT" --print-dir)"
-    if stamp_ok "$bin" kube-state-metrics "$version"; then
-        log "kube-state-metrics $version: cached in $bin"
-        return
-    fi
-    log "kube-state-metrics $version: building"
-    local started=$SECONDS
-    mkdir -p "$bin"
-    GOBIN="$bin" go install "${GO_BUILD_FLAGS[@]}" -ldflags="-s -w" \
-        "k8s.io/kube-state-metrics/v2@$version"
-    write_stamp "$bin" kube-state-metrics "$version"
-    log "kube-state-metrics $version: done in $((SECONDS - started))s"
+    go_build_stamped "kube-state-metrics $version" "$bin" "$version" kube-state-metrics -- \
+        go_build_install "$bin" -ldflags="-s -w" "k8s.io/kube-state-metrics/v2@$version"
 }
 
 start=$SECONDS
-log "cache: $CACHE_ROOT ($(go version))"
+go_build_log "cache: $GO_BUILD_CACHE ($(go version))"
 if "$build_control_plane"; then
     build_etcd
 fi
@@ -337,5 +276,5 @@ if "$build_node"; then
     build_local_path_provisioner
     build_kube_state_metrics
 fi
-log "binaries ready in $((SECONDS - start))s:"
-print_dirs | while read -r dir; do log "  $dir"; done
+go_build_log "binaries ready in $((SECONDS - start))s:"
+print_dirs | while read -r dir; do go_build_log "  $dir"; done
