@@ -30,6 +30,13 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 venv_bin="$repo_root/.venv/bin"
 
+# Compiled bytecode is kept, in build/pycache (never beside the sources), for every Python process
+# of the run: the tests start hundreds (interfaces, workers, manage.py, pytest's workers), and
+# where PYTHONDONTWRITEBYTECODE is set each compiled Daphne, Twisted and Django again (about 1 s
+# of CPU per process). tests/support/bytecode_cache.py does the same for a bare pytest.
+export PYTHONPYCACHEPREFIX="${PYTHONPYCACHEPREFIX:-$repo_root/build/pycache}"
+unset PYTHONDONTWRITEBYTECODE
+
 # The tiers, from the markers tests/support/markers.py sets (docs/testing.md). The two halves of a
 # whole run together select every test of tests/ exactly once.
 NO_GO_BINARIES="not go_binaries"

@@ -1,0 +1,36 @@
+"""The Python processes a test starts write their compiled bytecode to one cache of the run
+(tests/support/bytecode_cache.py) and read it back, even where ``PYTHONDONTWRITEBYTECODE`` is set:
+compiling Daphne, Twisted and Django again in every process was most of the suite's CPU time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.processes import clean_env
+
+REPORT = "import sys, probe; print(sys.pycache_prefix, sys.flags.dont_write_bytecode)"
+
+
+def test_a_child_process_compiles_into_the_runs_cache_not_beside_the_sources(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "probe.py").write_text("VALUE = 1\n")
+    done = subprocess.run(
+        [sys.executable, "-c", REPORT],
+        env=clean_env(PYTHONPATH=str(tmp_path)),
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    prefix, dont_write = done.stdout.split()
+    assert dont_write == "0"
+    assert prefix == sys.pycache_prefix  # build/pycache unless PYTHONPYCACHEPREFIX names another
+    compiled = Path(prefix, *tmp_path.parts[1:])
+    assert list(compiled.glob("probe.cpython-*.pyc")), f"nothing compiled into {compiled}"
+    assert not (tmp_path / "__pycache__").exists()
+
+
+def test_the_test_modules_are_compiled_into_the_cache_too() -> None:
+    assert sys.pycache_prefix is not None and not sys.dont_write_bytecode
+    this = Path(__file__).resolve()
+    assert list(Path(sys.pycache_prefix, *this.parent.parts[1:]).glob(f"{this.stem}.*.pyc"))
