@@ -17,9 +17,15 @@
 # packages and the venv are there, while the checks and the tests that need no Go-built binary
 # (pytest -m "not go_binaries") run; then the script waits for the binaries tests/ needs (control
 # plane, helm, promtool) and runs the others (-m go_binaries) while the node's binaries are still
-# being built, then waits for those and runs e2e. Each build's log is in build/go-builds/; a failed
-# build stops the run with the end of its log. With pytest arguments, or --e2e-only, every build
-# finishes first (scripts/install-test-deps.sh), as the chosen tests may need any binary.
+# being built, then waits for those and runs e2e. When the binaries tests/ needs are ready before
+# the tests start (a warm cache: the builds only check their stamps), one pytest runs every test
+# instead of the two halves. Each build's log is in build/go-builds/; a failed build stops the run
+# with the end of its log. With pytest arguments, or --e2e-only, every build finishes first
+# (scripts/install-test-deps.sh), as the chosen tests may need any binary.
+#
+# pytest runs in parallel (pytest-xdist, docs/testing.md): CHANNELWORKS_TEST_WORKERS processes
+# (default 2), --dist loadgroup; 0 or 1 runs it in this process, serially. It applies to the whole
+# run and to --fast; with pytest arguments, add -n yourself.
 #
 # Exits non-zero when a step fails, and when a pytest run collects no test at all (exit 5). The
 # e2e stage runs even when tests/ failed (its result is worth having); the exit status is then
@@ -42,6 +48,18 @@ unset PYTHONDONTWRITEBYTECODE
 NO_GO_BINARIES="not go_binaries"
 GO_BINARIES="go_binaries"
 FAST_TIER="not control_plane and not images and not redis_cluster and not go_binaries and not browser"
+
+# pytest-xdist: how many test processes (docs/testing.md, "Running in parallel").
+test_workers="${CHANNELWORKS_TEST_WORKERS:-2}"
+if [[ ! "$test_workers" =~ ^[0-9]+$ ]]; then
+  echo "CHANNELWORKS_TEST_WORKERS must be a whole number of test processes (0 or 1: serial)," \
+    "not '$test_workers'" >&2
+  exit 2
+fi
+parallel=()
+if ((test_workers > 1)); then
+  parallel=(-n "$test_workers" --dist loadgroup)
+fi
 
 step() { printf '\n=== %s [%(%H:%M:%S)T] ===\n' "$*" -1; }
 
@@ -174,14 +192,19 @@ fi
 status=0
 if $fast; then
   step "pytest, fast tier: -m '$FAST_TIER' ${pytest_args[*]}"
-  run_pytest "$venv_bin/python" -m pytest -m "$FAST_TIER" "${pytest_args[@]}" || status=$?
+  run_pytest "$venv_bin/python" -m pytest "${parallel[@]}" -m "$FAST_TIER" "${pytest_args[@]}" ||
+    status=$?
+elif $overlap && [[ "$(cat "$builds_dir/tests.status" 2>/dev/null)" == 0 ]]; then
+  wait_for_go_build tests  # done already: shows its log
+  step "pytest, every test (the binaries tests/ needs were ready): ${parallel[*]}"
+  run_pytest "$venv_bin/python" -m pytest "${parallel[@]}" || status=$?
 elif $overlap; then
-  step "pytest, the tests that need no Go-built binary: -m '$NO_GO_BINARIES'"
-  run_pytest "$venv_bin/python" -m pytest -m "$NO_GO_BINARIES" || status=$?
+  step "pytest, the tests that need no Go-built binary: -m '$NO_GO_BINARIES' ${parallel[*]}"
+  run_pytest "$venv_bin/python" -m pytest "${parallel[@]}" -m "$NO_GO_BINARIES" || status=$?
   wait_for_go_build tests
-  step "pytest, the tests that need a Go-built binary: -m '$GO_BINARIES'"
+  step "pytest, the tests that need a Go-built binary: -m '$GO_BINARIES' ${parallel[*]}"
   tests_status=0
-  run_pytest "$venv_bin/python" -m pytest -m "$GO_BINARIES" || tests_status=$?
+  run_pytest "$venv_bin/python" -m pytest "${parallel[@]}" -m "$GO_BINARIES" || tests_status=$?
   ((status != 0)) || status=$tests_status
 elif $run_tests; then
   step "pytest ${pytest_args[*]}"
