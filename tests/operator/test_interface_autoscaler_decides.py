@@ -175,3 +175,42 @@ def test_every_mode_sets_how_often_the_layer_is_read() -> None:
     interfaces = {"autoscaling": {"enabled": True, "mode": "hpa", "pollIntervalSeconds": 4}}
     assert poll(worker={"autoscaling": {"pollIntervalSeconds": 30}}, interface=interfaces) == 4
     assert poll(worker={"autoscaling": {"enabled": False}}) is None
+
+
+def _interfaces_decided(**interface: Any) -> str:
+    from channelworks_operator import scaling
+
+    body = samples.app_body(spec_fields={"interface": interface})
+    app = spec.parse(body)
+    served = {scaling.KEDA: True, scaling.EXTERNAL_METRICS_API: True}
+    run = scaling.decide_interfaces(app, None, 100, now=0.0, history=(), served=served)
+    if run.decision is not None:
+        return run.decision.message
+    assert run.condition is not None
+    return run.condition.message
+
+
+@pytest.mark.parametrize("mode", ["builtin", "keda", "hpa"])
+def test_a_connection_target_over_what_a_pod_takes_is_explained(mode: str) -> None:
+    scaling = {"enabled": True, "mode": mode, "targetConnectionsPerPod": 20_000}
+    if mode == "keda":
+        scaling["prometheus"] = {"serverAddress": "http://prometheus:9090"}
+    message = _interfaces_decided(autoscaling=scaling)
+    assert (
+        "spec.interface.autoscaling.targetConnectionsPerPod 20000 cannot be used: an interface "
+        "pod takes at most 10000 connections (CHANNELWORKS_INTERFACE_MAX_CONNECTIONS)"
+    ) in message
+    assert "allowed: up to 10000" in message
+
+
+def test_a_raised_pod_limit_makes_the_connection_target_usable() -> None:
+    env = [{"name": "CHANNELWORKS_INTERFACE_MAX_CONNECTIONS", "value": "50000"}]
+    scaling = {"enabled": True, "targetConnectionsPerPod": 20_000}
+    assert "cannot be used" not in _interfaces_decided(autoscaling=scaling, env=env)
+    assert "cannot be used" not in _interfaces_decided(autoscaling={"enabled": True})
+
+
+def test_the_operator_knows_the_interfaces_connection_limit() -> None:
+    from channelworks_interface import config as interface_config
+
+    assert spec.INTERFACE_MAX_CONNECTIONS == interface_config.DEFAULT_MAX_CONNECTIONS

@@ -330,3 +330,65 @@ def test_interface_pods_follow_the_open_connections_out_at_once() -> None:
     h.run()
     assert h.replicas("chat-interface") == 5
     assert "ScaledUp" in h.reasons()
+
+
+def interface_pod(name: str, *, deleted: bool) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": NAMESPACE,
+        "labels": {
+            "app.kubernetes.io/name": "channelworks",
+            "app.kubernetes.io/instance": "chat",
+            "app.kubernetes.io/component": "interface",
+        },
+    }
+    if deleted:
+        metadata["deletionTimestamp"] = "2026-12-06T10:01:00Z"
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata}
+
+
+def test_the_status_shows_interface_pods_draining_after_a_scale_in_and_why() -> None:
+    autoscaling = {
+        "enabled": True,
+        "minReplicas": 1,
+        "maxReplicas": 10,
+        "targetConnectionsPerPod": 100,
+        "scaleDownStabilizationSeconds": 0,
+    }
+    h = Harness(interface={"autoscaling": autoscaling})
+    h.stats.connections_open = 350
+    h.run(full=True)
+    h.kube.roll_out()
+    h.clock.now += 15
+    h.run()
+    assert h.replicas("chat-interface") == 4
+    assert h.status()["interface"]["draining"] == 0
+    assert "drainingReason" not in h.status()["interface"]
+
+    # Fewer sockets: in to 2; the two pods the ReplicaSet picked are deleted and still drain.
+    h.stats.connections_open = 150
+    h.clock.now += 15
+    h.run()
+    assert h.replicas("chat-interface") == 2
+    h.kube.roll_out()
+    for name, deleted in (("a", False), ("b", False), ("c", True), ("d", True)):
+        h.kube.put(interface_pod(f"chat-interface-{name}", deleted=deleted))
+    h.clock.now += 15
+    h.run()
+    shown = h.status()["interface"]
+    assert (shown["ready"], shown["draining"]) == ("2/2", 2)
+    reason = shown["drainingReason"]
+    assert reason.startswith("2 interface pods draining (chat-interface-c, chat-interface-d)")
+    last = h.status()["interfaceAutoscaler"]["lastScaleTime"]
+    assert f"scaled in to 2 pods (the interface autoscaler last changed the count at {last})" in (
+        reason
+    )
+    assert "closes its open ones with 1012" in reason
+
+    # Gone: nothing drains any more.
+    for name in ("c", "d"):
+        h.kube.delete("v1", "Pod", NAMESPACE, f"chat-interface-{name}")
+    h.clock.now += 15
+    h.run()
+    assert h.status()["interface"]["draining"] == 0
+    assert "drainingReason" not in h.status()["interface"]

@@ -41,9 +41,42 @@ def test_a_backlog_asks_for_at_most_one_worker_per_shard() -> None:
     decided = _decide(max_replicas=100)
     assert decided.desired == scaling.WORKER_CEILING == 16
     message = decided.condition.message
-    assert "maxReplicas 100 is over 16: the layer has 16 work shards" in message
-    assert "raise spec.channelLayer.workShards (it changes online)" in message
+    assert (
+        "spec.worker.autoscaling.maxReplicas 100 cannot be used: spec.channelLayer.workShards "
+        "is 16 and each shard is read by one worker of a pool at a time" in message
+    )
+    assert "allowed: up to 16, or raise spec.channelLayer.workShards to 100 or more" in message
+    assert "(it changes online)" in message
     assert "capped at 16" in message
+
+
+def test_a_pools_max_over_the_shards_names_the_pool_and_what_is_allowed() -> None:
+    pools = [
+        {"name": "http", "channels": ["http.request"], "autoscaling": {"maxReplicas": 40}},
+        {"name": "ws", "autoscaling": {"maxReplicas": 8}},
+    ]
+    fields = {"workerPools": pools, "channelLayer": {"workShards": 32}}
+    app = spec.parse(samples.app_body(spec_fields=fields))
+    snapshot = QueueSnapshot(10_000, 1.0, (("http.request", 10_000, 1.0),))
+    http, ws = scaling.decide_pools(app, {}, snapshot, {}, now=0.0, histories={})
+    assert http.scaling.desired == 32
+    message = http.scaling.condition.message
+    assert "spec.workerPools[0].autoscaling.maxReplicas (pool http) 40 cannot be used" in message
+    assert "allowed: up to 32" in message and "capped at 32" in message
+    assert "cannot be used" not in ws.scaling.condition.message
+
+
+def test_fixed_replicas_over_the_shards_say_how_many_idle() -> None:
+    fields = {
+        "worker": {"replicas": 20, "autoscaling": {"enabled": False}},
+        "channelLayer": {"workShards": 16},
+    }
+    app = spec.parse(samples.app_body(spec_fields=fields))
+    decided = scaling.decide(app, None, None, {}, now=0.0, history=())
+    assert decided.desired == 20  # what the spec asks for: the operator does not change it
+    message = decided.condition.message
+    assert "spec.worker.replicas 20 cannot be used" in message
+    assert "allowed: up to 16" in message and "4 of them idle" in message
 
 
 def test_left_out_the_shards_follow_max_replicas() -> None:
@@ -84,7 +117,9 @@ def test_a_max_within_the_shards_is_used_as_it_is() -> None:
 
 def test_with_keda_the_condition_says_workers_beyond_the_shards_idle() -> None:
     decided = _decide(max_replicas=30, mode="keda")
-    assert "a worker beyond one per shard would idle" in decided.condition.message
+    message = decided.condition.message
+    assert "spec.worker.autoscaling.maxReplicas 30 cannot be used" in message
+    assert "it scales that far regardless" in message
 
 
 def test_work_shards_raise_the_ceiling_and_reach_every_pod() -> None:
@@ -98,7 +133,7 @@ def test_work_shards_raise_the_ceiling_and_reach_every_pod() -> None:
     snapshot = QueueSnapshot(10_000, 1.0, (("websocket.receive", 10_000, 1.0),))
     decided = scaling.decide(app, {"spec": {"replicas": 4}}, snapshot, {}, now=0.0, history=())
     assert decided.desired == 64
-    assert "the layer has 64 work shards" in decided.condition.message
+    assert "spec.channelLayer.workShards is 64" in decided.condition.message
     deployments = [
         item for item in builders.desired(app, samples.context()) if item["kind"] == "Deployment"
     ]

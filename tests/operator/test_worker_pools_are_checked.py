@@ -43,10 +43,15 @@ REFUSED: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         "a pool's exclude applies only to the pool without channels",
         "applies only to a pool without channels",
     ),
-    "hpa-pool": (
-        [{**HTTP, "autoscaling": {"mode": "hpa"}}, REST],
-        "worker pools are autoscaled by mode builtin only",
-        "worker pools are autoscaled by mode builtin only",
+    "hpa-pool-to-zero": (
+        [{**HTTP, "autoscaling": {"mode": "hpa", "minReplicas": 0}}, REST],
+        "a pool's autoscaling.mode hpa cannot scale to zero",
+        "spec.workerPools[0].autoscaling.minReplicas: mode hpa cannot scale to zero",
+    ),
+    "keda-pool-without-prometheus": (
+        [{**HTTP, "autoscaling": {"mode": "keda"}}, REST],
+        "a pool in autoscaling mode keda needs prometheus.serverAddress",
+        "spec.workerPools[0].autoscaling.prometheus.serverAddress: mode keda needs it",
     ),
 }
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channelworks_operator import builders, spec
-from channelworks_operator.builders import meta
+from channelworks_operator.builders import autoscaling, meta
 from channelworks_operator.exceptions import ApiError
 from channelworks_operator.kube import Api
 
@@ -183,14 +183,21 @@ def prune(
     if memo.pruned_against == wanted_refs:
         return []
     removed: list[str] = []
-    # Worker pools come and go with spec.workerPools: every worker Deployment is a candidate.
+    # Worker pools come and go with spec.workerPools: every worker Deployment is a candidate, and
+    # the ScaledObject and HPA of the same name (a pool's, in modes keda and hpa).
     pools = kube.list(
         "apps/v1", "Deployment", app.namespace, meta.selector_string(app, meta.WORKER)
     )
-    candidates = [
-        *builders.possible(app),
-        *(builders.ChildRef("apps/v1", "Deployment", item["metadata"]["name"]) for item in pools),
-    ]
+    candidates = builders.possible(app)
+    for item in pools:
+        name = item["metadata"]["name"]
+        for version, kind in (
+            (autoscaling.KEDA_API_VERSION, "ScaledObject"),
+            (autoscaling.HPA_API_VERSION, "HorizontalPodAutoscaler"),
+            ("apps/v1", "Deployment"),
+        ):
+            if builders.ChildRef(version, kind, name) not in candidates:
+                candidates.append(builders.ChildRef(version, kind, name))
     for ref in candidates:
         if ref in wanted_refs or not served.get((ref.api_version, ref.kind), True):
             continue

@@ -44,6 +44,8 @@ class World:
     workers: Mapping[str | None, Mapping[str, Any] | None]  # worker Deployments, by pool name
     interface: Mapping[str, Any] | None = None  # read with interface autoscaling on
     load: InterfaceLoad | None = None  # the interface pods' reports (autoscaling, readable)
+    # Interface pods on their way out (a deletionTimestamp: draining), read with autoscaling.
+    draining: tuple[str, ...] | None = None
     jobs: tuple[release.JobState, ...] = ()  # migration Jobs (listed only while one is due)
     failure_log: str | None = None  # the log tail of spec.image's failed migration Job
     live: Mapping[str, Mapping[str, Any]] | None = None  # Deployments as they run, by key

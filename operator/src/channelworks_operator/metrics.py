@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from channelworks.layers import metrics as layer_metrics
 from channelworks.process import build
+from channelworks_operator import spec
 from channelworks_operator.autoscaler import InterfaceLoad
 
 RESULTS = ("success", "blocked", "invalid", "error")
@@ -50,13 +51,13 @@ class Metrics:
             registry=registry,
         )
         self.pool_queue_depth = Gauge(
-            "channelworks_operator_pool_queue_depth",
+            spec.POOL_QUEUE_DEPTH_METRIC,
             "Messages waiting on the channels a worker pool takes, per app and pool.",
             ["app", "pool"],
             registry=registry,
         )
         self.pool_oldest_age = Gauge(
-            "channelworks_operator_pool_oldest_message_age_seconds",
+            spec.POOL_OLDEST_AGE_METRIC,
             "Age of the oldest message waiting on a worker pool's channels, per app and pool.",
             ["app", "pool"],
             registry=registry,
@@ -99,20 +100,31 @@ class Metrics:
             self.reconcile_total.labels(result=result)
         build.build_info(registry, "operator", "channelworks-operator")
 
-    def autoscaled(self, app: str, pools: list[tuple[str, int, int, int, float]]) -> None:
-        """The built-in autoscaler's run for ``app``: per pool (``scaling.pool_figures``: name,
-        desired, max replicas, depth, oldest age) and added up; none decided: its series go."""
+    def autoscaled(self, app: str, pools: list[tuple[str, int | None, int, int, float]]) -> None:
+        """The autoscalers' run for ``app``: per pool (``scaling.pool_figures``: name, desired
+        (None: KEDA or an HPA decides), max replicas, depth, oldest age) and what the built-in
+        autoscaler decided added up; no pool: its series go."""
         if not pools:
             self.forget_autoscaler(app)
             return
-        self.desired_replicas.labels(app=app).set(sum(item[1] for item in pools))
-        self.max_replicas.labels(app=app).set(sum(item[2] for item in pools))
+        decided = [item for item in pools if item[1] is not None]
+        if decided:
+            self.desired_replicas.labels(app=app).set(sum(item[1] or 0 for item in decided))
+            self.max_replicas.labels(app=app).set(sum(item[2] for item in decided))
+        else:
+            for gauge in (self.desired_replicas, self.max_replicas):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(app)
         names = {item[0] for item in pools}
         for gone in self._pools.get(app, set()) - names:
             self._forget_pool(app, gone)
         self._pools[app] = names
         for name, desired, _, depth, oldest_age in pools:
-            self.pool_desired_replicas.labels(app=app, pool=name).set(desired)
+            if desired is None:
+                with contextlib.suppress(KeyError):
+                    self.pool_desired_replicas.remove(app, name)
+            else:
+                self.pool_desired_replicas.labels(app=app, pool=name).set(desired)
             self.pool_queue_depth.labels(app=app, pool=name).set(depth)
             self.pool_oldest_age.labels(app=app, pool=name).set(oldest_age)
 

@@ -170,9 +170,9 @@ class Observer:
         return snapshot, None
 
     async def _interfaces(self, key: str, app: spec.App, world: World) -> World:
-        """spec.interface.autoscaling: the interface Deployment and what its pods report (open
+        """spec.interface.autoscaling: the interface Deployment, what its pods report (open
         WebSockets, CPU; not read when the layer could not be read for the queue statistics
-        either)."""
+        either) and which of its pods are draining (being deleted)."""
         if not app.interface.autoscaling.enabled:
             return world
         interface = await asyncio.to_thread(
@@ -186,7 +186,21 @@ class Observer:
                 load = await self.stats.interface_load(key, target, timeout)
             except QueueStatsUnavailable:
                 load = None
-        return replace(world, interface=interface, load=load)
+        pods = await asyncio.to_thread(
+            self.kube.list,
+            "v1",
+            "Pod",
+            app.ref.namespace,
+            meta.selector_string(app.ref, meta.INTERFACE),
+        )
+        draining = tuple(
+            sorted(
+                pod["metadata"]["name"]
+                for pod in pods
+                if pod["metadata"].get("deletionTimestamp") is not None
+            )
+        )
+        return replace(world, interface=interface, load=load, draining=draining)
 
     async def _migrations(
         self, app: spec.App, world: World, known_logs: Mapping[str, str]

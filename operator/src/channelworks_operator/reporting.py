@@ -157,6 +157,12 @@ class Reporter:
             if redis_state is not None
             else 0
         )
+        interface_block = scaling_module.interface_status_block(
+            world.previous_status.get("interfaceAutoscaler"),
+            decision.interfaces,
+            decision.interfaces.deployment,  # as read before this run's apply changed it
+            now=wall,
+        )
         return status.Observation(
             interface=status.Workload.of(interface),
             worker=scaling_module.total(workers_now),
@@ -174,11 +180,9 @@ class Reporter:
                 decision.worker,
                 now=wall,
             ),
-            interface_autoscaler=scaling_module.interface_status_block(
-                world.previous_status.get("interfaceAutoscaler"),
-                decision.interfaces,
-                interface,
-                now=wall,
+            interface_autoscaler=interface_block,
+            interface_draining=scaling_module.draining_block(
+                app, world.draining, status.Workload.of(interface), interface_block
             ),
             queue_depth=world.snapshot.depth if world.snapshot else None,
             oldest_age_seconds=world.snapshot.oldest_age_seconds if world.snapshot else None,

@@ -12,7 +12,7 @@ from typing import Any
 
 from channelworks_operator import autoscaler, conditions, spec, status, timestamps
 from channelworks_operator.autoscaler import InterfaceLoad, QueueSnapshot
-from channelworks_operator.builders import meta
+from channelworks_operator.builders import meta, workloads
 
 KEDA = ("keda.sh/v1alpha1", "ScaledObject")
 EXTERNAL_METRICS = "external.metrics.k8s.io/v1beta1"
@@ -74,20 +74,18 @@ def decide(
     scaling = pool.worker.autoscaling
     kind = conditions.AUTOSCALING
     live = live_replicas(worker)
+    ceiling = app.channel_layer.shards * WORKERS_PER_SHARD
     if not scaling.enabled:
         count = pool.worker.replicas
-        field = "spec.worker.replicas" if pool.name is None else "replicas"
+        field = _pool_field(app, pool, "replicas")
         message = f"autoscaling is off: {count} workers ({field})"
+        if count > ceiling:
+            message += _over_shards(app, field, count) + f"; {count - ceiling} of them idle)"
         return Scaling(count, count, conditions.false(kind, "Disabled", message))
-    ceiling = app.channel_layer.shards * WORKERS_PER_SHARD
     ceiling_note = ""
     if scaling.max_replicas > ceiling:
-        ceiling_note = (
-            f" (maxReplicas {scaling.max_replicas} is over {ceiling}: the layer has "
-            f"{app.channel_layer.shards} work shards and a worker beyond one per shard would "
-            "idle; raise spec.channelLayer.workShards (it changes online) or leave it out to "
-            "follow maxReplicas"
-        )
+        field = _pool_field(app, pool, "autoscaling.maxReplicas")
+        ceiling_note = _over_shards(app, field, scaling.max_replicas)
     if scaling.mode == "builtin":
         snapshot = snapshot.of(pool) if snapshot else None
         if ceiling_note:
@@ -112,7 +110,8 @@ def decide(
     if ceiling_note:
         ceiling_note += "; it scales that far regardless)"
     fallback = max(1, scaling.min_replicas)
-    name = meta.worker_name(app.ref)
+    name = workloads.worker_name(app.ref, pool)
+    queue = "the queue" if pool.name is None else f"the queue of its channels (pool {pool.name})"
     if scaling.mode == "keda":
         if not served.get(KEDA):
             message = (
@@ -122,7 +121,8 @@ def decide(
             return Scaling(fallback, fallback, conditions.false(kind, "KedaNotInstalled", message))
         message = (
             f"KEDA ScaledObject {name} scales workers from {scaling.min_replicas} to "
-            f"{scaling.max_replicas} on the queue depth in Prometheus{ceiling_note}"
+            f"{scaling.max_replicas} on {queue}: depth and oldest age in Prometheus"
+            f"{ceiling_note}"
         )
         return Scaling(None, live or fallback, conditions.true(kind, "ScaledObject", message))
     selected_by = app.ref.prefix
@@ -144,10 +144,36 @@ def decide(
         return Scaling(None, live or fallback, condition)
     message = (
         f"HorizontalPodAutoscaler {name} scales workers from {fallback} to "
-        f"{scaling.max_replicas} on the external metric {scaling.metric_name}{ceiling_note}"
+        f"{scaling.max_replicas} on {queue}: the external metric {scaling.metric_name}"
+        f"{ceiling_note}"
     )
     return Scaling(
         None, live or fallback, conditions.true(kind, "HorizontalPodAutoscaler", message)
+    )
+
+
+def _pool_field(app: spec.App, pool: spec.WorkerPool, name: str) -> str:
+    """The spec field ``name`` of ``pool`` as a user finds it (``spec.worker.<name>``, or
+    ``spec.workerPools[<i>].<name>`` with the pool's name)."""
+    if pool.name is None:
+        return f"spec.worker.{name}"
+    return f"spec.workerPools[{app.pools.index(pool)}].{name} (pool {pool.name})"
+
+
+def _over_shards(app: spec.App, field: str, count: int) -> str:
+    """Why ``count`` workers of one pool cannot all be used, and what is allowed."""
+    shards = app.channel_layer.shards
+    source = (
+        "spec.channelLayer.workShards"
+        if app.channel_layer.work_shards is not None
+        else "the layer's work shards"
+    )
+    return (
+        f" ({field} {count} cannot be used: {source} is {shards} and each shard is read by one "
+        f"worker of a pool at a time, so at most {shards * WORKERS_PER_SHARD} workers of it have "
+        f"work; allowed: up to {shards * WORKERS_PER_SHARD}, or raise "
+        f"spec.channelLayer.workShards to {count} or more (it changes online) or leave it out "
+        "to follow maxReplicas"
     )
 
 
@@ -185,21 +211,29 @@ def status_block(
 ) -> dict[str, Any] | None:
     """``status.autoscaler`` (built-in mode): the last decision, and when workers last changed
     (``now``, RFC 3339, when this run changes them); with worker pools, ``pools`` holds each
-    pool's own: its queue, its decision and why."""
+    autoscaled pool's own: its queue, its decision and why (for a pool KEDA or an HPA scales,
+    who does and on what, without a count of the operator's)."""
     now = _wall(now)
     block = _decision_block(previous, scaling.decision, worker, now)
-    if block is None or not scaling.pools:
+    if not scaling.pools:
         return block
     earlier = {item.get("name"): item for item in (previous or {}).get("pools") or [] if item}
     pools = []
     for item in scaling.pools:
         part = _decision_block(earlier.get(item.pool.name), item.scaling.decision, item.worker, now)
         if part is None:
-            continue
+            if not item.pool.worker.autoscaling.enabled:
+                continue
+            condition = item.scaling.condition
+            part = {"reason": condition.reason, "message": condition.message}
         if item.snapshot is not None:
             part["queueDepth"] = item.snapshot.depth
             part["oldestMessageAgeSeconds"] = round(item.snapshot.oldest_age_seconds, 3)
         pools.append({"name": item.pool.name, **part})
+    if block is None:
+        if not pools:
+            return None
+        block = {"reason": scaling.condition.reason, "message": scaling.condition.message}
     block["pools"] = pools
     return block
 
@@ -312,31 +346,37 @@ def combined(pools: list[PoolScaling]) -> tuple[Scaling, Mapping[str, Any] | Non
     return Scaling(None, desired, condition, decision, tuple(pools)), view
 
 
-def pool_figures(pools: list[PoolScaling]) -> list[tuple[str, int, int, int, float]]:
+PoolFigures = tuple[str, int | None, int, int, float]
+
+
+def pool_figures(pools: list[PoolScaling]) -> list[PoolFigures]:
     """Per pool, for the metrics: name ("default" for the app without ``spec.workerPools``),
-    desired and most replicas, waiting messages and the oldest one's age; only the pools the
-    built-in autoscaler decided (none when it decided none)."""
+    desired replicas (None where KEDA or an HPA decides) and most replicas, waiting messages
+    and the oldest one's age: the pools the built-in autoscaler decided, and the named pools a
+    ScaledObject or HPA scales on these very gauges (when their queue was read)."""
     return [
         (
             item.pool.name or "default",
-            item.scaling.decision.desired,
+            item.scaling.decision.desired if item.scaling.decision is not None else None,
             item.pool.worker.autoscaling.max_replicas,
             item.snapshot.depth if item.snapshot else 0,
             item.snapshot.oldest_age_seconds if item.snapshot else 0.0,
         )
         for item in pools
         if item.scaling.decision is not None
+        or (
+            item.pool.name is not None
+            and item.snapshot is not None
+            and item.pool.worker.autoscaling.enabled
+            and item.pool.worker.autoscaling.mode != "builtin"
+        )
     ]
 
 
 def handovers(pools: list[PoolScaling], interfaces: InterfaceScaling) -> list[Mapping[str, Any]]:
     """The Deployments whose count KEDA or an HPA takes over this run (``build_replicas``
     None): their current count is kept by ``HANDOVER_MANAGER`` (see ``holds_replicas``)."""
-    found = [
-        item.worker
-        for item in pools
-        if item.pool.name is None and item.scaling.build_replicas is None and item.worker
-    ]
+    found = [item.worker for item in pools if item.scaling.build_replicas is None and item.worker]
     if interfaces.external and interfaces.deployment is not None:
         found.append(interfaces.deployment)
     return found
@@ -400,8 +440,13 @@ def decide_interfaces(
     if not targets.enabled:
         return InterfaceScaling(None, None, load)
     live = live_replicas(interface)
+    note = _unreachable_target(app)
     if targets.mode != "builtin":
-        return _external_interfaces(app, interface, load, live, served)
+        run = _external_interfaces(app, interface, load, live, served)
+        if run.condition is None or not note:
+            return run
+        condition = dataclasses.replace(run.condition, message=run.condition.message + note)
+        return dataclasses.replace(run, condition=condition)
     decision = autoscaler.decide_interfaces(
         targets,
         current=live if live is not None else targets.min_replicas,
@@ -409,7 +454,25 @@ def decide_interfaces(
         now=now,
         history=history,
     )
+    if note:
+        decision = dataclasses.replace(decision, message=decision.message + note)
     return InterfaceScaling(decision.desired, decision, load, live, interface)
+
+
+def _unreachable_target(app: spec.App) -> str:
+    """Why ``targetConnectionsPerPod`` cannot be used when it is over what one interface pod
+    takes (pods refuse sockets with 503 before the count reaches it, so it never scales out on
+    connections), and what is allowed; empty when it can be."""
+    target = app.interface.autoscaling.target_connections
+    limit = spec.interface_connection_limit(app.interface)
+    if target <= limit:
+        return ""
+    return (
+        f" (spec.interface.autoscaling.targetConnectionsPerPod {target} cannot be used: an "
+        f"interface pod takes at most {limit} connections ({spec.INTERFACE_MAX_CONNECTIONS_ENV}) "
+        f"and refuses more with 503, so pods never reach it; allowed: up to {limit}, or raise "
+        f"{spec.INTERFACE_MAX_CONNECTIONS_ENV} in spec.interface.env)"
+    )
 
 
 def _external_interfaces(
@@ -515,3 +578,33 @@ def interface_status_block(
         if run.load.cpu_percent is not None:
             block["cpuPercent"] = round(run.load.cpu_percent, 1)
     return block
+
+
+def draining_block(
+    app: spec.App,
+    pods: tuple[str, ...] | None,
+    interface: status.Workload | None,
+    autoscaler_block: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """``status.interface.draining`` and ``drainingReason``: the interface pods on their way out
+    (deleted, still closing their sockets) and why; None when the pods were not read."""
+    if pods is None:
+        return None
+    if not pods:
+        return {"draining": 0}
+    names = ", ".join(pods)
+    if interface is not None and not interface.rolled_out and interface.updated < interface.desired:
+        why = "a rollout replaces them"
+    else:
+        desired = interface.desired if interface is not None else "fewer"
+        why = f"scaled in to {desired} pods"
+        last = (autoscaler_block or {}).get("lastScaleTime")
+        if last:
+            why += f" (the interface autoscaler last changed the count at {last})"
+    message = (
+        f"{len(pods)} interface pods draining ({names}): {why}; each takes no new sockets, "
+        "closes its open ones with 1012 spread over its drain window so clients reconnect to "
+        f"the other pods, and exits within {app.interface.grace_seconds} s "
+        "(spec.interface.terminationGracePeriodSeconds)"
+    )
+    return {"draining": len(pods), "drainingReason": message}

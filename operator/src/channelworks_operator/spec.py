@@ -31,6 +31,9 @@ RETENTION = ("Retain", "Delete")
 # what KEDA's default query and the HPA's default external metric read.
 QUEUE_DEPTH_METRIC = "channelworks_layer_queue_depth"
 OLDEST_AGE_METRIC = "channelworks_layer_oldest_message_age_seconds"
+# The same per worker pool (label ``pool``), which a pool's ScaledObject or HPA reads.
+POOL_QUEUE_DEPTH_METRIC = "channelworks_operator_pool_queue_depth"
+POOL_OLDEST_AGE_METRIC = "channelworks_operator_pool_oldest_message_age_seconds"
 # The WebSockets open over an app's interface pods, as the operator last read them.
 CONNECTIONS_METRIC = "channelworks_operator_interface_connections"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -43,6 +46,11 @@ RESERVED_ENV = frozenset(
         "DJANGO_SETTINGS_MODULE",
     }
 )
+# The connections one interface process takes before it answers 503
+# (channelworks_interface.config.DEFAULT_MAX_CONNECTIONS; a test keeps them equal), unless
+# spec.interface.env sets this variable.
+INTERFACE_MAX_CONNECTIONS = 10_000
+INTERFACE_MAX_CONNECTIONS_ENV = "CHANNELWORKS_INTERFACE_MAX_CONNECTIONS"
 MAX_NAME_LENGTH = 46
 MAX_CLUSTER_NODES = 128
 DEFAULT_SHARDS = 3
@@ -128,6 +136,17 @@ class InterfaceSpec:
     resources: Json
     placement: Placement
     autoscaling: InterfaceAutoscalingSpec = InterfaceAutoscalingSpec()
+
+
+def interface_connection_limit(interface: InterfaceSpec) -> int:
+    """The connections one interface pod takes: ``CHANNELWORKS_INTERFACE_MAX_CONNECTIONS`` from
+    ``spec.interface.env`` when given as a number, else the interface's default."""
+    for item in interface.env:
+        value = item.get("value")
+        ours = item.get("name") == INTERFACE_MAX_CONNECTIONS_ENV
+        if ours and isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+            return int(value)
+    return INTERFACE_MAX_CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -500,11 +519,16 @@ def _channel_names(fields: _Fields, key: str) -> tuple[str, ...]:
 
 
 def _merged(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """A pool's settings: its own over ``spec.worker``'s (autoscaling merged key by key)."""
+    """A pool's settings: its own over ``spec.worker``'s (autoscaling and its prometheus block
+    merged key by key)."""
     merged = {**defaults, **override}
     autoscaling = override.get("autoscaling")
-    if isinstance(autoscaling, Mapping) and isinstance(defaults.get("autoscaling"), Mapping):
-        merged["autoscaling"] = {**defaults["autoscaling"], **autoscaling}
+    inherited = defaults.get("autoscaling")
+    if isinstance(autoscaling, Mapping) and isinstance(inherited, Mapping):
+        merged["autoscaling"] = {**inherited, **autoscaling}
+        prometheus = autoscaling.get("prometheus")
+        if isinstance(prometheus, Mapping) and isinstance(inherited.get("prometheus"), Mapping):
+            merged["autoscaling"]["prometheus"] = {**inherited["prometheus"], **prometheus}
     return merged
 
 
@@ -535,8 +559,24 @@ def _pool(item: Any, index: int, worker: _Fields, settings_module: str | None) -
         exclude=exclude,
         image=fields.text("image"),
         settings_module=own_settings or settings_module,
-        worker=_worker(_Fields(_merged(worker.data, settings), path)),
+        worker=_worker(_Fields(_merged(_pool_defaults(worker.data), settings), path)),
     )
+
+
+def _pool_defaults(worker: Mapping[str, Any]) -> dict[str, Any]:
+    """What a pool inherits of ``spec.worker``: everything but the metric a KEDA query or an
+    HPA reads, which there means the whole app's queue; a pool's default is its own queue."""
+    defaults = dict(worker)
+    autoscaling = defaults.get("autoscaling")
+    if isinstance(autoscaling, Mapping):
+        autoscaling = {**autoscaling, "metricName": POOL_QUEUE_DEPTH_METRIC}
+        prometheus = autoscaling.get("prometheus")
+        if isinstance(prometheus, Mapping):
+            autoscaling["prometheus"] = {k: v for k, v in prometheus.items() if k != "query"}
+        defaults["autoscaling"] = autoscaling
+    else:
+        defaults["autoscaling"] = {"metricName": POOL_QUEUE_DEPTH_METRIC}
+    return defaults
 
 
 # What a pool may set of spec.worker's fields (the rest it shares with spec.worker).
@@ -598,15 +638,6 @@ def _pools(
             f"uncovered channels: {', '.join(uncovered)} excluded from pool {rest[0].name!r} "
             "and taken by no other pool: their messages would never be taken",
         )
-    for index, pool in enumerate(pools):
-        scaling = pool.worker.autoscaling
-        if scaling.enabled and scaling.mode != "builtin":
-            raise InvalidSpec(
-                f"spec.workerPools[{index}].autoscaling.mode",
-                f"worker pools are autoscaled by mode builtin only (got {scaling.mode}); use "
-                "builtin "
-                "or no pools",
-            )
     everything_else = tuple(sorted(owner))
     return tuple(
         pool if pool.channels else dataclasses.replace(pool, exclude=everything_else)

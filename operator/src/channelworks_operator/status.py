@@ -90,6 +90,8 @@ class Observation:
     migration_status: Mapping[str, str] | None = None
     # status.interfaceAutoscaler (spec.interface.autoscaling), scaling.interface_status_block.
     interface_autoscaler: Mapping[str, Any] | None = None
+    # status.interface.draining / drainingReason (scaling.draining_block), with autoscaling.
+    interface_draining: Mapping[str, Any] | None = None
 
 
 def interface_condition(workload: Workload | None) -> Condition:
@@ -188,6 +190,7 @@ def build(
             "replicas": iface.desired if iface else app.interface.replicas,
             "readyReplicas": iface.ready if iface else 0,
             "ready": iface.summary if iface else f"0/{app.interface.replicas}",
+            **(obs.interface_draining or {}),
         },
         "worker": {
             "replicas": worker.replicas if worker else 0,

@@ -52,11 +52,12 @@ def desired(app: spec.App, ctx: BuildContext) -> list[Manifest]:
         *(workloads.worker_deployment(app, ctx, layer, pool) for pool in app.pools),
         workloads.disruption_budget(app, meta.WORKER),
     ]
-    scaling = app.pools[0].worker.autoscaling  # keda and hpa: the default pool only
-    if scaling.enabled and scaling.mode == "keda" and ctx.keda_available:
-        children.append(autoscaling.scaled_object(app))
-    if scaling.enabled and scaling.mode == "hpa":
-        children.append(autoscaling.horizontal_pod_autoscaler(app))
+    for pool in app.pools:  # keda and hpa: one ScaledObject or HPA per pool's Deployment
+        scaling = pool.worker.autoscaling
+        if scaling.enabled and scaling.mode == "keda" and ctx.keda_available:
+            children.append(autoscaling.scaled_object(app, pool))
+        if scaling.enabled and scaling.mode == "hpa":
+            children.append(autoscaling.horizontal_pod_autoscaler(app, pool))
     interfaces = app.interface.autoscaling
     if interfaces.enabled and interfaces.mode == "keda" and ctx.keda_available:
         children.append(autoscaling.interface_scaled_object(app))
@@ -71,7 +72,8 @@ def desired(app: spec.App, ctx: BuildContext) -> list[Manifest]:
 
 
 def possible(app: spec.AppRef) -> list[ChildRef]:
-    """Objects that come and go with the spec; the ones not desired are removed."""
+    """Objects that come and go with the spec; the ones not desired are removed (a worker
+    pool's Deployment, ScaledObject and HPA are found by their labels, see ``applying``)."""
     worker = meta.worker_name(app)
     interface = meta.interface_name(app)
     redis_name = meta.redis_name(app)

@@ -10,19 +10,37 @@ operator itself writes the Deployments' replicas.
 from __future__ import annotations
 
 from channelworks_operator import spec
-from channelworks_operator.builders import meta
+from channelworks_operator.builders import meta, workloads
 
 Manifest = meta.Manifest
 KEDA_API_VERSION = "keda.sh/v1alpha1"
 HPA_API_VERSION = "autoscaling/v2"
 
 
-def default_query(app: spec.App) -> str:
-    return f'sum({spec.QUEUE_DEPTH_METRIC}{{app="{app.ref.prefix}"}})'
+def _selector(app: spec.App, pool: spec.WorkerPool | None) -> dict[str, str]:
+    """The labels that pick a worker pool's series: the app's, and the pool's own for a named
+    pool (the operator's ``channelworks_operator_pool_*`` gauges carry ``pool``)."""
+    labels = {"app": app.ref.prefix}
+    if pool is not None and pool.name is not None:
+        labels["pool"] = pool.name
+    return labels
 
 
-def oldest_age_query(app: spec.App) -> str:
-    return f'max({spec.OLDEST_AGE_METRIC}{{app="{app.ref.prefix}"}})'
+def _promql(metric: str, labels: dict[str, str]) -> str:
+    return metric + "{" + ",".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
+
+
+def default_query(app: spec.App, pool: spec.WorkerPool | None = None) -> str:
+    """The queue depth a ScaledObject reads: the app's, or a named pool's own channels'."""
+    named = pool is not None and pool.name is not None
+    metric = spec.POOL_QUEUE_DEPTH_METRIC if named else spec.QUEUE_DEPTH_METRIC
+    return f"sum({_promql(metric, _selector(app, pool))})"
+
+
+def oldest_age_query(app: spec.App, pool: spec.WorkerPool | None = None) -> str:
+    named = pool is not None and pool.name is not None
+    metric = spec.POOL_OLDEST_AGE_METRIC if named else spec.OLDEST_AGE_METRIC
+    return f"max({_promql(metric, _selector(app, pool))})"
 
 
 def connections_query(app: spec.App) -> str:
@@ -46,14 +64,23 @@ def _scale_down_behavior(window: int) -> Manifest:
 Targets = spec.AutoscalingSpec | spec.InterfaceAutoscalingSpec
 
 
+def _pool_labels(pool: spec.WorkerPool | None) -> dict[str, str] | None:
+    return {workloads.POOL_LABEL: pool.name} if pool is not None and pool.name else None
+
+
 def _scaled_object(
-    app: spec.App, name: str, component: str, targets: Targets, triggers: list[Manifest]
+    app: spec.App,
+    name: str,
+    component: str,
+    targets: Targets,
+    triggers: list[Manifest],
+    pool: spec.WorkerPool | None = None,
 ) -> Manifest:
     window = targets.scale_down_stabilization_seconds
     return {
         "apiVersion": KEDA_API_VERSION,
         "kind": "ScaledObject",
-        "metadata": meta.metadata(app.ref, name, component),
+        "metadata": meta.metadata(app.ref, name, component, extra_labels=_pool_labels(pool)),
         "spec": {
             "scaleTargetRef": _scale_target(name),
             "minReplicaCount": targets.min_replicas,
@@ -81,27 +108,33 @@ def _prometheus(address: str, query: str, threshold: int, metric_type: str) -> M
     }
 
 
-def scaled_object(app: spec.App) -> Manifest:
-    """The workers': queue depth per worker (AverageValue) and the oldest message's age (Value:
-    workers grow in proportion to how late the oldest message is)."""
-    autoscaling = app.worker.autoscaling
+def scaled_object(app: spec.App, pool: spec.WorkerPool | None = None) -> Manifest:
+    """A worker pool's (the default pool's when None): queue depth per worker (AverageValue) and
+    the oldest message's age (Value: workers grow in proportion to how late the oldest message
+    is), both of the channels the pool takes."""
+    pool = pool or app.pools[0]
+    autoscaling = pool.worker.autoscaling
     address = autoscaling.prometheus_address or ""
     return _scaled_object(
         app,
-        meta.worker_name(app.ref),
+        workloads.worker_name(app.ref, pool),
         meta.WORKER,
         autoscaling,
         [
             _prometheus(
                 address,
-                autoscaling.prometheus_query or default_query(app),
+                autoscaling.prometheus_query or default_query(app, pool),
                 autoscaling.target_queue_depth,
                 "AverageValue",
             ),
             _prometheus(
-                address, oldest_age_query(app), autoscaling.target_oldest_age_seconds, "Value"
+                address,
+                oldest_age_query(app, pool),
+                autoscaling.target_oldest_age_seconds,
+                "Value",
             ),
         ],
+        pool,
     )
 
 
@@ -127,23 +160,30 @@ def interface_scaled_object(app: spec.App) -> Manifest:
     return _scaled_object(app, meta.interface_name(app.ref), meta.INTERFACE, autoscaling, triggers)
 
 
-def _external(app: spec.App, metric: str, target: Manifest) -> Manifest:
+def _external(
+    app: spec.App, metric: str, target: Manifest, pool: spec.WorkerPool | None = None
+) -> Manifest:
     return {
         "type": "External",
         "external": {
-            "metric": {"name": metric, "selector": {"matchLabels": {"app": app.ref.prefix}}},
+            "metric": {"name": metric, "selector": {"matchLabels": _selector(app, pool)}},
             "target": target,
         },
     }
 
 
 def _hpa(
-    app: spec.App, name: str, component: str, targets: Targets, metrics: list[Manifest]
+    app: spec.App,
+    name: str,
+    component: str,
+    targets: Targets,
+    metrics: list[Manifest],
+    pool: spec.WorkerPool | None = None,
 ) -> Manifest:
     return {
         "apiVersion": HPA_API_VERSION,
         "kind": "HorizontalPodAutoscaler",
-        "metadata": meta.metadata(app.ref, name, component),
+        "metadata": meta.metadata(app.ref, name, component, extra_labels=_pool_labels(pool)),
         "spec": {
             "scaleTargetRef": _scale_target(name),
             "minReplicas": max(1, targets.min_replicas),  # an HPA cannot scale to zero
@@ -154,21 +194,24 @@ def _hpa(
     }
 
 
-def horizontal_pod_autoscaler(app: spec.App) -> Manifest:
-    """The workers': the queue depth per worker and the oldest message's age (external metrics,
-    selected by the app's label)."""
-    autoscaling = app.worker.autoscaling
+def horizontal_pod_autoscaler(app: spec.App, pool: spec.WorkerPool | None = None) -> Manifest:
+    """A worker pool's (the default pool's when None): the queue depth per worker and the
+    oldest message's age (external metrics, selected by the app's label and a named pool's)."""
+    pool = pool or app.pools[0]
+    autoscaling = pool.worker.autoscaling
     depth = {"type": "AverageValue", "averageValue": str(autoscaling.target_queue_depth)}
     age = {"type": "Value", "value": str(autoscaling.target_oldest_age_seconds)}
+    age_metric = spec.OLDEST_AGE_METRIC if pool.name is None else spec.POOL_OLDEST_AGE_METRIC
     return _hpa(
         app,
-        meta.worker_name(app.ref),
+        workloads.worker_name(app.ref, pool),
         meta.WORKER,
         autoscaling,
         [
-            _external(app, autoscaling.metric_name, depth),
-            _external(app, spec.OLDEST_AGE_METRIC, age),
+            _external(app, autoscaling.metric_name, depth, pool),
+            _external(app, age_metric, age, pool),
         ],
+        pool,
     )
 
 
