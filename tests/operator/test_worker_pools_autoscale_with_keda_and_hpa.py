@@ -16,6 +16,9 @@ from channelworks_operator import builders, spec
 from channelworks_operator.kube import Kube
 from tests.operator import apps, optional_apis, samples
 from tests.operator.conftest import OperatorFactory
+from tests.operator.test_autoscaling_modes_use_keda_and_hpa_when_present import (
+    operator_owns_replicas,
+)
 from tests.operator.test_reconcile_logic_runs_in_process import Harness
 from tests.support.eventually import eventually
 
@@ -171,13 +174,6 @@ def test_pools_in_keda_and_hpa_mode_are_handed_to_their_own_autoscalers_in_proce
     assert not h.kube.has("HorizontalPodAutoscaler", "chat-worker-sockets")
     assert not h.kube.has("Deployment", "chat-worker-sockets")
     assert h.kube.has("Deployment", "chat-worker")
-
-
-def operator_owns_replicas(deployment: dict[str, Any]) -> bool:
-    for entry in deployment["metadata"].get("managedFields") or []:
-        if entry.get("manager") == "channelworks-operator" and entry.get("operation") == "Apply":
-            return "f:replicas" in entry.get("fieldsV1", {}).get("f:spec", {})
-    return False
 
 
 def test_the_api_server_and_its_hpa_controller_take_each_pools_autoscaler(

@@ -136,16 +136,15 @@ class Observer:
         ready = int((redis_set.get("status") or {}).get("readyReplicas", 0))
         if ready == 0:
             return channel_layer.ClusterOutcome(False, 0, "", ("no Redis pod is ready yet",), ())
-        pods = await asyncio.to_thread(
-            self.kube.list,
-            "v1",
-            "Pod",
-            app.ref.namespace,
-            meta.selector_string(app.ref, meta.CHANNEL_LAYER),
-        )
+        pods = await self._pods(app, meta.CHANNEL_LAYER)
         count = max(app.channel_layer.redis.nodes, int(redis_set["spec"].get("replicas", 0)))
         addresses = channel_layer.pod_addresses(pods, app.ref, count)
         return await channel_layer.form(addresses, app, password, log=log)
+
+    async def _pods(self, app: spec.App, component: str) -> list[dict[str, Any]]:
+        """The app's pods of one component."""
+        selector = meta.selector_string(app.ref, component)
+        return await asyncio.to_thread(self.kube.list, "v1", "Pod", app.ref.namespace, selector)
 
     async def _read_stats(
         self,
@@ -186,13 +185,7 @@ class Observer:
                 load = await self.stats.interface_load(key, target, timeout)
             except QueueStatsUnavailable:
                 load = None
-        pods = await asyncio.to_thread(
-            self.kube.list,
-            "v1",
-            "Pod",
-            app.ref.namespace,
-            meta.selector_string(app.ref, meta.INTERFACE),
-        )
+        pods = await self._pods(app, meta.INTERFACE)
         draining = tuple(
             sorted(
                 pod["metadata"]["name"]
