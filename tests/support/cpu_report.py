@@ -20,7 +20,6 @@ workers send their figures to the controller, which writes the one file.
 from __future__ import annotations
 
 import json
-import os
 import resource
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -89,10 +88,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(CpuReport(Path(path), config), "cpu-report")
 
 
-def worker_name() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
 class CpuReport:
     """Measures in every process; collects and writes in the controller (or the only process)."""
 
@@ -100,6 +95,9 @@ class CpuReport:
         self.path = path
         self.config = config
         self.is_worker = hasattr(config, "workerinput")
+        # The xdist worker's id (gw0, gw1...), or "main" in a run without workers.
+        worker_input = getattr(config, "workerinput", {})
+        self.name = worker_input.get("workerid", "main")
         self.tests: dict[str, Row] = {}
         self.processes: dict[str, dict[str, float]] = {}
 
@@ -133,7 +131,7 @@ class CpuReport:
             report.user_properties.append(
                 (
                     REPORT_KEY,
-                    {"own": usage.own, "children": usage.children, "worker": worker_name()},
+                    {"own": usage.own, "children": usage.children, "worker": self.name},
                 )
             )
             del item.stash[_PHASE_USAGE]
