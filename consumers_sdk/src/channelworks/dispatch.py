@@ -97,11 +97,21 @@ class Runner:
         message = message_module.Message(content, channel, self.layer)
         return message, self.router.resolve(channel, content)
 
+    def runs_on_the_loop(self, found: routing.Resolution) -> bool:
+        """Whether the consumer ``found`` is ``async def`` (runs on the loop, not a thread)."""
+        return self._is_async(found.consumer)
+
     async def dispatch(self, channel: str, content: dict[str, Any]) -> Outcome:
         """Handle one message from async code; sync consumers run on the executor."""
         message, found = self.resolve(channel, content)
         if found is None:
             return Outcome(channel, "unrouted")
+        return await self.run(channel, message, found)
+
+    async def run(
+        self, channel: str, message: message_module.Message, found: routing.Resolution
+    ) -> Outcome:
+        """Handle a message :meth:`resolve` found a route for, from async code."""
         if self._is_async(found.consumer):
             held, error = await self._call_async(found, message)
         else:

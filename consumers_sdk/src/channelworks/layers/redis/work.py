@@ -442,19 +442,16 @@ class RedisWorkReceiver(WorkReceiver):
         it after a crash knows it ran before (at-most-once HTTP, dead letters)."""
 
         async def start(exact: bool) -> int:
-            counting = self._batcher.command(
-                shard.layout.shard_tags[shard.index],
-                "HINCRBY",
-                shard.layout.attempts(shard.index),
-                _attempt_field(key, entry_id),
-                1,
-            )
+            tag = shard.layout.shard_tags[shard.index]
+            field = _attempt_field(key, entry_id)
+            attempts = shard.layout.attempts(shard.index)
             backlog = shard.backlog_until
             if exact or backlog is None or _id_tuple(entry_id) <= backlog.get(key, (0, 0)):
-                return int(await counting)
+                return int(await self._batcher.command(tag, "HINCRBY", attempts, field, 1))
             # Arrived after we took the shard: nobody handed it out before. Record the hand-out
-            # (for the next owner, should we die) without waiting for the answer.
-            recording = asyncio.ensure_future(counting)
+            # (for the next owner, should we die) without waiting for the answer: queued in the
+            # next pipeline as a plain future (no task of its own per message).
+            recording = self._batcher.enqueue(tag, "HINCRBY", attempts, field, 1)
             self._recording.add(recording)
             recording.add_done_callback(self._recorded)
             return 1
@@ -467,10 +464,12 @@ class RedisWorkReceiver(WorkReceiver):
             logger.info("recording a hand-out failed (%s)", recording.exception())
 
     def _acker(self, shard: _Shard, key: bytes, entry_id: bytes) -> Any:
+        tag = shard.layout.shard_tags[shard.index]
+
         async def ack(delivery: Delivery) -> None:
             self._dispatcher.done(delivery)  # the connection's next event may go now
             try:
-                await self._delete([(key, entry_id)])
+                await self._delete_one(tag, key, entry_id)
             finally:
                 # Only once the entry is gone may the shard be handed to another worker.
                 shard.unacked -= 1
@@ -482,6 +481,17 @@ class RedisWorkReceiver(WorkReceiver):
                     await self._give_back(shard)
 
         return ack
+
+    async def _delete_one(self, tag: str, key: bytes, entry_id: bytes) -> None:
+        """XDEL one taken entry and forget its hand-out: the ack of every message, so both
+        commands join the next pipeline as plain futures (no task per command, as a gather
+        of coroutines would make)."""
+        await asyncio.gather(
+            self._batcher.enqueue(tag, "XDEL", key, entry_id),
+            self._batcher.enqueue(
+                tag, "HDEL", KeyLayout.attempts_in(tag), _attempt_field(key, entry_id)
+            ),
+        )
 
     async def _delete(self, entries: list[tuple[bytes, bytes]]) -> None:
         """XDEL taken or stale entries, one command per stream, and forget their hand-outs."""
