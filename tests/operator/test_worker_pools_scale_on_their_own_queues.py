@@ -72,8 +72,9 @@ def test_each_pool_is_a_deployment_scaled_on_its_own_queue(
     assert env_of(sockets)["CHANNELWORKS_WORKER_EXCLUDE_CHANNELS"] == "http.request"
     assert http["spec"]["selector"]["matchLabels"]["channelworks.dev/pool"] == "http"
     assert sockets["spec"]["template"]["metadata"]["labels"]["channelworks.dev/pool"] == "sockets"
-    app = apps.wait_condition(kube, namespace, "Ready", "True")
-    assert app["status"]["worker"]["ready"] == "2/2"
+    # The status follows in the run that removed chat-worker, a moment after it went.
+    eventually(lambda: apps.get(kube, namespace)["status"]["worker"]["ready"] == "2/2", timeout=30)
+    apps.wait_condition(kube, namespace, "Ready", "True")
 
     prefix = f"{namespace}.chat"
     asyncio.run(fill(redis_url, prefix, "websocket.receive", 45))  # 5 wanted, sockets max 3

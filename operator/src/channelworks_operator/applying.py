@@ -189,13 +189,13 @@ def prune(
         "apps/v1", "Deployment", app.namespace, meta.selector_string(app, meta.WORKER)
     )
     candidates = builders.possible(app)
-    for item in pools:
-        name = item["metadata"]["name"]
-        for version, kind in (
-            (autoscaling.KEDA_API_VERSION, "ScaledObject"),
-            (autoscaling.HPA_API_VERSION, "HorizontalPodAutoscaler"),
-            ("apps/v1", "Deployment"),
-        ):
+    names = [item["metadata"]["name"] for item in pools]
+    for version, kind in (  # a pool's ScaledObject/HPA before the Deployment it scales
+        (autoscaling.KEDA_API_VERSION, "ScaledObject"),
+        (autoscaling.HPA_API_VERSION, "HorizontalPodAutoscaler"),
+        ("apps/v1", "Deployment"),
+    ):
+        for name in names:
             if builders.ChildRef(version, kind, name) not in candidates:
                 candidates.append(builders.ChildRef(version, kind, name))
     for ref in candidates:
