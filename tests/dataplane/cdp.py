@@ -52,15 +52,23 @@ class Browser:
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        async for frame in self._connection:
-            message = json.loads(frame)
-            future = self._waiting.pop(message.get("id", -1), None)
-            if future is not None and not future.done():
-                future.set_result(message)
+        try:
+            async for frame in self._connection:
+                message = json.loads(frame)
+                future = self._waiting.pop(message.get("id", -1), None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+        finally:  # no reply comes any more: no call waits for one (a stopped run tears down)
+            waiting, self._waiting = self._waiting, {}
+            for future in waiting.values():
+                if not future.done():
+                    future.set_exception(ProtocolError("the DevTools connection is closed"))
 
     async def call(
         self, method: str, params: dict[str, Any] | None = None, session: str | None = None
     ) -> dict[str, Any]:
+        if self._reader.done():
+            raise ProtocolError(f"{method}: the DevTools connection is closed")
         number = next(self._ids)
         request: dict[str, Any] = {"id": number, "method": method, "params": params or {}}
         if session is not None:
@@ -134,8 +142,13 @@ class Page:
         raise AssertionError(f"{expression} still {last!r} after {timeout}s; page shows:\n{text}")
 
     async def screenshot(self, path: Path) -> None:
+        """Save what the page shows (for a failed test); nothing while the test is cancelled
+        (a stopped run tears down, and the browser may be gone already)."""
         import base64
 
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            return
         shot = await self.call("Page.captureScreenshot", {"format": "png"})
         path.write_bytes(base64.b64decode(shot["data"]))
 
