@@ -11,7 +11,7 @@ all if it rolls back); outside a transaction it sends at once, as Django's ``on_
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from django.db import transaction
 
@@ -34,6 +34,8 @@ def _text(name: str | bytes) -> str:
 
 
 class _Named:
+    _kind: ClassVar[Literal["channel", "group"]]  # what a held send delivers to
+
     def __init__(
         self,
         name: str | bytes,
@@ -65,10 +67,6 @@ class _Named:
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.name))
 
-
-class Channel(_Named):
-    """A named channel to send messages (dicts) to, e.g. ``message.reply_channel``."""
-
     def send(
         self,
         content: dict[str, Any],
@@ -85,26 +83,45 @@ class Channel(_Named):
             frozen = copy.deepcopy(content)
             transaction.on_commit(lambda: self.send(frozen, immediately=True), using=using)
             return
-        backend = self._backend
-        if not immediately and pending.hold(
-            pending.PendingSend(backend, "channel", self.name, content)
-        ):
-            return
-        self.channel_layer.send(self.name, content)
+        if not self._held(content, immediately):
+            self._deliver(content)
 
     async def asend(self, content: dict[str, Any], immediately: bool = False) -> None:
         """Async :meth:`send`: held while an ``async def`` consumer runs, unless ``immediately``."""
         content = _require_dict(content)
-        backend = self._backend
-        if not immediately and pending.hold(
-            pending.PendingSend(backend, "channel", self.name, content)
-        ):
-            return
-        await backend.send(self.name, content)
+        if not self._held(content, immediately):
+            await self._adeliver(content)
+
+    def _held(self, content: dict[str, Any], immediately: bool) -> bool:
+        """Whether the running consumer holds the send until it returns (channelworks.pending)."""
+        return not immediately and pending.hold(
+            pending.PendingSend(self._backend, self._kind, self.name, content)
+        )
+
+    def _deliver(self, content: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def _adeliver(self, content: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class Channel(_Named):
+    """A named channel to send messages (dicts) to, e.g. ``message.reply_channel``."""
+
+    _kind = "channel"
+
+    def _deliver(self, content: dict[str, Any]) -> None:
+        self.channel_layer.send(self.name, content)
+
+    async def _adeliver(self, content: dict[str, Any]) -> None:
+        await self._backend.send(self.name, content)
 
 
 class Group(_Named):
-    """A named set of channels; a send reaches every member (e.g. every socket in a chat room)."""
+    """A named set of channels; a send reaches every member (e.g. every socket in a chat room),
+    with the same ``immediately``/``on_commit`` rules as a Channel's."""
+
+    _kind = "group"
 
     def add(self, channel: Channel | str) -> None:
         """Add a channel (a ``Channel`` or its name) to the group, at once."""
@@ -114,40 +131,17 @@ class Group(_Named):
         """Remove a channel from the group, at once; unknown members are ignored."""
         self.channel_layer.group_discard(self.name, _channel_name(channel))
 
-    def send(
-        self,
-        content: dict[str, Any],
-        immediately: bool = False,
-        on_commit: bool = False,
-        using: str | None = None,
-    ) -> None:
-        """Send ``content`` to every member; same ``immediately``/``on_commit`` rules as Channel."""
-        content = _require_dict(content)
-        if on_commit:
-            frozen = copy.deepcopy(content)
-            transaction.on_commit(lambda: self.send(frozen, immediately=True), using=using)
-            return
-        backend = self._backend
-        if not immediately and pending.hold(
-            pending.PendingSend(backend, "group", self.name, content)
-        ):
-            return
-        self.channel_layer.send_group(self.name, content)
-
     async def aadd(self, channel: Channel | str) -> None:
         await self._backend.group_add(self.name, _channel_name(channel))
 
     async def adiscard(self, channel: Channel | str) -> None:
         await self._backend.group_discard(self.name, _channel_name(channel))
 
-    async def asend(self, content: dict[str, Any], immediately: bool = False) -> None:
-        content = _require_dict(content)
-        backend = self._backend
-        if not immediately and pending.hold(
-            pending.PendingSend(backend, "group", self.name, content)
-        ):
-            return
-        await backend.group_send(self.name, content)
+    def _deliver(self, content: dict[str, Any]) -> None:
+        self.channel_layer.send_group(self.name, content)
+
+    async def _adeliver(self, content: dict[str, Any]) -> None:
+        await self._backend.group_send(self.name, content)
 
 
 def _channel_name(channel: Channel | str | bytes) -> str:

@@ -173,6 +173,17 @@ class WorkerThread:
         await asyncio.gather(*tasks)
 
 
+def cannot_start(what: str, error: Exception) -> int:
+    """Log why the project could not be loaded (``what: error``) and return EXIT_CONFIG: a
+    configuration, routing or import error in one line; anything else (a broken settings
+    module, routing or models) with its type and traceback."""
+    if isinstance(error, exceptions.ConfigurationError | exceptions.InvalidRoute | ImportError):
+        logger.error("%s: %s", what, error)
+    else:
+        logger.error("%s: %s: %s", what, type(error).__name__, error, exc_info=error)
+    return EXIT_CONFIG
+
+
 def run_all(config: DevConfig, install_signals: bool = True, ready_file: str | None = None) -> int:
     """Interface server and workers in this process, on one layer; returns the exit code.
 
@@ -183,12 +194,8 @@ def run_all(config: DevConfig, install_signals: bool = True, ready_file: str | N
         interface_runtime, worker_runtime = runtimes.interface(), runtimes.worker()
         router = setup_django(config)
         layer = build_layer(config)
-    except (exceptions.ConfigurationError, exceptions.InvalidRoute, ImportError) as error:
-        logger.error("cannot start: %s", error)
-        return EXIT_CONFIG
-    except Exception as error:  # a broken project (settings, routing, models)
-        logger.error("cannot start: %s: %s", type(error).__name__, error, exc_info=error)
-        return EXIT_CONFIG
+    except Exception as error:
+        return cannot_start("cannot start", error)
     install_layer(layer)
     server = interface_runtime.server(config, layer)
     workers = WorkerThread(
@@ -229,10 +236,6 @@ def run_worker(config: DevConfig) -> int:
         worker_runtime = runtimes.worker()
         router = setup_django(config)
         layer = build_layer(config)
-    except (exceptions.ConfigurationError, exceptions.InvalidRoute, ImportError) as error:
-        logger.error("cannot start a worker: %s", error)
-        return EXIT_CONFIG
-    except Exception as error:  # a broken project (settings, routing, models)
-        logger.error("cannot start a worker: %s: %s", type(error).__name__, error, exc_info=error)
-        return EXIT_CONFIG
+    except Exception as error:
+        return cannot_start("cannot start a worker", error)
     return worker_runtime.serve(config, layer, router, WORKER_DRAIN_SECONDS)
