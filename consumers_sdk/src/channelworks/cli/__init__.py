@@ -39,6 +39,19 @@ EXIT_FAILED = 1
 Runner = Callable[[argparse.Namespace], int]
 
 
+def add_project_arguments(parser: argparse._ActionsContainer) -> None:
+    """``--project`` and ``--settings``: the Django project a subcommand works on, the same
+    options with the same defaults for every subcommand that takes them."""
+    parser.add_argument(
+        "--project", metavar="DIR", help="the project's folder, with manage.py (default: here)"
+    )
+    parser.add_argument(
+        "--settings",
+        metavar="MODULE",
+        help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else manage.py's)",
+    )
+
+
 def _load(module_name: str) -> ModuleType:
     module = importlib.import_module(module_name)
     for attribute in ("NAME", "HELP", "add_arguments", "run"):

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from channelworks import cli
+
 NAME = "build"
 HELP = "package a Django project into a worker image (checked, reproducible context, built)"
 
@@ -24,14 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     base = dockerfile.default_base_image(metadata.version("channelworks"))
     project = parser.add_argument_group("the project")
-    project.add_argument(
-        "--project", metavar="DIR", help="the project's folder, with manage.py (default: here)"
-    )
-    project.add_argument(
-        "--settings",
-        metavar="MODULE",
-        help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else manage.py's)",
-    )
+    cli.add_project_arguments(project)
     project.add_argument(
         "--routing",
         metavar="PATH",

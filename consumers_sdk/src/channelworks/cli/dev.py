@@ -9,21 +9,14 @@ import argparse
 import os
 import sys
 
+from channelworks import cli
+
 NAME = "dev"
 HELP = "run a Django project's interface server, workers and channel layer locally, with reload"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--project",
-        metavar="DIR",
-        help="the project's folder, where manage.py is (default: the current folder)",
-    )
-    parser.add_argument(
-        "--settings",
-        metavar="MODULE",
-        help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else manage.py's)",
-    )
+    cli.add_project_arguments(parser)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )

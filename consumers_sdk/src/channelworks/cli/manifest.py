@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from channelworks import cli
+
 NAME = "manifest"
 HELP = "print a RealtimeApp (YAML) for a project's worker image, to kubectl apply"
 
@@ -18,14 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from channelworks.deploy import manifest
 
     defaults = manifest.AppOptions(name="", image="", settings_module="")
-    parser.add_argument(
-        "--project", metavar="DIR", help="the project's folder, with manage.py (default: here)"
-    )
-    parser.add_argument(
-        "--settings",
-        metavar="MODULE",
-        help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else manage.py's)",
-    )
+    cli.add_project_arguments(parser)
     parser.add_argument(
         "--routing", metavar="PATH", help="routing list, when not the one the settings name"
     )
