@@ -22,6 +22,7 @@ in one cluster slot while the application as a whole spreads over every master:
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from dataclasses import dataclass
@@ -32,10 +33,16 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
+@functools.lru_cache(maxsize=64)
 def _spread_shard_tags(prefix: str, shards: int, epoch: int) -> tuple[str, ...]:
     """One tag per shard, shard ``i``'s slot near the middle of the i-th of ``shards`` equal
     slot ranges, so an evenly split cluster holds ``shards / masters`` shards per master. Epoch
-    0 keeps the tags of a layer that never changed its count; each later epoch has its own."""
+    0 keeps the tags of a layer that never changed its count; each later epoch has its own.
+
+    The search costs about ``4 x shards**2`` slot computations (2 s of CPU at 1024 shards), so
+    it runs once per process for each app, count and epoch: a shard state read makes a new
+    ``KeyLayout`` every time (``queue_stats`` each poll, a worker's balancing round while a
+    change drains)."""
     tags: list[str] = []
     candidate = 0
     base = prefix if epoch == 0 else f"{prefix}#{epoch}."
