@@ -119,6 +119,14 @@ class OperatorProcess:
             message=f"operator {self.identity}: {count} full reconcile passes",
         )
 
+    def assert_ran_cleanly(self) -> None:
+        """No failed or blocked reconcile so far, still running, and no traceback in its log."""
+        for result in ("error", "blocked"):
+            runs = self.metric("channelworks_operator_reconcile_total", {"result": result})
+            assert not runs, f"operator {self.identity}: {runs:g} {result} reconciles"
+        assert self.running, f"operator {self.identity} exited:\n{self.log()}"
+        assert "Traceback" not in self.log(lines=100_000), self.log()
+
     @property
     def pid(self) -> int:
         assert self._process is not None, "not started"
