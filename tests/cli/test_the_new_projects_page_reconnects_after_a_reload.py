@@ -9,18 +9,10 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.cli import cli
 from tests.dataplane import cdp, devmode, processes
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not cdp.CHROMIUM.exists(),
-        reason="needs Debian's chromium package (/usr/bin/chromium): apt-get install -y chromium",
-    ),
-]
+pytestmark = cdp.NEEDS_CHROMIUM
 STATUS = "document.querySelector('#status').textContent"
 
 

@@ -20,9 +20,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 CHROMIUM = Path("/usr/bin/chromium")
+# The marks of every test module that drives Chromium: ``pytestmark = cdp.NEEDS_CHROMIUM``.
+NEEDS_CHROMIUM = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium package (/usr/bin/chromium): apt-get install -y chromium",
+    ),
+]
 FLAGS = (
     "--headless",
     "--no-sandbox",

@@ -17,13 +17,7 @@ import pytest
 from tests.dataplane import cdp, devmode, processes
 from tests.dataplane.conftest import ChatOnRedis
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not cdp.CHROMIUM.exists(),
-        reason="needs Debian's chromium package (/usr/bin/chromium): apt-get install -y chromium",
-    ),
-]
+pytestmark = cdp.NEEDS_CHROMIUM
 SETTINGS = "tests.dataplane.bridgepage.settings"
 SCRIPT = "/static/channels/js/websocketbridge.js"
 

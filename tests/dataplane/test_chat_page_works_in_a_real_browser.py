@@ -8,17 +8,9 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from tests.dataplane import cdp, devmode, processes
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not cdp.CHROMIUM.exists(),
-        reason="needs Debian's chromium package (/usr/bin/chromium): apt-get install -y chromium",
-    ),
-]
+pytestmark = cdp.NEEDS_CHROMIUM
 
 
 async def log_in_and_join(page: cdp.Page, url: str, username: str, password: str) -> None:

@@ -22,13 +22,7 @@ import pytest
 from tests.dataplane import cdp
 from tests.support.eventually import eventually
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not cdp.CHROMIUM.exists(),
-        reason="needs Debian's chromium package (/usr/bin/chromium): apt-get install -y chromium",
-    ),
-]
+pytestmark = cdp.NEEDS_CHROMIUM
 ROOT = Path(__file__).resolve().parents[2]
 RUN = Path(__file__).with_name("a_run_to_stop.py")
 START_SECONDS = 120.0  # pytest, a redis-server and Chromium starting on two busy cores
