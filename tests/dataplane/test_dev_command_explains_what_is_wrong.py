@@ -1,4 +1,6 @@
-"""``channelworks`` refuses bad options at once, with a message naming what is wrong."""
+"""``channelworks`` refuses bad options at once, with a message naming what is wrong; ``dev`` on
+a project that does not load says why (in one line for a configuration, routing or import error,
+with the error's type and traceback for anything else) and exits with 2."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.dataplane import processes
+from tests.dataplane import devmode, processes
 
 COMMAND = str(processes.BIN / "channelworks")
 
@@ -62,3 +64,40 @@ def test_a_port_in_use_is_reported_before_anything_starts() -> None:
         done = run("dev", "--project", str(processes.CHAT.folder), "--port", str(port))
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in done.stdout
+
+
+def dev_no_reload(project: Path) -> subprocess.CompletedProcess[str]:
+    port = str(processes.free_port())
+    return run("dev", "--project", str(project), "--port", port, "--no-reload", cwd=project)
+
+
+def prepend(project: Path, module: str, line: str) -> None:
+    path = project / "echoproj" / f"{module}.py"
+    path.write_text(f"{line}\n{path.read_text()}")
+
+
+def test_a_project_whose_routing_does_not_import_is_one_line(tmp_path: Path) -> None:
+    project = devmode.write_project(tmp_path / "project")
+    prepend(project, "routing", "import a_module_nobody_wrote")
+
+    done = dev_no_reload(project)
+
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert (
+        "cannot start: cannot import routing 'echoproj.routing.channel_routing': "
+        "No module named 'a_module_nobody_wrote'"
+    ) in said
+    assert "Traceback" not in said
+
+
+def test_a_broken_settings_module_shows_the_error_type_and_the_traceback(tmp_path: Path) -> None:
+    project = devmode.write_project(tmp_path / "project")
+    prepend(project, "settings", "raise RuntimeError('the settings module is broken')")
+
+    done = dev_no_reload(project)
+
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert "cannot start: RuntimeError: the settings module is broken" in said
+    assert "Traceback" in said and "settings.py" in said
