@@ -19,15 +19,6 @@ LABELS = {
 }
 
 
-def owned_by(child: dict[str, Any], app: dict[str, Any]) -> bool:
-    (owner,) = child["metadata"]["ownerReferences"]
-    return (
-        owner["uid"] == app["metadata"]["uid"]
-        and owner["kind"] == "RealtimeApp"
-        and owner["controller"] is True
-    )
-
-
 def test_a_valid_app_becomes_ready_with_every_child(
     kube: Kube,
     namespace: str,
@@ -50,7 +41,7 @@ def test_a_valid_app_becomes_ready_with_every_child(
     }
     for key, child in found.items():
         assert LABELS.items() <= child["metadata"]["labels"].items(), key
-        assert owned_by(child, app), key
+        apps.owned_by_the_app(child, app)
         managers = {m["manager"] for m in child["metadata"]["managedFields"]}
         assert "channelworks-operator" in managers, key
 
@@ -102,8 +93,8 @@ def test_cluster_mode_makes_the_redis_cluster_objects(
         return found
 
     found = eventually(all_made, timeout=apps.WAIT, interval=0.5)
-    for key, child in found.items():
-        assert owned_by(child, app), key
+    for child in found.values():
+        apps.owned_by_the_app(child, app)
     redis_set = found["StatefulSet/chat-redis"]["spec"]
     assert redis_set["replicas"] == 6
     assert redis_set["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
