@@ -60,6 +60,8 @@ BatchCall = tuple[str, Batch, Sequence[str], Sequence[Any], Sequence[str], Seque
 class _Command:
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
+    merges: bool = False  # see Batcher.enqueue_merged
+    early: bool = False
 
 
 @dataclass
@@ -103,6 +105,21 @@ class Batcher:
         """Queue one command now (no fast path), so it goes out before anything called later."""
         future = asyncio.get_running_loop().create_future()
         self._queue(tag).commands.append(_Command(args, future))
+        return future
+
+    def enqueue_merged(self, tag: str, *args: Any, early: bool = False) -> asyncio.Future[Any]:
+        """Queue a command whose arguments after the key are items (``XDEL key id...``,
+        ``HSET key field value...``): the ones queued for one pipeline with the same command
+        and key go out as one command, and each caller gets its reply (the total). What a
+        worker acks in one loop turn costs one XDEL per stream and one HDEL per shard instead
+        of two commands per message.
+
+        The merged command stands where the last of them was queued, or with ``early`` where
+        the first was. Only for commands that may move that way: a delete may go later (nothing
+        queued after it is about what it deletes), a record of a new item may go earlier
+        (nothing queued before it is about that item), never the other way round."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue(tag).commands.append(_Command(args, future, merges=True, early=early))
         return future
 
     def ride(self, tag: str, *args: Any) -> asyncio.Future[Any]:
@@ -222,8 +239,9 @@ class Batcher:
             del self._runners[route]
 
     async def _flush(self, client: Client, flush: _Flush) -> None:
+        commands = _merge_commands(flush.commands)
         merged = _merge_batches(flush.batches)
-        calls: list[tuple[Any, ...]] = [command.args for command in flush.commands]
+        calls: list[tuple[Any, ...]] = [args for args, _ in commands]
         sources: dict[str, str] = {}
         for batch in merged:
             calls += batch.calls
@@ -239,9 +257,10 @@ class Batcher:
             if not isinstance(error, Exception):
                 raise
             return
-        for command, result in zip(flush.commands, results, strict=False):
-            settle(command.future, result)
-        start = len(flush.commands)
+        for (_, futures), result in zip(commands, results, strict=False):
+            for future in futures:
+                settle(future, result)
+        start = len(commands)
         for batch in merged:
             replies = results[start : start + len(batch.calls)]
             start += len(batch.calls)
@@ -297,6 +316,33 @@ class Batcher:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
             todo = failed
+
+
+def _merge_commands(
+    commands: list[_Command],
+) -> list[tuple[tuple[Any, ...], list[asyncio.Future[Any]]]]:
+    """The commands to send, each with the futures its reply settles: mergeable ones with the
+    same command and key as one, where the last (or, ``early``, the first) of them stands; the
+    others as they are."""
+    if not any(command.merges for command in commands):
+        return [(command.args, [command.future]) for command in commands]
+    items: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    futures: dict[tuple[Any, ...], list[asyncio.Future[Any]]] = defaultdict(list)
+    stands: dict[tuple[Any, ...], int] = {}
+    for position, command in enumerate(commands):
+        if command.merges:
+            head = command.args[:2]
+            items[head].extend(command.args[2:])
+            futures[head].append(command.future)
+            if not (command.early and head in stands):
+                stands[head] = position
+    out: list[tuple[tuple[Any, ...], list[asyncio.Future[Any]]]] = []
+    for position, command in enumerate(commands):
+        if not command.merges:
+            out.append((command.args, [command.future]))
+        elif stands[head := command.args[:2]] == position:
+            out.append(((*head, *items[head]), futures[head]))
+    return out
 
 
 @dataclass

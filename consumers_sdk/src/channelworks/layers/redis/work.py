@@ -448,10 +448,12 @@ class RedisWorkReceiver(WorkReceiver):
             backlog = shard.backlog_until
             if exact or backlog is None or _id_tuple(entry_id) <= backlog.get(key, (0, 0)):
                 return int(await self._batcher.command(tag, "HINCRBY", attempts, field, 1))
-            # Arrived after we took the shard: nobody handed it out before. Record the hand-out
-            # (for the next owner, should we die) without waiting for the answer: queued in the
-            # next pipeline as a plain future (no task of its own per message).
-            recording = self._batcher.enqueue(tag, "HINCRBY", attempts, field, 1)
+            # Arrived after we took the shard: nobody handed it out before, so its count is 1.
+            # Record the hand-out (for the next owner, should we die) without waiting for the
+            # answer: queued in the next pipeline as a plain future (no task of its own), one
+            # HSET for every such hand-out of that pipeline (placed with the first: nothing
+            # before it concerns these entries; their deletes come after).
+            recording = self._batcher.enqueue_merged(tag, "HSET", attempts, field, 1, early=True)
             self._recording.add(recording)
             recording.add_done_callback(self._recorded)
             return 1
@@ -485,10 +487,10 @@ class RedisWorkReceiver(WorkReceiver):
     async def _delete_one(self, tag: str, key: bytes, entry_id: bytes) -> None:
         """XDEL one taken entry and forget its hand-out: the ack of every message, so both
         commands join the next pipeline as plain futures (no task per command, as a gather
-        of coroutines would make)."""
+        of coroutines would make), merged with the other acks of that pipeline."""
         await asyncio.gather(
-            self._batcher.enqueue(tag, "XDEL", key, entry_id),
-            self._batcher.enqueue(
+            self._batcher.enqueue_merged(tag, "XDEL", key, entry_id),
+            self._batcher.enqueue_merged(
                 tag, "HDEL", KeyLayout.attempts_in(tag), _attempt_field(key, entry_id)
             ),
         )
