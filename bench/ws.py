@@ -1505,12 +1505,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", default="memory,echo,broadcast", help="subset of memory,echo,broadcast"
     )
     parser.add_argument(
-        "--systems", help="subset of ours,core,pubsub (default: all; --quick: ours,core)"
+        "--systems",
+        help="subset of ours,core,pubsub,centrifugo (default: all; --quick: ours,core,centrifugo)",
     )
     parser.add_argument(
         "--bcast-variants",
-        help="subset of ours,core,core2,pubsub (core: 1 Daphne, core2/pubsub: 2 Daphnes; "
-        "default: all; --quick: ours,core2)",
+        help="subset of ours,core,core2,pubsub,centrifugo (core: 1 Daphne, core2/pubsub: 2 "
+        "Daphnes; default: all; --quick: ours,core2,centrifugo)",
     )
     parser.add_argument(
         "--ours-capacity",
