@@ -114,8 +114,12 @@ def new_app(
     assert wheelhouse.is_dir(), f"{wheelhouse}: no such folder (e2e/images.sh fills it)"
     folder = tmp_path_factory.mktemp("new-project")
     # Nothing in the node reaches the network: uv builds the wheels with the build backend in
-    # its cache (the user's, though the install runs with HOME in the temporary folder).
-    uv_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
+    # its cache (the user's, though the install runs with HOME in the temporary folder), found
+    # as uv finds it: UV_CACHE_DIR, else XDG_CACHE_HOME/uv, else ~/.cache/uv.
+    uv_cache = Path(
+        os.environ.get("UV_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
+    )
     env = {**install.plain_env(wheelhouse), "UV_OFFLINE": "1", "UV_CACHE_DIR": str(uv_cache)}
     venv = folder / "venvs" / "my-app"
     namespace = f"new-project-e2e-{secrets.token_hex(3)}"
