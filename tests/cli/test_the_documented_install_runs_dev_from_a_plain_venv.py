@@ -20,6 +20,7 @@ Git install) and skip compiling bytecode (time on a 2-core CI machine).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shlex
@@ -38,6 +39,8 @@ from tests.dataplane import devmode, processes
 REPO = processes.REPO
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "channelworks"
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
+# What scripts/build-images.sh holds while it builds (its cache folder's .lock).
+IMAGE_BUILDS_LOCK = Path(os.environ.get("CHANNELWORKS_IMAGE_CACHE") or CACHE / "images") / ".lock"
 
 
 def test_the_documented_commands_are_the_ones_this_test_runs() -> None:
@@ -60,7 +63,10 @@ def test_the_documented_commands_are_the_ones_this_test_runs() -> None:
 
 
 @pytest.fixture(scope="module")
-def third_party_wheelhouse() -> Path:
+def third_party_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The locked third-party wheels, copied out of build/images/ under the image builds' lock:
+    each run of build-images.sh empties build/images/ first, and the image tests run it too (on
+    another worker under pytest-xdist), which would pull the wheels from under an install."""
     done = subprocess.run(
         [str(REPO / "scripts" / "build-images.sh"), "--wheelhouse-only"],
         capture_output=True,
@@ -69,7 +75,11 @@ def third_party_wheelhouse() -> Path:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    return REPO / "build" / "images" / "wheels" / "third-party"
+    copy = tmp_path_factory.mktemp("third-party-wheels")
+    with IMAGE_BUILDS_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
+        shutil.copytree(install.THIRD_PARTY_WHEELHOUSE, copy, dirs_exist_ok=True)
+    return copy
 
 
 @pytest.fixture(scope="module")
