@@ -314,8 +314,12 @@ async def reshard_drive(url: str, prefix: str, outs: list[Path]) -> dict[str, An
         nonlocal rounds
         while not done.is_set():
             # Paced to what the workers take: at most about one round waits (no backlog that
-            # grows without bound on a busy machine), but traffic never stops.
+            # grows without bound on a busy machine), but traffic never stops. A phase that
+            # times out sets ``done``: the run then ends with its message instead of waiting
+            # here for a backlog that does not drain.
             while (await sender.queue_stats()).total_depth > RESHARD_CONNECTIONS:
+                if done.is_set():
+                    return
                 await asyncio.sleep(PACING_SECONDS)
             await asyncio.gather(
                 *(
