@@ -392,9 +392,32 @@ class RedisWorkReceiver(WorkReceiver):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
+            if not response and await self._behind_the_cursor(shard, streams):
+                continue
             if self._reading(shard):  # else what was read stays in Redis for the next owner
                 rows = response.items() if isinstance(response, dict) else response or []
                 await self._take(shard, streams, list(rows))
+
+    async def _behind_the_cursor(self, shard: _Shard, streams: dict[Any, Any]) -> bool:
+        """A sealed shard (of an epoch a change replaced) takes no new entries; once all we
+        handed out from it is acked, whatever its streams still hold is an entry whose delete a
+        master failover lost (Redis replicates asynchronously): handled, back behind our
+        position, and keeping the change from draining for ever. Read the shard again from its
+        start then, as a new owner would (at least once, as after any failover). Returns
+        whether it did."""
+        if shard.layout.epoch >= self._layout.epoch or shard.unacked:
+            return False
+        if await sharding.is_empty(shard.layout, self._batcher, shard.index, self._channels):
+            return False
+        logger.warning(
+            "shard %d of epoch %d: entries behind the read position (a lost delete after a "
+            "failover?): reading it again from the start",
+            shard.index, shard.layout.epoch,
+        )  # fmt: skip
+        for key in streams:
+            streams[key] = b"0-0"
+        shard.backlog_until = await self._last_entries(shard, list(streams))
+        return True
 
     def _reading(self, shard: _Shard) -> bool:
         key = (shard.layout.epoch, shard.index)
