@@ -18,6 +18,7 @@ Under pytest-xdist (``-n N --dist loadgroup``) tests are also grouped, so what t
 made once: every ``images`` test runs on one worker (one image build, no two builds at once),
 and the tests of a module that uses a module-scoped fixture (a shared interface process, a
 module's own control plane) run on one worker; every other test goes wherever a worker is free.
+The group reaches xdist's scheduler as an ``@group`` suffix of the test's id (``pin_to_group``).
 """
 
 from __future__ import annotations
@@ -94,3 +95,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = xdist_group(item, {mark.name for mark in item.iter_markers()})
         if distributed and group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+        if getattr(config.option, "loadgroup", False):  # an xdist worker under --dist loadgroup
+            pin_to_group(item)
+
+
+def pin_to_group(item: pytest.Item) -> None:
+    """Give the test id the ``@group`` suffix that ``--dist loadgroup`` schedules by.
+
+    pytest-xdist 3.8 writes it to ``item._nodeid``, which pytest 9 no longer reads (a node's id
+    is ``item._id``): its groups were ignored, and a module's tests went to several workers, each
+    setting up the module's fixtures (a control plane, an interface, the images) again.
+    """
+    names = {
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    }
+    node_id = getattr(item, "_id", None)
+    if names and node_id is not None and "@" not in item.nodeid:
+        item._id = type(node_id).parse(f"{item.nodeid}@{'_'.join(sorted(names))}")
