@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.support.processes import clean_env
 
+ROOT = Path(__file__).resolve().parents[2]
 REPORT = "import sys, probe; print(sys.pycache_prefix, sys.flags.dont_write_bytecode)"
 
 
@@ -34,3 +35,33 @@ def test_the_test_modules_are_compiled_into_the_cache_too() -> None:
     assert sys.pycache_prefix is not None and not sys.dont_write_bytecode
     this = Path(__file__).resolve()
     assert list(Path(sys.pycache_prefix, *this.parent.parts[1:]).glob(f"{this.stem}.*.pyc"))
+
+
+INNER = """
+import subprocess, sys
+
+
+def test_a_child_imports_a_module_of_the_temporary_folder(tmp_path):
+    (tmp_path / "scratch.py").write_text("VALUE = 2\\n")
+    code = "import scratch"
+    subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ,
+                   "PYTHONPATH": str(tmp_path)}, check=True)
+"""
+
+
+def test_what_a_run_compiled_in_its_temporary_folders_is_removed_at_its_end(
+    tmp_path: Path,
+) -> None:
+    suite, base, prefix = tmp_path / "suite", tmp_path / "base", tmp_path / "pycache"
+    suite.mkdir()
+    (suite / "test_inner.py").write_text(INNER)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.support.bytecode_cache", "-p",
+         "no:cacheprovider", f"--basetemp={base}", "-q", "test_inner.py"],
+        cwd=suite, env=clean_env(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(prefix)),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not Path(prefix, *base.resolve().parts[1:]).exists()  # scratch.py's, gone
+    kept = Path(prefix, *suite.resolve().parts[1:])
+    assert list(kept.glob("test_inner.*.pyc")), "the test module's own bytecode is kept"

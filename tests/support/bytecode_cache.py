@@ -10,11 +10,16 @@ So the run writes bytecode, into ``build/pycache`` of the checkout (``PYTHONPYCA
 when already set), never beside the sources: the pytest process from here on, and every child
 that inherits its environment (``tests.support.processes.clean_env`` keeps these variables).
 ``scripts/test.sh`` exports the same before pytest starts, so pytest's own imports are cached too.
+
+What the run compiled under its temporary folders (the tests' venvs, copied projects) is of no use
+to the next run, whose folders have other names: it is removed when the session ends (by the
+xdist controller, whose temporary folder holds its workers').
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,3 +41,14 @@ def use_bytecode_cache() -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     use_bytecode_cache()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: its temporary folder is inside the controller's
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    prefix = sys.pycache_prefix
+    if factory is None or prefix is None:
+        return
+    base = factory.getbasetemp().resolve()
+    shutil.rmtree(Path(prefix, *base.parts[1:]), ignore_errors=True)
