@@ -168,12 +168,16 @@ def _held(out: Path) -> int:
 
 
 def _all_held(outs: list[Path], shards: int) -> bool:
-    """Every worker has read ``shards`` as the count and every shard has one holder."""
+    """Every worker has read ``shards`` as the count, every shard has one holder, and each
+    worker holds its share (they differ by one at most): a member that read the count early may
+    hold a shard beyond its share until its next balancing round gives it back, and a share
+    measured from then would be that hand-over's, not the steady state's."""
     statuses = [_status(out) for out in outs]
     if any(count != shards for count, _ in statuses):
         return False
     held = [index for _, indices in statuses for index in indices]
-    return sorted(held) == list(range(shards))
+    counts = [len(indices) for _, indices in statuses]
+    return sorted(held) == list(range(shards)) and max(counts) - min(counts) <= 1
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> None:
