@@ -17,6 +17,7 @@ from channelworks_operator.kube import Kube
 from tests.operator import apps, optional_apis, samples
 from tests.operator.conftest import OperatorFactory
 from tests.operator.test_autoscaling_modes_use_keda_and_hpa_when_present import (
+    hpa_states,
     operator_owns_replicas,
 )
 from tests.operator.test_reconcile_logic_runs_in_process import Harness
@@ -198,9 +199,7 @@ def test_the_api_server_and_its_hpa_controller_take_each_pools_autoscaler(
     # The real HPA controller reaches the pool's Deployment (AbleToScale) and says it cannot
     # read the external metric (no metrics adapter here).
     def controller_took_it_up() -> None:
-        found = kube.get(HPA, "HorizontalPodAutoscaler", namespace, "chat-worker-sockets")
-        assert found is not None
-        states = {c["type"]: c for c in (found.get("status") or {}).get("conditions") or []}
+        states = hpa_states(kube, namespace, "chat-worker-sockets")
         assert states.get("AbleToScale", {}).get("status") == "True", states
         assert "external metric" in states.get("ScalingActive", {}).get("message", ""), states
 
