@@ -42,12 +42,18 @@ def still_running(held: list[dict[str, Any]]) -> list[str]:
     return left
 
 
-def test_sigterm_to_a_run_ends_every_process_its_test_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_sigterm_to_a_run_ends_every_process_its_test_started(
+    tmp_path: Path, workers: list[str]
+) -> None:
+    """Serial, or under pytest-xdist, where the signal reaches the controller alone and the test
+    runs in a worker process."""
     pids = tmp_path / "held.json"
     env = {**os.environ, "STOPPED_RUN_PIDS": str(pids)}
+    pytest_args = ["-q", "-p", "no:cacheprovider", *workers, str(RUN)]
     with (tmp_path / "run.log").open("wb") as log:
         run = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(RUN)],
+            [sys.executable, "-m", "pytest", *pytest_args],
             cwd=ROOT,
             env=env,
             stdout=log,
