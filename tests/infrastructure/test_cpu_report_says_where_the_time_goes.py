@@ -15,6 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BURN = 0.4  # CPU seconds each busy test spends
+# The inner pytest's environment: not this run's pytest options (PYTEST_ADDOPTS...).
+INNER_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
 
 SAMPLE = f"""
 import subprocess, sys, time
@@ -44,7 +46,7 @@ def _report(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.support.cpu_report", "-p", "no:cacheprovider",
          f"--cpu-report={path}", "-q", *args, "test_sample.py"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path, env={**INNER_ENV, "PYTHONPATH": str(ROOT)},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

@@ -49,6 +49,11 @@ def test_a_child_imports_a_module_of_the_temporary_folder(tmp_path):
 """
 
 
+def inner_env(**extra: str) -> dict[str, str]:
+    """A child pytest's environment: not this run's pytest options (PYTEST_ADDOPTS...)."""
+    return {k: v for k, v in clean_env(**extra).items() if not k.startswith("PYTEST_")}
+
+
 def test_what_a_run_compiled_in_its_temporary_folders_is_removed_at_its_end(
     tmp_path: Path,
 ) -> None:
@@ -58,7 +63,7 @@ def test_what_a_run_compiled_in_its_temporary_folders_is_removed_at_its_end(
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.support.bytecode_cache", "-p",
          "no:cacheprovider", f"--basetemp={base}", "-q", "test_inner.py"],
-        cwd=suite, env=clean_env(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(prefix)),
+        cwd=suite, env=inner_env(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(prefix)),
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
