@@ -25,7 +25,7 @@ echo "$0 $*" >> "$CALLS"
 LAST_CHECK = """#!/usr/bin/env bash
 echo "lint-imports" >> "$CALLS"
 if [[ -n "${WARM:-}" ]]; then
-  while [[ ! -f build/go-builds/tests.status ]]; do sleep 0.1; done
+  for _ in $(seq 300); do [[ -f build/go-builds/tests.status ]] && break; sleep 0.1; done
 fi
 """
 PYTHON = """#!/usr/bin/env bash
