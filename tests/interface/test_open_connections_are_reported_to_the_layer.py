@@ -54,8 +54,13 @@ async def test_a_busy_interface_reports_its_cpu(
 ) -> None:
     """Idle, the process reports a few percent of a core; with sockets sending as fast as they
     can (no pacing limit) it reports clearly more: what the autoscaler's CPU trigger reads."""
+    # The frames get no reply and pile up on the channel: a capacity they cannot reach in the
+    # test's few seconds, or a fast run fills the default 100 and the sockets close with 1013
+    # (channel full) before the busy report.
     interface = start_interface(
-        CHANNELWORKS_INTERFACE_MESSAGE_RATE="1000000", CHANNELWORKS_INTERFACE_MESSAGE_BURST="100000"
+        CHANNELWORKS_INTERFACE_MESSAGE_RATE="1000000",
+        CHANNELWORKS_INTERFACE_MESSAGE_BURST="100000",
+        CHANNELWORKS_LAYER_CAPACITY="1000000",
     )
     member = socket.gethostname()
     seen: list[float] = []
