@@ -22,7 +22,6 @@ import asyncio
 import base64
 import json
 import os
-import re
 import secrets
 import shlex
 import subprocess
@@ -44,6 +43,7 @@ from e2e.conftest import database_manifests
 from e2e.new_project import APP, IMAGE, NAME, Engine, add_notes
 from tests.cli import install
 from tests.dataplane import devmode, processes
+from tests.support.kubectl_tables import printed_columns
 
 READY_TIMEOUT = 300.0
 DATABASE_SECRET = "chat-database"  # examples/chat/k8s/postgres.yaml's Secret and Deployment
@@ -246,18 +246,6 @@ def test_kubectl_get_rtapp_shows_the_app(cluster: Cluster, new_app: NewApp) -> N
     # Without interface autoscaling the operator does not read the interface pods: DRAINING is
     # left blank, as docs/operator.md says.
     assert columns["DRAINING"] == "", wide
-
-
-def printed_columns(table: str) -> dict[str, str]:
-    """The first row of a table kubectl printed, by column name: each value is read from under
-    its header, so an empty column stays empty instead of shifting the ones after it."""
-    header, row = table.splitlines()[:2]
-    starts = [match.start() for match in re.finditer(r"\S+", header)]
-    ends = [*starts[1:], None]
-    return {
-        header[start:end].strip(): row[start:end].strip()
-        for start, end in zip(starts, ends, strict=True)
-    }
 
 
 def test_the_secret_key_comes_from_the_secret_the_operator_made(

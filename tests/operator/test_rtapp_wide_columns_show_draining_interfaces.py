@@ -11,6 +11,7 @@ from tests.operator import apps
 from tests.operator.conftest import OperatorFactory
 from tests.support.control_plane import ControlPlane
 from tests.support.eventually import eventually
+from tests.support.kubectl_tables import printed_columns
 
 HOLD = "channelworks.dev/test-hold"  # keeps the deleted pod around, as a long drain would
 COLUMNS = [
@@ -41,10 +42,9 @@ def interface_pod(namespace: str, name: str) -> dict[str, Any]:
     }
 
 
-def wide(control_plane: ControlPlane, namespace: str) -> tuple[list[str], list[str]]:
+def wide(control_plane: ControlPlane, namespace: str) -> dict[str, str]:
     out = control_plane.kubectl("get", "rtapp", "-n", namespace, "-o", "wide").stdout
-    header, row = out.splitlines()[:2]
-    return header.split(), row.split()
+    return printed_columns(out)
 
 
 def test_wide_columns_show_the_interface_pods_that_drain(
@@ -61,9 +61,9 @@ def test_wide_columns_show_the_interface_pods_that_drain(
     apps.wait_condition(kube, namespace, "Ready", "True")
 
     def no_drain_shown() -> None:
-        header, row = wide(control_plane, namespace)
-        assert header == COLUMNS
-        assert row[COLUMNS.index("DRAINING")] == "0", row
+        columns = wide(control_plane, namespace)
+        assert list(columns) == COLUMNS
+        assert columns["DRAINING"] == "0", columns
 
     eventually(no_drain_shown, timeout=apps.WAIT)
 
@@ -72,9 +72,9 @@ def test_wide_columns_show_the_interface_pods_that_drain(
     try:
 
         def drain_shown() -> None:
-            header, row = wide(control_plane, namespace)
-            assert header == COLUMNS
-            assert row[COLUMNS.index("DRAINING")] == "1", row
+            columns = wide(control_plane, namespace)
+            assert list(columns) == COLUMNS
+            assert columns["DRAINING"] == "1", columns
             reason = apps.get(kube, namespace)["status"]["interface"]["drainingReason"]
             assert reason.startswith("1 interface pods draining (chat-interface-old): "), reason
 
