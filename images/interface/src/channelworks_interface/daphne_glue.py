@@ -16,6 +16,8 @@
   reading is reported once ``max_output_bytes`` wait behind its full socket buffer or it stayed
   blocked for ``write_timeout``; further data frames for it are dropped). Both are reported to
   the socket's bridge as a ``channelworks.limit`` event, which closes it (1008).
+- A WebSocket connection ends with a half-close, not autobahn's reset: the client can still
+  read the close frame (and its code) while it is sending.
 - The server keeps the ports it listens on, so draining can stop listening, and reports when
   it listens, for ``/readyz``.
 - autobahn's debug-line arguments are formatted only when a debug line is written
@@ -62,6 +64,8 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
     a message rate per socket and a limit on what waits for a client that does not read."""
 
     _limit_reported = False
+    _lingering = False
+    _linger_timer: Any = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -115,6 +119,32 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
             self._release = reactor.callLater(self._bucket.wait(), self._release_held)
         elif self.transport is not None:
             self.transport.resumeProducing()
+
+    # Ending: half-close and read what still comes, so the client finds the close frame.
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._lingering:
+            return  # the connection is ending: what the client still sends is read and dropped
+        super().dataReceived(data)
+
+    def _closeConnection(self, abort: bool = False) -> None:
+        """How autobahn ends the TCP connection. It aborts (a reset) when the client answers the
+        close frame, and when it has not answered within ``closeHandshakeTimeout`` (1 s). A reset
+        can cost the client its close code: a client still sending (over its rate, or busy) has
+        its next write refused, and its WebSocket library then gives up without reading the
+        close frame waiting in its socket (1006 instead of 1008). So the interface half-closes:
+        what it wrote goes out, then an end of stream; what the client still sends is read and
+        dropped, and the connection ends when the client closes, or is aborted after
+        ``guards.LINGER_SECONDS``."""
+        connection = self._tcp
+        if not abort or connection is None or not connection.connected or self._lingering:
+            super()._closeConnection(abort)
+            return
+        self._lingering = True
+        connection.unregisterProducer()  # a paused output watch would hold the half-close back
+        connection.loseWriteConnection()
+        connection.startReading()  # also when its message rate had paused reading
+        self._linger_timer = reactor.callLater(guards.LINGER_SECONDS, connection.abortConnection)
 
     # Outgoing: a client that does not read is reported, and gets no more data frames.
 
@@ -173,6 +203,8 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
         if getattr(self, "_release", None) is not None and self._release.active():
             self._release.cancel()
         self._release = None
+        if self._linger_timer is not None and self._linger_timer.active():
+            self._linger_timer.cancel()
         output = getattr(self, "_output", None)
         if output is not None:
             output.stopProducing()
