@@ -114,8 +114,11 @@ class WebSocketSession:
             await self._relay()
             return
         scheme = limits.websocket_scheme(headers, config.proxy_headers)
-        connect = messages.websocket_connect(self._scope, self._reply_channel, scheme)
-        if await self._forward(CONNECT_CHANNEL, connect):
+        # Built in the call: a local would keep the message (a copy of every header) as long
+        # as the socket is open, as this frame lives that long.
+        if await self._forward(
+            CONNECT_CHANNEL, messages.websocket_connect(self._scope, self._reply_channel, scheme)
+        ):
             await self._relay()
 
     async def close_for_drain(self, code: int) -> None:
@@ -127,17 +130,26 @@ class WebSocketSession:
     async def _relay(self) -> None:
         """Run until Daphne reports the socket closed and the disconnect message is sent.
 
-        Two tasks, each a plain loop: client frames onto the layer, replies onto the socket. They
-        only meet here, once per connection, not once per message."""
-        client = asyncio.ensure_future(self._client_events())
+        The client's events are read in this task (the connection's application instance), the
+        replies in one task of its own: two tasks per socket, each a plain loop, which meet only
+        here, once per connection. If the replies' task fails, this one is cancelled and the
+        failure raised here, as Daphne expects of an application that broke."""
+        relaying = asyncio.current_task()
         replies = asyncio.ensure_future(self._replies())
+
+        def replies_ended(task: asyncio.Future[None]) -> None:
+            if relaying is not None and not task.cancelled() and task.exception() is not None:
+                relaying.cancel()
+
+        replies.add_done_callback(replies_ended)
         try:
-            await asyncio.wait({client, replies}, return_when=asyncio.FIRST_COMPLETED)
-            if replies.done():
-                replies.result()  # re-raise what went wrong in it, if anything
-            await client  # re-raise what went wrong in it, if anything
+            await self._client_events()
+        except asyncio.CancelledError:
+            if replies.done() and not replies.cancelled() and replies.exception() is not None:
+                replies.result()  # re-raise what went wrong in it
+            raise
         finally:
-            client.cancel()
+            replies.remove_done_callback(replies_ended)
             await cancel_and_wait(replies)
 
     async def _replies(self) -> None:
