@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from channelworks.layers import codec, naming
-from channelworks.layers.redis.batcher import is_retryable
+from channelworks.layers.redis.backoff import ReadBackoff
 from channelworks.layers.redis.connection import BLOCK_SECONDS
 from channelworks.layers.redis.wire import Exchange
 
@@ -166,7 +166,7 @@ class Inbox:
             self._reader = asyncio.get_running_loop().create_task(self._read_forever())
 
     async def _read_forever(self) -> None:
-        delay = 0.05
+        backoff = ReadBackoff(f"inbox {self._key}")
         pruned = time.monotonic()
         while not self._closed:  # a flag, as a cancelled read may surface as an error
             if time.monotonic() - pruned > self._expiry:
@@ -174,16 +174,11 @@ class Inbox:
                 pruned = time.monotonic()
             try:
                 popped = await self._pop()
-                delay = 0.05
+                backoff.succeeded()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if not is_retryable(error):
-                    logger.exception("reading inbox %s failed", self._key)
-                else:
-                    logger.info("inbox %s: Redis unavailable (%s), retrying", self._key, error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                await backoff.failed(error)
                 continue
             if popped:
                 for entry in popped[1]:

@@ -23,7 +23,8 @@ from redis import exceptions as redis_errors
 
 from channelworks.layers import codec
 from channelworks.layers.ordering import Delivery, KeyedDispatcher
-from channelworks.layers.redis.batcher import Batcher, is_retryable, settle
+from channelworks.layers.redis.backoff import ReadBackoff
+from channelworks.layers.redis.batcher import Batcher, settle
 from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
 from channelworks.layers.redis.keys import KeyLayout
 from channelworks.layers.redis.wire import Exchange
@@ -136,7 +137,7 @@ class PlainReceiver:
             "NOACK", "STREAMS", *keys, *(">" for _ in keys),
         )  # fmt: skip
         read_packed = line.pack([read])
-        delay = 0.05
+        backoff = ReadBackoff(f"shard {shard} of {self._channels}")
         needs_groups = True
         while not self._closed:  # a flag, as a cancelled read may surface as an error
             if len(self._dispatcher) >= READ_AHEAD:
@@ -149,24 +150,18 @@ class PlainReceiver:
                     await self._ensure_groups(shard, keys)
                     needs_groups = False
                 response = await self._read_once(shard, line, read, read_packed)
-                delay = 0.05
+                backoff.succeeded()
             except asyncio.CancelledError:
                 raise
             except redis_errors.ResponseError as error:
                 if not _stream_or_group_gone(error):
                     logger.error("reading shard %d of %s failed: %s", shard, self._channels, error)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 1.0)
+                    await backoff.wait()
                 # An idle stream expired (with our group) while we waited on it: make it again.
                 needs_groups = True
                 continue
             except Exception as error:
-                if not is_retryable(error):
-                    logger.exception("reading shard %d of %s failed", shard, self._channels)
-                else:
-                    logger.info("shard %d: Redis unavailable (%s), retrying", shard, error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                await backoff.failed(error)
                 continue
             if not self._closed:
                 rows = response.items() if isinstance(response, dict) else response or []

@@ -35,6 +35,7 @@ from channelworks.layers import codec
 from channelworks.layers.base import WorkReceiver
 from channelworks.layers.ordering import Delivery, KeyedDispatcher, ordering_key
 from channelworks.layers.redis import leases, sharding
+from channelworks.layers.redis.backoff import ReadBackoff
 from channelworks.layers.redis.batcher import Batcher, is_retryable
 from channelworks.layers.redis.connection import BLOCK_SECONDS, Clients
 from channelworks.layers.redis.keys import KeyLayout
@@ -82,6 +83,7 @@ class RedisWorkReceiver(WorkReceiver):
         self._drained: set[int] = set()  # shards of the previous epoch empty for our channels
         self._clients = clients
         self._batcher = batcher
+        self._one_route = batcher.one_route
         self._channels = sorted(set(channels))
         self._group = group
         self._members_key = layout.workers(leases.member_set(group, self._channels))
@@ -366,7 +368,7 @@ class RedisWorkReceiver(WorkReceiver):
         return {key: _id_tuple(rows[0][0]) for key, rows in zip(keys, newest, strict=True) if rows}
 
     async def _read_with(self, shard: _Shard, streams: dict[Any, Any], line: Exchange) -> None:
-        delay = 0.05
+        backoff = ReadBackoff(f"shard {shard.index}")
         block = int(BLOCK_SECONDS * 1000)
         # The flags, not only cancellation, end the loop: a client library may turn a
         # cancelled read into a connection error, which this loop would otherwise retry.
@@ -381,16 +383,11 @@ class RedisWorkReceiver(WorkReceiver):
                     "XREAD", "COUNT", min(room, 256), "BLOCK", block,
                     "STREAMS", *streams, *streams.values(),
                 )  # fmt: skip
-                delay = 0.05
+                backoff.succeeded()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if not is_retryable(error):
-                    logger.exception("reading shard %d failed", shard.index)
-                else:
-                    logger.info("shard %d: Redis unavailable (%s), retrying", shard.index, error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                await backoff.failed(error)
                 continue
             if not response and await self._behind_the_cursor(shard, streams):
                 continue
@@ -452,11 +449,11 @@ class RedisWorkReceiver(WorkReceiver):
                 continue
             channel = shard.layout.channel_of_stream(key.decode())
             shard.unacked += 1
-            acker = self._acker(shard, key, entry_id)
+            acker, queue_ack = self._acker(shard, key, entry_id)
             starter = self._starter(shard, key, entry_id)
-            self._dispatcher.offer(
-                Delivery(channel, message, ordering_key(message), acker, _on_start=starter)
-            )
+            delivery = Delivery(channel, message, ordering_key(message), acker, _on_start=starter)
+            delivery._on_queue_ack = queue_ack
+            self._dispatcher.offer(delivery)
         if stale:
             await self._delete(stale)
 
@@ -488,13 +485,22 @@ class RedisWorkReceiver(WorkReceiver):
         if not recording.cancelled() and recording.exception() is not None:
             logger.info("recording a hand-out failed (%s)", recording.exception())
 
-    def _acker(self, shard: _Shard, key: bytes, entry_id: bytes) -> Any:
+    def _acker(self, shard: _Shard, key: bytes, entry_id: bytes) -> tuple[Any, Any]:
+        """The ack of a taken entry, and how to queue its deletes ahead (``queue_ack``)."""
         tag = shard.layout.shard_tags[shard.index]
+        queued: list[asyncio.Future[Any]] = []
+
+        def queue_ack(delivery: Delivery) -> None:
+            # On one connection the pipeline keeps its order: these deletes go out behind the
+            # replies queued next (``late``), so a crash between them still redelivers. On
+            # several servers nothing orders them: the ack then waits for the replies.
+            if not queued and self._one_route:
+                queued.extend(self._deletes(tag, key, entry_id, late=True))
 
         async def ack(delivery: Delivery) -> None:
             self._dispatcher.done(delivery)  # the connection's next event may go now
             try:
-                await self._delete_one(tag, key, entry_id)
+                await asyncio.gather(*(queued or self._deletes(tag, key, entry_id)))
             finally:
                 # Only once the entry is gone may the shard be handed to another worker.
                 shard.unacked -= 1
@@ -505,31 +511,31 @@ class RedisWorkReceiver(WorkReceiver):
                 if shard.releasing and not shard.unacked:
                     await self._give_back(shard)
 
-        return ack
-
-    async def _delete_one(self, tag: str, key: bytes, entry_id: bytes) -> None:
-        """XDEL one taken entry and forget its hand-out: the ack of every message, so both
-        commands join the next pipeline as plain futures (no task per command, as a gather
-        of coroutines would make), merged with the other acks of that pipeline."""
-        await asyncio.gather(
-            self._batcher.enqueue_merged(tag, "XDEL", key, entry_id),
-            self._batcher.enqueue_merged(
-                tag, "HDEL", KeyLayout.attempts_in(tag), _attempt_field(key, entry_id)
-            ),
-        )
+        return ack, queue_ack
 
     async def _delete(self, entries: list[tuple[bytes, bytes]]) -> None:
-        """XDEL taken or stale entries, one command per stream, and forget their hand-outs."""
-        by_stream: dict[bytes, list[bytes]] = {}
-        for key, entry_id in entries:
-            by_stream.setdefault(key, []).append(entry_id)
-        deletes = []
-        for key, ids in by_stream.items():
-            tag = KeyLayout.tag_of(key.decode())
-            deletes.append(self._batcher.command(tag, "XDEL", key, *ids))
-            fields = [_attempt_field(key, entry_id) for entry_id in ids]
-            deletes.append(self._batcher.command(tag, "HDEL", KeyLayout.attempts_in(tag), *fields))
-        await asyncio.gather(*deletes)
+        """XDEL taken or stale entries and forget their hand-outs."""
+        await asyncio.gather(
+            *(
+                future
+                for key, entry_id in entries
+                for future in self._deletes(KeyLayout.tag_of(key.decode()), key, entry_id)
+            )
+        )
+
+    def _deletes(
+        self, tag: str, key: bytes, entry_id: bytes, late: bool = False
+    ) -> list[asyncio.Future[Any]]:
+        """The XDEL of an entry and the HDEL of its hand-out, queued for the next pipeline as
+        plain futures (no task per command, as a gather of coroutines would make). The batcher
+        merges those of one pipeline: one XDEL per stream and one HDEL per shard, however many
+        entries they delete; ``late``: behind everything else of that pipeline."""
+        return [
+            self._batcher.enqueue_merged(tag, "XDEL", key, entry_id, late=late),
+            self._batcher.enqueue_merged(
+                tag, "HDEL", KeyLayout.attempts_in(tag), _attempt_field(key, entry_id), late=late
+            ),
+        ]
 
 
 def share(shards: int, members: Sequence[str], member: str) -> int:
