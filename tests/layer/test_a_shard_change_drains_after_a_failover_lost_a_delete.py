@@ -40,12 +40,15 @@ def test_a_handled_entry_back_behind_the_reader_is_handed_out_again_and_the_chan
             await changer.set_work_shards(64)
 
             # Its acknowledgement's delete is lost, as in a failover.
-            deletes = receiver._delete_one
+            deletes = receiver._deletes
 
-            async def lose_the_first(tag: str, key: bytes, entry_id: bytes) -> None:
-                receiver._delete_one = deletes  # type: ignore[method-assign]
+            def lose_the_first(
+                tag: str, key: bytes, entry_id: bytes, late: bool = False
+            ) -> list[asyncio.Future[Any]]:
+                receiver._deletes = deletes  # type: ignore[method-assign]
+                return []
 
-            receiver._delete_one = lose_the_first  # type: ignore[method-assign]
+            receiver._deletes = lose_the_first  # type: ignore[method-assign]
             await first.ack()
             assert (await changer.queue_stats()).total_depth == 1  # handled, yet still there
 

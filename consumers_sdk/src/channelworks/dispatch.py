@@ -109,9 +109,17 @@ class Runner:
         return await self.run(channel, message, found)
 
     async def run(
-        self, channel: str, message: message_module.Message, found: routing.Resolution
+        self,
+        channel: str,
+        message: message_module.Message,
+        found: routing.Resolution,
+        before_sends: Callable[[Held], None] | None = None,
     ) -> Outcome:
-        """Handle a message :meth:`resolve` found a route for, from async code."""
+        """Handle a message :meth:`resolve` found a route for, from async code.
+
+        ``before_sends`` is given what the consumer held back once it has returned (or
+        raised), right before that is sent (the worker queues the message's ack then, to go
+        out with a single reply)."""
         if self._is_async(found.consumer):
             held, error = await self._call_async(found, message)
         else:
@@ -125,6 +133,8 @@ class Runner:
                 held, error = await self._executor.run(
                     context.run, self._call_sync, found, message, loop
                 )
+        if before_sends is not None:
+            before_sends(held)
         try:
             await pending.flush(held)
         except Exception as flush_error:

@@ -34,6 +34,8 @@ class Delivery:
     _acked: bool = field(default=False, repr=False)
     # Counts the hand-out where the layer keeps a count that outlives the worker (Redis).
     _on_start: Callable[[bool], Awaitable[int]] | None = field(default=None, repr=False)
+    # Queues the ack's writes ahead, where the layer can keep them behind the worker's replies.
+    _on_queue_ack: Callable[[Delivery], None] | None = field(default=None, repr=False)
 
     async def start(self, exact: bool = True) -> int:
         """Record that a worker is about to run the message; return its delivery number (1 the
@@ -45,6 +47,15 @@ class Delivery:
         if self._on_start is None:
             return 1
         return await self._on_start(exact)
+
+    def queue_ack(self) -> None:
+        """The message is handled: queue the ack's writes now, so they go out with the sends
+        the caller makes next in this loop turn (a consumer's replies) and behind them,
+        instead of in a round trip of their own after them. :meth:`ack` must still be awaited
+        (the connection's next message goes only then). A layer that cannot keep the writes
+        behind those sends (several Redis servers) ignores this."""
+        if self._on_queue_ack is not None and not self._acked:
+            self._on_queue_ack(self)
 
     async def ack(self) -> None:
         """Mark the message handled: it will not be redelivered and its successor may go out."""

@@ -62,6 +62,7 @@ class _Command:
     future: asyncio.Future[Any]
     merges: bool = False  # see Batcher.enqueue_merged
     early: bool = False
+    late: bool = False
 
 
 @dataclass
@@ -107,7 +108,9 @@ class Batcher:
         self._queue(tag).commands.append(_Command(args, future))
         return future
 
-    def enqueue_merged(self, tag: str, *args: Any, early: bool = False) -> asyncio.Future[Any]:
+    def enqueue_merged(
+        self, tag: str, *args: Any, early: bool = False, late: bool = False
+    ) -> asyncio.Future[Any]:
         """Queue a command whose arguments after the key are items (``XDEL key id...``,
         ``HSET key field value...``): the ones queued for one pipeline with the same command
         and key go out as one command, and each caller gets its reply (the total). What a
@@ -115,12 +118,22 @@ class Batcher:
         of two commands per message.
 
         The merged command stands where the last of them was queued, or with ``early`` where
-        the first was. Only for commands that may move that way: a delete may go later (nothing
-        queued after it is about what it deletes), a record of a new item may go earlier
-        (nothing queued before it is about that item), never the other way round."""
+        the first was, or with ``late`` after everything else of its pipeline (the script
+        calls included, which otherwise follow the plain commands): a worker queues a
+        message's ack before the message's replies, and the ack still goes out behind them.
+        Only for commands that may move that way: a delete may go later (nothing queued after
+        it is about what it deletes), a record of a new item may go earlier (nothing queued
+        before it is about that item), never the other way round."""
         future = asyncio.get_running_loop().create_future()
-        self._queue(tag).commands.append(_Command(args, future, merges=True, early=early))
+        command = _Command(args, future, merges=True, early=early, late=late and not early)
+        self._queue(tag).commands.append(command)
         return future
+
+    @property
+    def one_route(self) -> bool:
+        """Whether every call goes out on one connection (one standalone server), so what is
+        queued for one pipeline reaches Redis in the pipeline's order, whatever its keys."""
+        return self._clients.one_route
 
     def ride(self, tag: str, *args: Any) -> asyncio.Future[Any]:
         """Queue one command to ride in front of the next call to the server holding ``tag``
@@ -239,13 +252,14 @@ class Batcher:
             del self._runners[route]
 
     async def _flush(self, client: Client, flush: _Flush) -> None:
-        commands = _merge_commands(flush.commands)
+        commands, late = _merge_commands(flush.commands)
         merged = _merge_batches(flush.batches)
         calls: list[tuple[Any, ...]] = [args for args, _ in commands]
         sources: dict[str, str] = {}
         for batch in merged:
             calls += batch.calls
             sources.update(batch.items[0].batch.sources)
+        calls += [args for args, _ in late]
         try:
             results = await self._execute(client, calls, sources)
         except BaseException as error:
@@ -258,6 +272,9 @@ class Batcher:
                 raise
             return
         for (_, futures), result in zip(commands, results, strict=False):
+            for future in futures:
+                settle(future, result)
+        for (_, futures), result in zip(late, results[len(calls) - len(late) :], strict=True):
             for future in futures:
                 settle(future, result)
         start = len(commands)
@@ -318,17 +335,20 @@ class Batcher:
             todo = failed
 
 
-def _merge_commands(
-    commands: list[_Command],
-) -> list[tuple[tuple[Any, ...], list[asyncio.Future[Any]]]]:
+_Call = tuple[tuple[Any, ...], list[asyncio.Future[Any]]]
+
+
+def _merge_commands(commands: list[_Command]) -> tuple[list[_Call], list[_Call]]:
     """The commands to send, each with the futures its reply settles: mergeable ones with the
     same command and key as one, where the last (or, ``early``, the first) of them stands; the
-    others as they are."""
+    others as they are. Those to send before the script calls, and those to send after them
+    (a merged command goes last when any of its parts is ``late``)."""
     if not any(command.merges for command in commands):
-        return [(command.args, [command.future]) for command in commands]
+        return [(command.args, [command.future]) for command in commands], []
     items: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
     futures: dict[tuple[Any, ...], list[asyncio.Future[Any]]] = defaultdict(list)
     stands: dict[tuple[Any, ...], int] = {}
+    late: set[tuple[Any, ...]] = set()
     for position, command in enumerate(commands):
         if command.merges:
             head = command.args[:2]
@@ -336,13 +356,16 @@ def _merge_commands(
             futures[head].append(command.future)
             if not (command.early and head in stands):
                 stands[head] = position
-    out: list[tuple[tuple[Any, ...], list[asyncio.Future[Any]]]] = []
+            if command.late:
+                late.add(head)
+    out: list[_Call] = []
+    last: list[_Call] = []
     for position, command in enumerate(commands):
         if not command.merges:
             out.append((command.args, [command.future]))
         elif stands[head := command.args[:2]] == position:
-            out.append(((*head, *items[head]), futures[head]))
-    return out
+            (last if head in late else out).append(((*head, *items[head]), futures[head]))
+    return out, last
 
 
 @dataclass

@@ -214,6 +214,11 @@ class Clients:
             return self.clients[0]
         return self.clients[zlib.crc32(tag.encode()) % len(self.clients)]
 
+    @property
+    def one_route(self) -> bool:
+        """Whether every call goes out on one connection: one standalone server."""
+        return self.slots is None and len(self.clients) == 1
+
     def route(self, tag: str) -> Hashable:
         """Which connection calls for ``tag`` go out on (its master's, as far as is known)."""
         if self.slots is not None:
