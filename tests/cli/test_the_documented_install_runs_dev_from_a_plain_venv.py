@@ -35,6 +35,7 @@ import pytest
 
 from tests.cli import install
 from tests.dataplane import devmode, processes
+from tests.support.made_once import made_once
 
 REPO = processes.REPO
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "channelworks"
@@ -62,27 +63,35 @@ def test_the_documented_commands_are_the_ones_this_test_runs() -> None:
     ]
 
 
-@pytest.fixture(scope="module")
-def third_party_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+# The fixtures of this module are session-scoped, not module-scoped: a module-scoped fixture
+# puts the module's tests in one pytest-xdist group (tests/support/markers.py), and the three
+# installs, a minute each, would then run one after the other on one worker.
+@pytest.fixture(scope="session")
+def third_party_wheelhouse(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The locked third-party wheels, copied out of build/images/ under the image builds' lock:
     each run of build-images.sh empties build/images/ first, and the image tests run it too (on
-    another worker under pytest-xdist), which would pull the wheels from under an install."""
-    done = subprocess.run(
-        [str(REPO / "scripts" / "build-images.sh"), "--wheelhouse-only"],
-        capture_output=True,
-        text=True,
-        timeout=install.INSTALL_SECONDS,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    copy = tmp_path_factory.mktemp("third-party-wheels")
-    with IMAGE_BUILDS_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
-        shutil.copytree(install.THIRD_PARTY_WHEELHOUSE, copy, dirs_exist_ok=True)
-    return copy
+    another worker under pytest-xdist), which would pull the wheels from under an install. One
+    copy for the whole run, whichever workers its installs run on."""
+
+    def copy_the_wheels(copy: Path) -> None:
+        done = subprocess.run(
+            [str(REPO / "scripts" / "build-images.sh"), "--wheelhouse-only"],
+            capture_output=True,
+            text=True,
+            timeout=install.INSTALL_SECONDS,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        with IMAGE_BUILDS_LOCK.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
+            shutil.copytree(install.THIRD_PARTY_WHEELHOUSE, copy, dirs_exist_ok=True)
+
+    return made_once(pytestconfig, tmp_path_factory, "third-party-wheels", copy_the_wheels)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def plain_env(third_party_wheelhouse: Path) -> dict[str, str]:
     return install.plain_env(third_party_wheelhouse)
 
@@ -133,6 +142,8 @@ def test_the_documented_install_serves_a_new_project_with_dev(
     assert install.listed_commands(printed) == ["dev", "init", "build", "manifest", "status"]
     command = venv / "bin" / "channelworks"
     assert command.is_file()
+    # The install skipped compiling, as said above (a module nothing here imports: no run wrote it).
+    assert not install.compiled(venv, plain_env, "django", "contrib/gis/gdal/raster/band.py")
 
     made = run_command(command, "init", "my_app", cwd=tmp_path, env=plain_env)
     assert made.returncode == 0, made.stderr
@@ -190,7 +201,7 @@ class Note(models.Model):
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def build_backend() -> Path:
     """The build backend of our packages (hatchling and what it needs), downloaded once into the
     cache: pip builds the packages it installs from Git in an isolated environment."""
