@@ -83,6 +83,8 @@ class Runner:
         # Whether each routed consumer is async, asked once per consumer rather than per message
         # (inspect checks): by id, holding the consumer so its id is not reused.
         self._async_consumers: dict[int, tuple[Any, bool]] = {}
+        # Each route's name for outcomes, made once per route rather than per message.
+        self._route_names: dict[int, tuple[Any, str]] = {}
 
     def _is_async(self, consumer: Any) -> bool:
         known = self._async_consumers.get(id(consumer))
@@ -139,7 +141,16 @@ class Runner:
             await pending.flush(held)
         except Exception as flush_error:
             error = error or flush_error
-        return _outcome(channel, found, error)
+        return self._outcome(channel, found, error)
+
+    def _outcome(
+        self, channel: str, found: routing.Resolution, error: BaseException | None
+    ) -> Outcome:
+        known = self._route_names.get(id(found.route))
+        if known is None or known[0] is not found.route:
+            known = (found.route, str(found.route))
+            self._route_names[id(found.route)] = known
+        return Outcome(channel, "ok" if error is None else "error", known[1], error)
 
     def dispatch_sync(self, channel: str, content: dict[str, Any]) -> Outcome:
         """Handle one message from sync code, in this thread (what the testing kit uses)."""
@@ -154,7 +165,7 @@ class Runner:
             pending.flush_sync(held)
         except Exception as flush_error:
             error = error or flush_error
-        return _outcome(channel, found, error)
+        return self._outcome(channel, found, error)
 
     def _call_sync(
         self,
@@ -264,7 +275,3 @@ def _cancelled_from_outside() -> bool:
     """Whether the running task was asked to cancel (not merely a CancelledError raised)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-def _outcome(channel: str, found: routing.Resolution, error: BaseException | None) -> Outcome:
-    return Outcome(channel, "ok" if error is None else "error", str(found.route), error)

@@ -124,6 +124,8 @@ class Worker:
         runner = dispatch.Runner(self._router, self._layer, executor=threads)
         slots = asyncio.Semaphore(self._concurrency)
         self._metrics.concurrency.set(self._concurrency)
+        # Read when scraped, not counted per message: the tasks of messages not yet acked.
+        self._metrics.in_flight.set_function(lambda: len(self._tasks))
         self._metrics.stuck_threads.set_function(lambda: threads.stuck)
         receiver = self._layer.work_receiver(self._channels)
         logger.info(
@@ -173,7 +175,6 @@ class Worker:
         self, runner: dispatch.Runner, delivery: ordering.Delivery, slots: asyncio.Semaphore
     ) -> None:
         started = time.monotonic()
-        self._metrics.in_flight.inc()
         try:
             status = await self._settle(runner, delivery)
             try:
@@ -182,7 +183,6 @@ class Worker:
                 logger.exception("acknowledging a message on %s failed", delivery.channel)
             self._metrics.observe(delivery.channel, status, time.monotonic() - started)
         finally:  # also when cancelled at the end of a drain: then it is not acknowledged
-            self._metrics.in_flight.dec()
             slots.release()
 
     async def _settle(self, runner: dispatch.Runner, delivery: ordering.Delivery) -> str:
@@ -335,6 +335,8 @@ class Worker:
 
     @staticmethod
     def _report(outcome: dispatch.Outcome, delivery: ordering.Delivery) -> None:
+        if outcome.error is None and outcome.status != "unrouted":
+            return
         extra = {"channel": outcome.channel, "route": outcome.route or "-"}
         if outcome.status == "unrouted":
             logger.warning(

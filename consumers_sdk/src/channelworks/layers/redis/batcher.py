@@ -59,7 +59,7 @@ BatchCall = tuple[str, Batch, Sequence[str], Sequence[Any], Sequence[str], Seque
 @dataclass
 class _Command:
     args: tuple[Any, ...]
-    future: asyncio.Future[Any]
+    future: asyncio.Future[Any] | None  # None: nobody waits for the reply (see enqueue_merged)
     merges: bool = False  # see Batcher.enqueue_merged
     early: bool = False
     late: bool = False
@@ -129,6 +129,12 @@ class Batcher:
         self._queue(tag).commands.append(command)
         return future
 
+    def enqueue_merged_unanswered(self, tag: str, *args: Any, early: bool = False) -> None:
+        """:meth:`enqueue_merged` for a command nobody waits for (a worker's record of a
+        hand-out): no future to make, settle and look at per call; a failure is logged."""
+        command = _Command(args, None, merges=True, early=early)
+        self._queue(tag).commands.append(command)
+
     @property
     def one_route(self) -> bool:
         """Whether every call goes out on one connection (one standalone server), so what is
@@ -147,7 +153,11 @@ class Batcher:
     def take_back(self, tag: str) -> list[tuple[tuple[Any, ...], asyncio.Future[Any]]]:
         """The commands ``ride`` queued for ``tag`` that no call carried, with their futures,
         for the caller to send and settle."""
-        return [(rider.args, rider.future) for rider in self._riders.pop(tag, [])]
+        return [
+            (rider.args, rider.future)
+            for rider in self._riders.pop(tag, [])
+            if rider.future is not None  # always: ride() makes one
+        ]
 
     def _riders_for(self, route: Hashable) -> list[_Command]:
         """Take the riders for the server (or master) of ``route``."""
@@ -335,7 +345,7 @@ class Batcher:
             todo = failed
 
 
-_Call = tuple[tuple[Any, ...], list[asyncio.Future[Any]]]
+_Call = tuple[tuple[Any, ...], list[asyncio.Future[Any] | None]]
 
 
 def _merge_commands(commands: list[_Command]) -> tuple[list[_Call], list[_Call]]:
@@ -346,7 +356,7 @@ def _merge_commands(commands: list[_Command]) -> tuple[list[_Call], list[_Call]]
     if not any(command.merges for command in commands):
         return [(command.args, [command.future]) for command in commands], []
     items: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
-    futures: dict[tuple[Any, ...], list[asyncio.Future[Any]]] = defaultdict(list)
+    futures: dict[tuple[Any, ...], list[asyncio.Future[Any] | None]] = defaultdict(list)
     stands: dict[tuple[Any, ...], int] = {}
     late: set[tuple[Any, ...]] = set()
     for position, command in enumerate(commands):
@@ -396,8 +406,13 @@ def _with_source(call: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, .
     return ("EVAL", sources[call[1]], *call[2:])
 
 
-def settle(future: asyncio.Future[Any], result: Any) -> None:
-    """Give ``future`` a reply, or raise the error reply through it (unless already settled)."""
+def settle(future: asyncio.Future[Any] | None, result: Any) -> None:
+    """Give ``future`` a reply, or raise the error reply through it (unless already settled);
+    with no future (nobody waits), log an error reply."""
+    if future is None:
+        if isinstance(result, BaseException):
+            logger.info("a queued command failed (%s)", result)
+        return
     if future.done():
         return
     if isinstance(result, Exception):
@@ -406,6 +421,8 @@ def settle(future: asyncio.Future[Any], result: Any) -> None:
         future.set_result(result)
 
 
-def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
-    if not future.done():
+def _fail(future: asyncio.Future[Any] | None, error: BaseException) -> None:
+    if future is None:
+        logger.info("a queued command failed (%s)", error)
+    elif not future.done():
         future.set_exception(error)

@@ -54,6 +54,8 @@ class _Shard:
     def __init__(self, layout: KeyLayout, index: int) -> None:
         self.layout = layout
         self.index = index
+        self.tag = layout.shard_tags[index]
+        self.attempts = layout.attempts(index)  # the hash of its entries' hand-out counts
         self.unacked = 0
         self.room = asyncio.Event()
         self.room.set()
@@ -97,7 +99,6 @@ class RedisWorkReceiver(WorkReceiver):
         self._membership: asyncio.Task[None] | None = None
         self._stopping = False
         self._healthy = True
-        self._recording: set[asyncio.Future[Any]] = set()
 
     @property
     def owned_shards(self) -> list[int]:
@@ -462,32 +463,28 @@ class RedisWorkReceiver(WorkReceiver):
         it after a crash knows it ran before (at-most-once HTTP, dead letters)."""
 
         async def start(exact: bool) -> int:
-            tag = shard.layout.shard_tags[shard.index]
             field = _attempt_field(key, entry_id)
-            attempts = shard.layout.attempts(shard.index)
             backlog = shard.backlog_until
             if exact or backlog is None or _id_tuple(entry_id) <= backlog.get(key, (0, 0)):
-                return int(await self._batcher.command(tag, "HINCRBY", attempts, field, 1))
+                return int(
+                    await self._batcher.command(shard.tag, "HINCRBY", shard.attempts, field, 1)
+                )
             # Arrived after we took the shard: nobody handed it out before, so its count is 1.
             # Record the hand-out (for the next owner, should we die) without waiting for the
-            # answer: queued in the next pipeline as a plain future (no task of its own), one
-            # HSET for every such hand-out of that pipeline (placed with the first: nothing
-            # before it concerns these entries; their deletes come after).
-            recording = self._batcher.enqueue_merged(tag, "HSET", attempts, field, 1, early=True)
-            self._recording.add(recording)
-            recording.add_done_callback(self._recorded)
+            # answer: queued in the next pipeline with no future (no task, no callback; the
+            # batcher logs a failure), one HSET for every such hand-out of that pipeline
+            # (placed with the first: nothing before it concerns these entries; their deletes
+            # come after).
+            self._batcher.enqueue_merged_unanswered(
+                shard.tag, "HSET", shard.attempts, field, 1, early=True
+            )
             return 1
 
         return start
 
-    def _recorded(self, recording: asyncio.Future[Any]) -> None:
-        self._recording.discard(recording)
-        if not recording.cancelled() and recording.exception() is not None:
-            logger.info("recording a hand-out failed (%s)", recording.exception())
-
     def _acker(self, shard: _Shard, key: bytes, entry_id: bytes) -> tuple[Any, Any]:
         """The ack of a taken entry, and how to queue its deletes ahead (``queue_ack``)."""
-        tag = shard.layout.shard_tags[shard.index]
+        tag = shard.tag
         queued: list[asyncio.Future[Any]] = []
 
         def queue_ack(delivery: Delivery) -> None:
@@ -500,7 +497,11 @@ class RedisWorkReceiver(WorkReceiver):
         async def ack(delivery: Delivery) -> None:
             self._dispatcher.done(delivery)  # the connection's next event may go now
             try:
-                await asyncio.gather(*(queued or self._deletes(tag, key, entry_id)))
+                if queued and all(future.done() for future in queued):
+                    for future in queued:  # went out with the reply: no loop turn to wait
+                        future.result()
+                else:
+                    await asyncio.gather(*(queued or self._deletes(tag, key, entry_id)))
             finally:
                 # Only once the entry is gone may the shard be handed to another worker.
                 shard.unacked -= 1
