@@ -46,8 +46,9 @@ from daphne import server as daphne_server  # type: ignore[import-untyped, unuse
 from twisted.internet import defer, tcp
 from twisted.internet import reactor as _reactor
 from twisted.protocols import policies
+from txaio import tx as txaio_tx
 
-from channelworks_interface import guards, limits
+from channelworks_interface import client_frames, guards, limits
 from channelworks_interface.event_queue import EventQueue
 from channelworks_interface.pacing import TokenBucket
 from channelworks_interface.prepared_frames import FRAME_WRITER_EXTENSION
@@ -56,6 +57,7 @@ from channelworks_interface.prepared_frames import FRAME_WRITER_EXTENSION
 _DEBUG_FORMATTERS = ("hltype", "hlval")
 _DEBUG_FORMATTING_MODULES = (autobahn_protocol, autobahn_twisted)
 reactor: Any = _reactor  # typed as the bare module
+_NO_OP = txaio_tx._no_op  # what txaio's logger methods are below their level
 _CONTROL_OPCODES = 8  # frames with an opcode from 8 (close, ping, pong) are never dropped
 
 
@@ -86,6 +88,14 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
         self.transport.unregisterProducer()
         self.transport.registerProducer(self._output, True)
         self._tcp = _tcp_connection(self.transport)
+        # Whole small data frames are read here (client_frames), not by autobahn's machinery,
+        # when nothing that machinery adds is on: compression, frame logs, timings, observers.
+        limits_ = [client_frames.MAX_PAYLOAD]
+        limits_ += [n for n in (self.maxMessagePayloadSize, self.maxFramePayloadSize) if n > 0]
+        self._payload_limit = min(limits_)
+        self._reads_small_frames = not (
+            self.logOctets or self.logFrames or self.trackedTimings or self._listeners
+        )
 
     def serverClose(self, code: int | None = None) -> None:
         code = 1000 if code is None else int(code)
@@ -93,6 +103,35 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
             self.sendClose(code=code)
         else:
             self.sendCloseFrame(code=code)
+
+    # Incoming: whole small data frames read without autobahn's frame machinery.
+
+    def _dataReceived(self, data: bytes) -> None:
+        """autobahn's, but the complete, final, masked text and binary frames at the start of
+        ``data`` are read by ``client_frames`` while this socket is open and between messages;
+        autobahn reads the rest (control frames, fragments, anything it must check or refuse)."""
+        start, size = 0, len(data)
+        while start < size and self._between_messages():
+            message = client_frames.next_message(data, start, self._payload_limit)
+            if message is None:
+                break
+            payload, is_binary, start = message
+            if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+                self._cancelAutoPingTimeoutCall()  # as autobahn does on any data frame
+            self.onMessage(payload, is_binary)
+        if start < size:
+            super()._dataReceived(data[start:] if start else data)
+
+    def _between_messages(self) -> bool:
+        return (
+            self._reads_small_frames
+            and self.state == self.STATE_OPEN
+            and not self.data
+            and self.current_frame is None
+            and not self.inside_message
+            and self._perMessageCompress is None
+            and not self.failedByMe
+        )
 
     # Incoming: at most message_burst at once, message_rate per second after that.
 
@@ -129,7 +168,10 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
     def dataReceived(self, data: bytes) -> None:
         if self._lingering:
             return  # the connection is ending: what the client still sends is read and dropped
-        super().dataReceived(data)
+        if self.log.debug is _NO_OP:
+            self._dataReceived(data)  # autobahn's, without its debug line's arguments
+        else:
+            super().dataReceived(data)
 
     def _closeConnection(self, abort: bool = False) -> None:
         """How autobahn ends the TCP connection. It aborts (a reset) when the client answers the
