@@ -138,3 +138,11 @@ def inprocess_interface() -> Iterator[InProcessInterface]:
     yield InProcessInterface(server, layer, registry)
     server.request_drain()
     thread.join(10)
+
+
+@pytest.fixture
+async def inprocess(inprocess_interface: InProcessInterface) -> AsyncIterator[InProcessInterface]:
+    """The in-process interface, its layer emptied before and after the test."""
+    await inprocess_interface.layer.flush()
+    yield inprocess_interface
+    await inprocess_interface.layer.flush()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -31,13 +30,6 @@ async def _server_tasks() -> int:
         return len(asyncio.all_tasks()) - 1  # not this one
 
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(count(), loop))
-
-
-@pytest.fixture
-async def inprocess(inprocess_interface: InProcessInterface) -> AsyncIterator[InProcessInterface]:
-    await inprocess_interface.layer.flush()
-    yield inprocess_interface
-    await inprocess_interface.layer.flush()
 
 
 async def test_an_open_socket_costs_two_tasks(inprocess: InProcessInterface) -> None:

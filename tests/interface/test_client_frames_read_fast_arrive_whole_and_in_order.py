@@ -8,7 +8,6 @@ import asyncio
 import base64
 import os
 import struct
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -63,13 +62,6 @@ def test_what_autobahn_must_read_is_left_to_it() -> None:
         False,
         len(_frame(1, "é€".encode())),
     )
-
-
-@pytest.fixture
-async def inprocess(inprocess_interface: InProcessInterface) -> AsyncIterator[InProcessInterface]:
-    await inprocess_interface.layer.flush()
-    yield inprocess_interface
-    await inprocess_interface.layer.flush()
 
 
 async def _open(

@@ -4,7 +4,6 @@ with the worker in the test's event loop (the shape ``channelworks dev`` runs in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,13 +15,6 @@ from websockets.typing import Subprotocol
 from tests.interface.conftest import InProcessInterface
 from tests.interface.support import FakeWorker
 from tests.support.eventually import eventually_async
-
-
-@pytest.fixture
-async def inprocess(inprocess_interface: InProcessInterface) -> AsyncIterator[InProcessInterface]:
-    await inprocess_interface.layer.flush()
-    yield inprocess_interface
-    await inprocess_interface.layer.flush()
 
 
 async def test_a_websocket_round_trip_through_the_memory_layer(
