@@ -69,6 +69,7 @@ class InterfaceServer:
         from twisted.internet import reactor  # isort: skip
 
         daphne_glue.defer_debug_formatting()
+        daphne_glue.read_sockets_directly()
         self._reactor = reactor
         config = self.config
         proxy = config.proxy_headers
