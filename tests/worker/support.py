@@ -3,6 +3,8 @@
 import asyncio
 from contextlib import asynccontextmanager
 
+from channelworks import asgi, route, routing
+from channelworks_worker import metrics, runtime
 from tests.support.eventually import eventually_async
 
 
@@ -21,6 +23,28 @@ async def running(worker):
     finally:
         worker.stop()
         await asyncio.wait_for(task, 30)
+
+
+def echo(message):
+    """A sync Channels-1 consumer answering a frame with its text (bench/ws.py's echo)."""
+    message.reply_channel.send({"text": message["text"]})
+
+
+@asynccontextmanager
+async def running_echo_worker(layer, registry):
+    """A worker on ``layer`` running :func:`echo` for ``websocket.receive``, for the block; the
+    process's default layer is ``layer`` meanwhile (what the consumer's reply goes through)."""
+    saved = asgi.channel_layers.set("default", layer)
+    worker = runtime.Worker(
+        layer,
+        routing.Router([route("websocket.receive", echo)]),
+        metrics.WorkerMetrics(registry),
+    )
+    try:
+        async with running(worker):
+            yield worker
+    finally:
+        asgi.channel_layers.set("default", saved)
 
 
 def sample(registry, name, **labels):

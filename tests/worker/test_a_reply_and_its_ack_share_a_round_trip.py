@@ -11,12 +11,11 @@ pipeline that arrives whole) shows the round trip saved; ``MONITOR`` shows the o
 import asyncio
 import secrets
 
-from channelworks import asgi, route
 from channelworks.layers import RedisChannelLayer
 from tests.layer import redis_probe
 
-from .support import running
-from .test_worker_runtime import connection, make_worker
+from .support import running_echo_worker
+from .test_worker_runtime import connection
 
 ROUNDS = 60
 
@@ -30,14 +29,9 @@ async def test_a_single_reply_and_the_ack_go_out_together_reply_first(redis_url,
     worker_layer = RedisChannelLayer(hosts=[redis_url], prefix=prefix)
     interface = RedisChannelLayer(hosts=[redis_url], prefix=prefix)
 
-    def echo(message):
-        message.reply_channel.send({"text": message["text"]})
-
-    saved = asgi.channel_layers.set("default", worker_layer)
     server = redis_probe.client_for(redis_url)
-    worker = make_worker(worker_layer, [route("websocket.receive", echo)], registry)
     try:
-        async with running(worker):
+        async with running_echo_worker(worker_layer, registry):
             socket = await connection(interface)
 
             async def echo_once(number: int) -> dict:
@@ -65,7 +59,6 @@ async def test_a_single_reply_and_the_ack_go_out_together_reply_first(redis_url,
                     if command["command"].startswith("HDEL"):
                         break
     finally:
-        asgi.channel_layers.set("default", saved)
         await worker_layer.close()
         await interface.close()
     # One message, one at a time: the interface's send and its next inbox read, the worker's

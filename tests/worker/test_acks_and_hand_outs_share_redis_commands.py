@@ -9,12 +9,11 @@ shard (issue 15: the echo path's CPU, in the worker and in Redis).
 import asyncio
 import secrets
 
-from channelworks import asgi, route
 from channelworks.layers import RedisChannelLayer
 from tests.layer import redis_probe
 
-from .support import running
-from .test_worker_runtime import connection, make_worker
+from .support import running_echo_worker
+from .test_worker_runtime import connection
 
 CONNECTIONS = 200
 ROUNDS = 5
@@ -34,14 +33,9 @@ async def test_under_load_a_message_costs_less_than_a_command_each_for_its_recor
     worker_layer = RedisChannelLayer(hosts=[redis_url], prefix=prefix, capacity=5000)
     interface = RedisChannelLayer(hosts=[redis_url], prefix=prefix, capacity=5000)
 
-    def echo(message):
-        message.reply_channel.send({"text": message["text"]})
-
-    saved = asgi.channel_layers.set("default", worker_layer)
     server = redis_probe.client_for(redis_url)
-    worker = make_worker(worker_layer, [route("websocket.receive", echo)], registry)
     try:
-        async with running(worker):
+        async with running_echo_worker(worker_layer, registry):
             sockets = [await connection(interface) for _ in range(CONNECTIONS)]
 
             async def echo_rounds(reply_channel):
@@ -61,7 +55,6 @@ async def test_under_load_a_message_costs_less_than_a_command_each_for_its_recor
             answered = await asyncio.gather(*(echo_rounds(socket) for socket in sockets))
             spent = bookkeeping_calls(server) - before
     finally:
-        asgi.channel_layers.set("default", saved)
         await worker_layer.close()
         await interface.close()
     assert all(
