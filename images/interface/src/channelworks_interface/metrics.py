@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from channelworks.process import build
 
@@ -31,13 +35,8 @@ class Metrics:
             "WebSocket connections currently open (accepted and not yet closed).",
             registry=registry,
         )
-        self.messages = Counter(
-            "channelworks_interface_messages",
-            "Messages relayed: direction=in from clients onto the layer, out from workers to "
-            "clients.",
-            ["direction", "protocol"],
-            registry=registry,
-        )
+        self._messages = _MessageCounts()
+        registry.register(self._messages)
         self.http_requests = Counter(
             "channelworks_interface_http_requests",
             "HTTP requests answered, by status code (including the interface's own 4xx/5xx).",
@@ -89,16 +88,34 @@ class Metrics:
             registry=registry,
         )
         self.build_info = build.build_info(registry, "interface", "channelworks-interface")
-        # Counted per message: the labelled children are looked up once, not on every message.
-        protocols = (PROTOCOL_WEBSOCKET, PROTOCOL_HTTP)
-        self._messages_in = {p: self.messages.labels(DIRECTION_IN, p) for p in protocols}
-        self._messages_out = {p: self.messages.labels(DIRECTION_OUT, p) for p in protocols}
 
     def message_in(self, protocol: str) -> None:
-        self._messages_in[protocol].inc()
+        self._messages.incoming[protocol] += 1
 
     def message_out(self, protocol: str) -> None:
-        self._messages_out[protocol].inc()
+        self._messages.outgoing[protocol] += 1
 
     def refused(self, protocol: str, reason: str) -> None:
         self.refusals.labels(protocol, reason).inc()
+
+
+class _MessageCounts(Collector):
+    """``channelworks_interface_messages_total``, counted on every message with a plain addition
+    on the event loop (a Prometheus ``Counter`` takes a lock per ``inc()``: about 0.5 µs, twice
+    per echoed message) and read when scraped."""
+
+    def __init__(self) -> None:
+        self.incoming = {PROTOCOL_WEBSOCKET: 0, PROTOCOL_HTTP: 0}
+        self.outgoing = {PROTOCOL_WEBSOCKET: 0, PROTOCOL_HTTP: 0}
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "channelworks_interface_messages",
+            "Messages relayed: direction=in from clients onto the layer, out from workers to "
+            "clients.",
+            labels=["direction", "protocol"],
+        )
+        for direction, counts in ((DIRECTION_IN, self.incoming), (DIRECTION_OUT, self.outgoing)):
+            for protocol, count in dict(counts).items():
+                family.add_metric([direction, protocol], count)
+        yield family
