@@ -24,8 +24,9 @@
 # (scripts/install-test-deps.sh), as the chosen tests may need any binary.
 #
 # pytest runs in parallel (pytest-xdist, docs/testing.md): CHANNELWORKS_TEST_WORKERS processes
-# (default 2), --dist loadgroup; 0 or 1 runs it in this process, serially. It applies to the whole
-# run and to --fast; with pytest arguments, add -n yourself.
+# (default 4: the workers mostly wait on the processes their tests start, so on 2 cores 4 of them
+# finish tests/ sooner than 2 or 3), --dist loadgroup; 0 or 1 runs it in this process, serially.
+# It applies to the whole run and to --fast; with pytest arguments, add -n yourself.
 #
 # Exits non-zero when a step fails, and when a pytest run collects no test at all (exit 5). The
 # e2e stage runs even when tests/ failed (its result is worth having); the exit status is then
@@ -50,7 +51,7 @@ GO_BINARIES="go_binaries"
 FAST_TIER="not control_plane and not images and not redis_cluster and not go_binaries and not browser"
 
 # pytest-xdist: how many test processes (docs/testing.md, "Running in parallel").
-test_workers="${CHANNELWORKS_TEST_WORKERS:-2}"
+test_workers="${CHANNELWORKS_TEST_WORKERS:-4}"
 if [[ ! "$test_workers" =~ ^[0-9]+$ ]]; then
   echo "CHANNELWORKS_TEST_WORKERS must be a whole number of test processes (0 or 1: serial)," \
     "not '$test_workers'" >&2

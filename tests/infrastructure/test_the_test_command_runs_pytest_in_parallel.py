@@ -1,4 +1,4 @@
-"""scripts/test.sh runs pytest with pytest-xdist (CHANNELWORKS_TEST_WORKERS processes, 2 by
+"""scripts/test.sh runs pytest with pytest-xdist (CHANNELWORKS_TEST_WORKERS processes, 4 by
 default, --dist loadgroup), as one run of every test when the Go-built binaries were ready before
 the tests started, else as the two halves around the builds; it keeps compiled bytecode for every
 Python process. Proved on a copy of the script whose installer, builds, checks and Python are
@@ -82,7 +82,7 @@ def test_a_warm_run_is_one_parallel_pytest_of_every_test(checkout: Path) -> None
     status, calls, output = run(checkout, "--no-e2e", WARM="1")
     assert status == 0, output
     assert calls == [
-        "python [-m] [pytest] [-n] [2] [--dist] [loadgroup]",
+        "python [-m] [pytest] [-n] [4] [--dist] [loadgroup]",
         f"bytecode: {checkout / 'build' / 'pycache'} unset",
     ]
 
