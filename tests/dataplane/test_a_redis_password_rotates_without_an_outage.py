@@ -24,7 +24,10 @@ from tests.dataplane import processes
 from tests.support.eventually import eventually_async
 from tests.support.redis_servers import RedisServer
 
-READY_GIVE_UP_SECONDS = 60  # the readiness grace (15 s) after the first failed check, and more
+# The stale process's readiness grace (CHANNELWORKS_READINESS_GRACE_SECONDS, 15 s by default):
+# shortened, so the test waits seconds for what it checks, not the default.
+READINESS_GRACE_SECONDS = 3
+READY_GIVE_UP_SECONDS = 60  # the readiness grace after the first failed check, and more
 OLD = "old-password-of-the-app"
 NEW = "new-password-of-the-app"
 pytestmark = pytest.mark.timeout(300)
@@ -106,9 +109,10 @@ async def test_old_and_new_processes_are_answered_through_a_rotation(
     assert new_worker.alive and new_interface.alive
 
     # What a deleted Secret causes (docs/operating.md): a process started with a password Redis
-    # no longer takes. /readyz turns 503 after the readiness grace (15 s; it may say 200 before)
-    # and the log names the refused password.
+    # no longer takes. /readyz turns 503 after the readiness grace (it may say 200 before) and the
+    # log names the refused password.
     stack.extra_env["CHANNELWORKS_REDIS_PASSWORD"] = OLD
+    stack.extra_env["CHANNELWORKS_READINESS_GRACE_SECONDS"] = str(READINESS_GRACE_SECONDS)
     stale_worker = stack.add_worker(wait=False)
     await eventually_async(
         lambda: stale_worker.probe("/readyz") == 503, timeout=READY_GIVE_UP_SECONDS, interval=1
