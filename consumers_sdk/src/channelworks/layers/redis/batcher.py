@@ -79,6 +79,8 @@ class _BatchItem:
 class _Flush:
     commands: list[_Command] = field(default_factory=list)
     batches: list[_BatchItem] = field(default_factory=list)
+    # Set as the pipeline is written (see enqueue_merged_unanswered); made on first use.
+    written: asyncio.Future[None] | None = None
 
 
 class Batcher:
@@ -129,11 +131,19 @@ class Batcher:
         self._queue(tag).commands.append(command)
         return future
 
-    def enqueue_merged_unanswered(self, tag: str, *args: Any, early: bool = False) -> None:
-        """:meth:`enqueue_merged` for a command nobody waits for (a worker's record of a
-        hand-out): no future to make, settle and look at per call; a failure is logged."""
-        command = _Command(args, None, merges=True, early=early)
-        self._queue(tag).commands.append(command)
+    def enqueue_merged_unanswered(
+        self, tag: str, *args: Any, early: bool = False
+    ) -> asyncio.Future[None]:
+        """:meth:`enqueue_merged` for a command whose reply nobody waits for (a worker's record
+        of a hand-out): no future per call to make, settle and look at; a failure is logged.
+        Returns a future, shared by everything in that pipeline, done once the pipeline is
+        being written: what its caller does after awaiting it happens after the command left
+        (a record reaches Redis even when the process is killed right after)."""
+        flush = self._queue(tag)
+        flush.commands.append(_Command(args, None, merges=True, early=early))
+        if flush.written is None:
+            flush.written = asyncio.get_running_loop().create_future()
+        return flush.written
 
     @property
     def one_route(self) -> bool:
@@ -257,6 +267,10 @@ class Batcher:
             while (entry := self._pending.pop(route, None)) is not None:
                 client, flush = entry
                 flush.commands[:0] = self._riders_for(route)
+                if flush.written is not None and not flush.written.done():
+                    # Its awaiters resume on a later loop turn; this task writes the pipeline
+                    # in this one (at once on a connected line).
+                    flush.written.set_result(None)
                 await self._flush(client, flush)
         finally:
             del self._runners[route]

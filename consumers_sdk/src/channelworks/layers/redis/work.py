@@ -471,11 +471,12 @@ class RedisWorkReceiver(WorkReceiver):
                 )
             # Arrived after we took the shard: nobody handed it out before, so its count is 1.
             # Record the hand-out (for the next owner, should we die) without waiting for the
-            # answer: queued in the next pipeline with no future (no task, no callback; the
-            # batcher logs a failure), one HSET for every such hand-out of that pipeline
-            # (placed with the first: nothing before it concerns these entries; their deletes
-            # come after).
-            self._batcher.enqueue_merged_unanswered(
+            # answer, but until it is written: a consumer that kills its process at once must
+            # still be counted (dead letters). Queued in the next pipeline with no future of
+            # its own (the batcher logs a failure), one HSET for every such hand-out of that
+            # pipeline (placed with the first: nothing before it concerns these entries; their
+            # deletes come after).
+            await self._batcher.enqueue_merged_unanswered(
                 shard.tag, "HSET", shard.attempts, field, 1, early=True
             )
             return 1
