@@ -8,8 +8,9 @@ exposes (a Counter ``x`` is scraped as ``x_total``, a Histogram as ``x_bucket``/
 
 A definition only reaches Prometheus when a running component builds that holder: so a metric
 counts as *exported* only when its holder is also called from another module of the components
-(``metrics.WorkerMetrics(registry)`` in the worker's ``main``). A metric class that nothing
-instantiates is reported as defined but not wired.
+(``metrics.WorkerMetrics(registry)`` in the worker's ``main``), itself or through a holder of its
+module that builds it. A metric class that nothing instantiates is reported as defined but not
+wired.
 """
 
 from __future__ import annotations
@@ -175,7 +176,13 @@ def _imports(tree: ast.Module, path: Path, module: str, holder: str) -> bool:
 
 @functools.cache
 def callers(holder: str, defined_in: Path) -> list[str]:
-    """Places in other modules of the components that import and call ``holder(...)``."""
+    """Places in other modules of the components that build ``holder``: that import and call
+    ``holder(...)``, or, for a holder its own module builds inside another one (a collector made
+    in ``InterfaceMetrics.__init__``), the places that build that one."""
+    return _callers(holder, defined_in, frozenset())
+
+
+def _callers(holder: str, defined_in: Path, seen: frozenset[str]) -> list[str]:
     module = module_name(defined_in)
     places: list[str] = []
     for path in python_files():
@@ -187,6 +194,14 @@ def callers(holder: str, defined_in: Path) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and _callee(node) == holder:
                 places.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    seen = seen | {holder}
+    builders = {
+        outer
+        for call, outer in _walk_with_holder(_parsed(defined_in))
+        if _callee(call) == holder and outer not in seen
+    }
+    for builder in sorted(builders):
+        places.extend(_callers(builder, defined_in, seen))
     return places
 
 
