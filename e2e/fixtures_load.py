@@ -1,6 +1,11 @@
 """One flood of chat messages on ``chat-cluster``, watched while it happens: the workers scale
 out under it and back in once it stops, and Prometheus scrapes all of it. The autoscaling test
 and the Prometheus test both read this one run (a flood costs a minute or two of a 2-core node).
+
+The backlog is kept until the workers scaled out AND a scrape saw the queue at the autoscaler's
+target: the interface's message rate bounds what the flood puts in, so fast workers can keep
+the queue near the target, and a flood that stopped at the scale-out could end between two
+scrapes (5 s apart; the operator reads the queue every 3 s).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from e2e.cluster import App, Cluster, wait_until
 from e2e.fixtures_chat import (
     MAX_WORKERS,
     MIN_WORKERS,
+    TARGET_QUEUE_DEPTH,
     status,
 )
 from e2e.prometheus_server import PrometheusAPI
@@ -90,14 +96,16 @@ async def _keep_a_backlog(chat: ChatAddress, flood: Flood, enough: Callable[[], 
         deadline = time.monotonic() + SCALE_TIMEOUT
         while not await asyncio.to_thread(enough):
             if time.monotonic() > deadline:
-                pytest.fail(f"no scale-out within {SCALE_TIMEOUT:.0f}s of a steady backlog")
+                pytest.fail(
+                    f"no scale-out, or no scrape of the queue at the target, within "
+                    f"{SCALE_TIMEOUT:.0f}s of a steady backlog: {flood}"
+                )
             for index, socket in enumerate(sockets):
                 while sent[index] - echoed[index] < OUTSTANDING:
                     text = f"flood {index}-{sent[index]}"
                     await socket.send({"command": "send", "room": "random", "message": text})
                     sent[index] += 1
             await asyncio.sleep(1)
-        flood.scaled_out = time.time()
     finally:
         # Closed while their readers still read: a socket nobody reads cannot finish its close
         # handshake (the client stops reading once its frame queue is full).
@@ -109,20 +117,37 @@ async def _keep_a_backlog(chat: ChatAddress, flood: Flood, enough: Callable[[], 
         flood.stopped = time.time()
 
 
+def queue_depth_query(app: App) -> str:
+    """The app's queue depth in Prometheus (every channel's together)."""
+    return f'sum(channelworks_layer_queue_depth{{app="{app.namespace}.{app.name}"}})'
+
+
+def _scraped_at_the_target(prometheus: PrometheusAPI, app: App, since: float) -> bool:
+    """Whether a scrape since ``since`` saw the app's queue at the autoscaler's target or more."""
+    window = max(1, int(time.time() - since) + 1)
+    peak = prometheus.query(f"max_over_time({queue_depth_query(app)}[{window}s:1s])")
+    return bool(peak) and float(peak[0]["value"][1]) >= TARGET_QUEUE_DEPTH
+
+
 @pytest.fixture(scope="session")
 def flood(cluster: Cluster, cluster_app: App, prometheus: PrometheusAPI) -> Flood:
-    """Flood ``chat-cluster`` until its workers scale out, stop, and wait until they are back
-    at ``minReplicas`` with an empty queue. Prometheus scrapes throughout."""
+    """Flood ``chat-cluster`` until its workers scale out and Prometheus saw the queue at the
+    target, stop, and wait until they are back at ``minReplicas`` with an empty queue.
+    Prometheus scrapes throughout."""
     found = status(cluster, cluster_app)
     assert found["worker"]["replicas"] == MIN_WORKERS, found["worker"]
     result = Flood()
 
-    def scaled_out() -> bool:
+    def scaled_out_and_scraped() -> bool:
         now = status(cluster, cluster_app)
         result.note(now)
-        return int(now.get("worker", {}).get("replicas") or 0) > MIN_WORKERS
+        if not result.scaled_out and int(now.get("worker", {}).get("replicas") or 0) > MIN_WORKERS:
+            result.scaled_out = time.time()
+        return bool(result.scaled_out) and _scraped_at_the_target(
+            prometheus, cluster_app, result.started
+        )
 
-    asyncio.run(_keep_a_backlog(ChatAddress.of(cluster_app), result, scaled_out))
+    asyncio.run(_keep_a_backlog(ChatAddress.of(cluster_app), result, scaled_out_and_scraped))
 
     def scaled_in() -> tuple[bool, dict[str, Any]]:
         now = status(cluster, cluster_app)

@@ -18,7 +18,7 @@ import pytest
 from e2e.chat_clients import ChatAddress
 from e2e.cluster import CHART, App, Cluster, Release, wait_until
 from e2e.fixtures_chat import AUTOSCALING, TARGET_QUEUE_DEPTH, is_ready, pods
-from e2e.fixtures_load import Flood
+from e2e.fixtures_load import Flood, queue_depth_query
 from e2e.fixtures_monitoring import OPERATOR_SELECTOR
 from e2e.prometheus_server import PrometheusAPI
 from tests.dataplane.clients import JsonSocket, join, login, open_chat
@@ -120,9 +120,9 @@ def test_every_dashboard_panel_has_data_during_the_chat_flood(
 def test_the_queue_depth_series_rises_and_falls_with_the_flood(
     cluster_app: App, prometheus: PrometheusAPI, flood: Flood
 ) -> None:
-    app_label = f"{cluster_app.namespace}.{cluster_app.name}"
-    query = f'sum(channelworks_layer_queue_depth{{app="{app_label}"}})'
-    found = prometheus.query_range(query, flood.started, flood.back_in, step=5)
+    query = queue_depth_query(cluster_app)
+    # Every second: each scrape's value (5 s apart) is among the points.
+    found = prometheus.query_range(query, flood.started, flood.back_in, step=1)
     assert len(found) == 1, found
     values = [(float(at), float(value)) for at, value in found[0]["values"]]
     peak_at, peak = max(values, key=lambda point: point[1])
