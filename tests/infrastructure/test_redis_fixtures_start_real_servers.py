@@ -22,10 +22,15 @@ def _cluster_client(seed: Address) -> RedisCluster:
 
 
 def _replica_of(cluster: redis_servers.RedisClusterNodes, master: Address) -> Address:
-    for replica in cluster.replicas():
-        replication = cluster.info(replica, "replication")
+    """The node that replicates ``master``, as each node says of itself: one node's view of the
+    others (``replicas()``) can flag a replica as failing for a moment on a busy machine
+    (a missed ping within the short test node timeout), which hid the heir once."""
+    for node in cluster.nodes_running:
+        replication = cluster.info(node, "replication")
+        if replication.get("role") != "slave":
+            continue
         if (replication["master_host"], int(replication["master_port"])) == master:
-            return replica
+            return node
     raise AssertionError(f"no replica follows {master}")
 
 
