@@ -50,8 +50,11 @@ NO_GO_BINARIES="not go_binaries"
 GO_BINARIES="go_binaries"
 FAST_TIER="not control_plane and not images and not redis_cluster and not go_binaries and not browser"
 
-# pytest-xdist: how many test processes (docs/testing.md, "Running in parallel").
-test_workers="${CHANNELWORKS_TEST_WORKERS:-4}"
+# pytest-xdist: how many test processes (docs/testing.md, "Running in parallel"): 4 by default,
+# 6 for --fast (it starts no control plane, so more waiting workers cost little memory).
+default_workers=4
+[[ "${1:-}" == --fast ]] && default_workers=6
+test_workers="${CHANNELWORKS_TEST_WORKERS:-$default_workers}"
 if [[ ! "$test_workers" =~ ^[0-9]+$ ]]; then
   echo "CHANNELWORKS_TEST_WORKERS must be a whole number of test processes (0 or 1: serial)," \
     "not '$test_workers'" >&2

@@ -1,8 +1,8 @@
 """scripts/test.sh runs pytest with pytest-xdist (CHANNELWORKS_TEST_WORKERS processes, 4 by
-default, --dist loadgroup), as one run of every test when the Go-built binaries were ready before
-the tests started, else as the two halves around the builds; it keeps compiled bytecode for every
-Python process. Proved on a copy of the script whose installer, builds, checks and Python are
-stand-ins that write down how they were called."""
+default and 6 for the fast tier, --dist loadgroup), as one run of every test when the Go-built
+binaries were ready before the tests started, else as the two halves around the builds; it keeps
+compiled bytecode for every Python process. Proved on a copy of the script whose installer,
+builds, checks and Python are stand-ins that write down how they were called."""
 
 from __future__ import annotations
 
@@ -104,6 +104,10 @@ def test_the_fast_tier_runs_serially_when_asked_and_an_empty_run_fails(checkout:
     status, calls, output = run(checkout, "--fast", "-x", CHANNELWORKS_TEST_WORKERS="0")
     assert status == 0, output
     assert calls[0] == f"python [-m] [pytest] [-m] [{FAST}] [-x]"
+
+    status, calls, output = run(checkout, "--fast")
+    assert status == 0, output
+    assert calls[0] == f"python [-m] [pytest] [-n] [6] [--dist] [loadgroup] [-m] [{FAST}]"
 
     status, _, output = run(checkout, "--fast", PYTEST_STATUS="5")
     assert status == 5
