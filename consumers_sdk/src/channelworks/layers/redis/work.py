@@ -452,9 +452,16 @@ class RedisWorkReceiver(WorkReceiver):
             shard.unacked += 1
             acker, queue_ack = self._acker(shard, key, entry_id)
             starter = self._starter(shard, key, entry_id)
-            delivery = Delivery(channel, message, ordering_key(message), acker, _on_start=starter)
-            delivery._on_queue_ack = queue_ack
-            self._dispatcher.offer(delivery)
+            self._dispatcher.offer(
+                Delivery(
+                    channel,
+                    message,
+                    ordering_key(message),
+                    acker,
+                    _on_start=starter,
+                    _on_queue_ack=queue_ack,
+                )
+            )
         if stale:
             await self._delete(stale)
 
