@@ -3,9 +3,11 @@ out under it and back in once it stops, and Prometheus scrapes all of it. The au
 and the Prometheus test both read this one run (a flood costs a minute or two of a 2-core node).
 
 The backlog is kept until the workers scaled out AND a scrape saw the queue at the autoscaler's
-target: the interface's message rate bounds what the flood puts in, so fast workers can keep
-the queue near the target, and a flood that stopped at the scale-out could end between two
-scrapes (5 s apart; the operator reads the queue every 3 s).
+target AND the workers' scrapes show messages handled: the interface's message rate bounds what
+the flood puts in, so fast workers can keep the queue near the target, and a flood that stopped
+at the scale-out could end between two scrapes (5 s apart; the operator reads the queue every
+3 s). A flood of a few seconds handled by freshly started pods can also leave no increase
+between two scrapes of any worker, so the dashboard's rate panels would show nothing of it.
 """
 
 from __future__ import annotations
@@ -97,8 +99,8 @@ async def _keep_a_backlog(chat: ChatAddress, flood: Flood, enough: Callable[[], 
         while not await asyncio.to_thread(enough):
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"no scale-out, or no scrape of the queue at the target, within "
-                    f"{SCALE_TIMEOUT:.0f}s of a steady backlog: {flood}"
+                    f"no scale-out, no scrape of the queue at the target or none of workers "
+                    f"handling it within {SCALE_TIMEOUT:.0f}s of a steady backlog: {flood}"
                 )
             for index, socket in enumerate(sockets):
                 while sent[index] - echoed[index] < OUTSTANDING:
@@ -122,6 +124,17 @@ def queue_depth_query(app: App) -> str:
     return f'sum(channelworks_layer_queue_depth{{app="{app.namespace}.{app.name}"}})'
 
 
+def _workers_seen_handling(prometheus: PrometheusAPI, app: App) -> bool:
+    """Whether two recent scrapes of the app's workers show messages handled in between: the
+    dashboard's handler-latency panel (a rate over 30 s) then has data of this flood. Over 20 s,
+    so the test's query points a few seconds later still hold both scrapes."""
+    pods = f'namespace="{app.namespace}", pod=~"{app.name}-worker-.+"'
+    found = prometheus.query(
+        f"sum(rate(channelworks_worker_message_duration_seconds_count{{{pods}}}[20s]))"
+    )
+    return bool(found) and float(found[0]["value"][1]) > 0
+
+
 def _scraped_at_the_target(prometheus: PrometheusAPI, app: App, since: float) -> bool:
     """Whether a scrape since ``since`` saw the app's queue at the autoscaler's target or more."""
     window = max(1, int(time.time() - since) + 1)
@@ -132,8 +145,8 @@ def _scraped_at_the_target(prometheus: PrometheusAPI, app: App, since: float) ->
 @pytest.fixture(scope="session")
 def flood(cluster: Cluster, cluster_app: App, prometheus: PrometheusAPI) -> Flood:
     """Flood ``chat-cluster`` until its workers scale out and Prometheus saw the queue at the
-    target, stop, and wait until they are back at ``minReplicas`` with an empty queue.
-    Prometheus scrapes throughout."""
+    target and the workers handling messages, stop, and wait until they are back at
+    ``minReplicas`` with an empty queue. Prometheus scrapes throughout."""
     found = status(cluster, cluster_app)
     assert found["worker"]["replicas"] == MIN_WORKERS, found["worker"]
     result = Flood()
@@ -143,8 +156,10 @@ def flood(cluster: Cluster, cluster_app: App, prometheus: PrometheusAPI) -> Floo
         result.note(now)
         if not result.scaled_out and int(now.get("worker", {}).get("replicas") or 0) > MIN_WORKERS:
             result.scaled_out = time.time()
-        return bool(result.scaled_out) and _scraped_at_the_target(
-            prometheus, cluster_app, result.started
+        return (
+            bool(result.scaled_out)
+            and _scraped_at_the_target(prometheus, cluster_app, result.started)
+            and _workers_seen_handling(prometheus, cluster_app)
         )
 
     asyncio.run(_keep_a_backlog(ChatAddress.of(cluster_app), result, scaled_out_and_scraped))
