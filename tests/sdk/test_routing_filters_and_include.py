@@ -1,5 +1,7 @@
 """Routing: channel names, regex filters on any field, named groups, include prefixes, defaults."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from channelworks import exceptions, handler, include, route, route_class, routing
@@ -143,3 +145,58 @@ def test_the_string_django_names_the_view_handler():
 def test_routes_describe_themselves_for_logs():
     text = str(route("websocket.connect", first, path=r"^/chat/$"))
     assert text == f"websocket.connect (path=^/chat/$) -> {__name__}.first"
+
+
+def test_a_router_answers_alike_when_it_remembers_what_it_resolved():
+    """The router remembers resolutions per channel and filtered field values: each path keeps
+    its own kwargs, fields no filter reads do not matter, and it holds at most
+    ROUTE_CACHE_SIZE of them."""
+    router = routing.Router(
+        [
+            include([route("chat.receive", first, path=r"^/(?P<room>\w+)/$")], path=r"^/chat"),
+            route("chat.receive", second),
+        ],
+        defaults=False,
+    )
+    for _ in range(2):  # the second round is answered from what was remembered
+        for room in ("a", "b"):
+            found = router.resolve("chat.receive", {"path": f"/chat/{room}/", "text": room})
+            assert (found.consumer, found.kwargs) == (first, {"room": room})
+        assert router.resolve("chat.receive", {"path": "/other/"}).consumer is second
+        assert router.resolve("chat.receive", {"text": "no path"}).consumer is second
+        assert router.resolve("chat.receive", {"path": ["not", "hashable"]}).consumer is second
+    received = SimpleNamespace(
+        channel=SimpleNamespace(name="chat.receive"), content={"path": "/chat/a/"}
+    )
+    _, kwargs = router.match(received)
+    kwargs["room"] = "changed by the caller"
+    assert router.resolve("chat.receive", {"path": "/chat/a/"}).kwargs == {"room": "a"}
+    for number in range(routing.ROUTE_CACHE_SIZE + 10):
+        found = router.resolve("chat.receive", {"path": f"/chat/r{number}/"})
+        assert found.kwargs == {"room": f"r{number}"}
+    assert len(router._resolved) <= routing.ROUTE_CACHE_SIZE
+
+
+def test_a_route_added_later_and_a_routable_of_the_users_own_are_always_heard():
+    asked = []
+
+    class EveryOther:
+        """A routable object of the user's own: its answer may change, so it is asked each time."""
+
+        def resolve(self, channel, fields):
+            asked.append(fields["path"])
+            if len(asked) % 2:
+                return routing.Resolution(first, {}, route(channel, first))
+            return None
+
+        def channel_names(self):
+            return {"custom.work"}
+
+    router = routing.Router([EveryOther()], defaults=False)
+    answers = [router.resolve("custom.work", {"path": "/x/"}) for _ in range(4)]
+    assert [found is not None for found in answers] == [True, False, True, False]
+    assert len(asked) == 4
+    plain = routing.Router([route("a.work", first, path=r"^/a/$")], defaults=False)
+    assert plain.resolve("a.work", {"path": "/b/"}) is None
+    plain.add_route(route("a.work", second))
+    assert plain.resolve("a.work", {"path": "/b/"}).consumer is second

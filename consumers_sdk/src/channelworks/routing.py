@@ -12,6 +12,12 @@ A routing is a list of routes, tried in order; the first that matches wins.
   ``route(..., path=r"^/stream/$")`` inside match ``/liveblog/stream/``).
 
 A consumer may be given as a dotted path; ``"django"`` names the Django view handler.
+
+A :class:`Router` remembers what it resolved for the last ``ROUTE_CACHE_SIZE`` distinct
+combinations of channel and filtered field values (a connection's messages share their path), so
+most messages skip the regexes. It needs routes made of ``route``, ``route_class`` and
+``include`` only (another routable object is asked every time), and a routing changed through
+:meth:`Router.add_route`, not by editing its lists in place.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ if TYPE_CHECKING:
     from channelworks.message import Message
 
 Consumer = Callable[..., Any]
+ROUTE_CACHE_SIZE = 1024
+_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -240,12 +248,17 @@ class Router:
         self.root = Include(routing)
         if defaults:
             self.check_default()
+        self._routing_changed()
+
+    def _routing_changed(self) -> None:
         self.channels = self.root.channel_names()
+        self._resolved: dict[tuple[Any, ...], Resolution | None] = {}
+        self._cache_fields = _filtered_fields(self.root)
 
     def add_route(self, route: Routable) -> None:
         """Append a route at the end of the resolution list."""
         self.root.routing.append(route)
-        self.channels = self.root.channel_names()
+        self._routing_changed()
 
     def check_default(self, http_consumer: Consumer | None = None) -> None:
         from channelworks import handler
@@ -255,17 +268,49 @@ class Router:
         self.root.routing.append(
             Route(["websocket.receive", "websocket.disconnect"], null_consumer)
         )
-        self.channels = self.root.channel_names()
+        self._routing_changed()
 
     def resolve(self, channel: str, fields: Mapping[str, Any]) -> Resolution | None:
+        """The route of a message on ``channel`` with ``fields``; remembered per channel and
+        filtered field values (the returned ``kwargs`` are shared: copy before changing)."""
         if channel not in self.channels:
             return None
-        return self.root.resolve(channel, fields)
+        names = self._cache_fields
+        if names is None:
+            return self.root.resolve(channel, fields)
+        key = (channel, *[fields.get(name, _ABSENT) for name in names])
+        try:
+            found = self._resolved.get(key, _ABSENT)
+        except TypeError:  # a field value that cannot be a key (a list...): not remembered
+            return self.root.resolve(channel, fields)
+        if found is _ABSENT:
+            found = self.root.resolve(channel, fields)
+            if len(self._resolved) >= ROUTE_CACHE_SIZE:
+                self._resolved.clear()
+            self._resolved[key] = found
+        return found  # type: ignore[return-value]
 
     def match(self, message: Message) -> tuple[Consumer, dict[str, Any]] | None:
         """Channels 1 API: ``(consumer, kwargs)`` for the message, or None."""
         found = self.resolve(message.channel.name, message.content)
-        return None if found is None else (found.consumer, found.kwargs)
+        return None if found is None else (found.consumer, dict(found.kwargs))
+
+
+def _filtered_fields(include: Include) -> tuple[str, ...] | None:
+    """The message fields the routing's filters read, or None when an entry is not a plain
+    route or include (its resolve may read anything, so nothing can be remembered)."""
+    names: set[str] = set(include.prefixes)
+    for entry in include.routing:
+        if type(entry).resolve is Include.resolve:
+            inner = _filtered_fields(entry)  # type: ignore[arg-type]
+            if inner is None:
+                return None
+            names.update(inner)
+        elif type(entry).resolve is Route.resolve:
+            names.update(entry.filters)  # type: ignore[attr-defined]
+        else:
+            return None
+    return tuple(sorted(names))
 
 
 route = Route
