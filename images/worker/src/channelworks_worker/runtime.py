@@ -32,7 +32,7 @@ from typing import Any
 
 from channelworks import dispatch, exceptions, routing
 from channelworks.layers import base, naming, ordering
-from channelworks_worker import consumer_threads, safeguards
+from channelworks_worker import consumer_threads, deadlines, safeguards
 from channelworks_worker import metrics as metrics_module
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class Worker:
         self._layer_ok = True
         self._limits = limits or safeguards.Safeguards()
         self._threads: consumer_threads.ConsumerThreads | None = None
+        self._deadlines = deadlines.Deadlines()
 
     @property
     def channels(self) -> list[str]:
@@ -132,6 +133,7 @@ class Worker:
             "taking messages on %s, %d at a time", ", ".join(self._channels), self._concurrency
         )
         self._ready = True
+        watcher = asyncio.create_task(self._deadlines.watch())
         try:
             await self._take(receiver, runner, slots)
         finally:
@@ -144,6 +146,7 @@ class Worker:
             except TimeoutError:
                 logger.warning("the layer's receiver did not stop in time; its leases will expire")
             threads.shutdown()
+            watcher.cancel()
             logger.info("worker stopped")
 
     async def _take(self, receiver: Any, runner: dispatch.Runner, slots: asyncio.Semaphore) -> None:
@@ -228,11 +231,12 @@ class Worker:
         """The outcome of running the consumer, or None when it outlived the time limit (it is
         then cancelled: an async one at its next await, a sync one's thread is abandoned).
 
-        A sync consumer's call is awaited in this task under ``asyncio.timeout``: giving up on
-        it abandons its thread at once, so it needs no task of its own nor ``asyncio.wait``
-        (two of the per-message costs a profile of the echo load showed). An async consumer
-        runs in a task of its own, so one that ignores its cancellation is left behind after
-        a grace period instead of holding this slot."""
+        A sync consumer's call is awaited in this task, under a deadline the worker's one
+        watcher enforces (:mod:`deadlines`; cheaper than an ``asyncio.timeout`` per message):
+        giving up on it abandons its thread at once, so it needs no task of its own nor
+        ``asyncio.wait`` (two of the per-message costs a profile of the echo load showed). An
+        async consumer runs in a task of its own, so one that ignores its cancellation is left
+        behind after a grace period instead of holding this slot."""
         channel = delivery.channel
         limit = self._limits.time_limit_for(channel)
         try:
@@ -242,14 +246,17 @@ class Worker:
         if found is None:
             return dispatch.Outcome(channel, "unrouted")
         if not runner.runs_on_the_loop(found):
-            timeout = asyncio.timeout(limit)
+            task = self._deadlines.start(limit)
             try:
-                async with timeout:
-                    return await runner.run(channel, message, found, self._acks_with(delivery))
-            except Exception as error:
-                if timeout.expired():
+                return await runner.run(channel, message, found, self._acks_with(delivery))
+            except asyncio.CancelledError:
+                if self._deadlines.expired(task):
                     return None
+                raise
+            except Exception as error:
                 return dispatch.Outcome(channel, "error", None, error)
+            finally:
+                self._deadlines.end(task)
         running = asyncio.create_task(
             runner.run(channel, message, found, self._acks_with(delivery))
         )
