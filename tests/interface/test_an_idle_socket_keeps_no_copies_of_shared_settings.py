@@ -3,8 +3,10 @@ idle socket): autobahn copies its 29 protocol options into every protocol and gi
 queue of chopped writes, and ours gave each an empty queue of held frames. Now the options are
 read from the factory, and both queues are made when first used: the protocol's attributes fit a
 dict of half the size and no empty queue is kept (about 3 KiB less per socket, 18.2 -> 15.8 KiB of
-RSS per socket at 4,000 idle sockets in bench/ws.py). A synchronous write, the one use of
-autobahn's queue, still goes out."""
+RSS per socket at 4,000 idle sockets in bench/ws.py). Once open, a socket also lets go of its
+opening handshake (the raw request and response, autobahn's and Daphne's parsed headers): the
+websocket.connect message carried the headers. A synchronous write, the one use of autobahn's
+queue, still goes out."""
 
 from __future__ import annotations
 
@@ -74,6 +76,9 @@ async def test_an_idle_protocol_holds_no_option_copies_and_no_empty_queues(
                       if isinstance(value, collections.deque)]  # fmt: skip
             assert not queues, queues
             assert sys.getsizeof(attributes) <= DICT_BYTES_AT_MOST, len(attributes)
+            assert not protocol.http_request_data and not protocol.http_response_data
+            assert protocol.http_headers == {} and protocol.clean_headers == []
+            assert protocol.request.path.startswith("/idle/")  # Daphne logs it at the close
             # The options still read as the server set them.
             assert protocol.maxMessagePayloadSize == protocol.factory.maxMessagePayloadSize
             assert protocol.failByDrop is False

@@ -24,7 +24,9 @@ class InterfaceApplication:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
         if kind == "websocket":
-            await websocket_bridge.WebSocketSession(self.bridge, scope, receive, send).run()
+            session = websocket_bridge.WebSocketSession(self.bridge, scope, receive, send)
+            del scope  # this frame lives as long as the socket: the session keeps what it needs
+            await session.run()
         elif kind == "http":
             await http_bridge.HttpExchange(self.bridge, scope, receive, send).run()
         elif kind == "lifespan":

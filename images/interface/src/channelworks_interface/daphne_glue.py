@@ -35,7 +35,8 @@
   holding a copy of the 29 of them, and makes its queue of held frames, and autobahn's queue of
   chopped writes, only when it holds one: an idle socket's protocol has about 80 attributes
   instead of 109, which fit a dict half the size, and no empty queues (about 3 KiB less per
-  open socket).
+  open socket). Once a socket is open it lets go of its handshake: the raw request and
+  response and the parsed headers.
 """
 
 from __future__ import annotations
@@ -108,6 +109,24 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
         self._reads_small_frames = not (
             self.logOctets or self.logFrames or self.trackedTimings or self._listeners
         )
+
+    def onOpen(self) -> None:
+        super().onOpen()
+        self._forget_the_handshake()
+
+    def _forget_the_handshake(self) -> None:
+        """Let go of what the opening handshake left on the protocol for the socket's whole
+        life and nothing reads once it is open: the raw request and response, and the parsed
+        headers (autobahn's and Daphne's: the application read them when the socket connected,
+        the ``websocket.connect`` message carries them). The request's path stays (Daphne logs
+        it when the socket closes). A browser's headers, cookies included, are often 1-2 KiB."""
+        self.http_request_data = b""
+        self.http_response_data = ""
+        self.http_headers: dict[str, str] = {}
+        self.clean_headers: list[tuple[bytes, bytes]] = []
+        request = getattr(self, "request", None)
+        if request is not None:
+            request.headers = self.http_headers
 
     def serverClose(self, code: int | None = None) -> None:
         code = 1000 if code is None else int(code)

@@ -93,16 +93,7 @@ class WebSocketSession:
         if self._bridge.connections.draining:
             await self._close(CloseCode.SERVICE_RESTART, "draining")
             return
-        headers = self._scope.get("headers", [])
-        if not limits.origin_allowed(
-            headers,
-            config.allowed_origins,
-            require_origin=config.require_origin,
-            trust_forwarded_host=config.proxy_headers,
-        ):
-            origin = limits.header(headers, b"origin")
-            logger.info("refused a WebSocket from origin %r (403)", origin)
-            self._bridge.metrics.refused(PROTOCOL_WEBSOCKET, "origin")
+        if not self._origin_allowed():
             await self._refuse()
             return
         self._reply_channel = await self._bridge.layer.new_channel()
@@ -110,16 +101,39 @@ class WebSocketSession:
         if self._write_frame is not None:
             self._bridge.layer.deliver_directly(self._reply_channel, self._deliver_directly)
         if await self._recovery.resume(self._reply_channel, self._scope["path"]):
+            self._keep_only_the_path()
             await self._accept(None)  # a resumed session: no websocket.connect
             await self._relay()
             return
-        scheme = limits.websocket_scheme(headers, config.proxy_headers)
+        scheme = limits.websocket_scheme(self._scope.get("headers", []), config.proxy_headers)
         # Built in the call: a local would keep the message (a copy of every header) as long
         # as the socket is open, as this frame lives that long.
         if await self._forward(
             CONNECT_CHANNEL, messages.websocket_connect(self._scope, self._reply_channel, scheme)
         ):
+            self._keep_only_the_path()
             await self._relay()
+
+    def _origin_allowed(self) -> bool:
+        """Whether the socket's Origin is allowed (a refusal is logged and counted here)."""
+        config = self._bridge.config
+        headers = self._scope.get("headers", [])
+        if limits.origin_allowed(
+            headers,
+            config.allowed_origins,
+            require_origin=config.require_origin,
+            trust_forwarded_host=config.proxy_headers,
+        ):
+            return True
+        logger.info("refused a WebSocket from origin %r (403)", limits.header(headers, b"origin"))
+        self._bridge.metrics.refused(PROTOCOL_WEBSOCKET, "origin")
+        return False
+
+    def _keep_only_the_path(self) -> None:
+        """Once the socket's websocket.connect is built (or it resumed a session), only the
+        path of its scope is read (each later message carries it): the headers, the query
+        string and the addresses are let go for the rest of the socket's life."""
+        self._scope = {"path": self._scope["path"]}
 
     async def close_for_drain(self, code: int) -> None:
         """Close this socket because the process is draining (called by the drain sequence)."""
