@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import bisect
+from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from channelworks.process import build
 
@@ -22,19 +25,8 @@ class WorkerMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.messages = Counter(
-            "channelworks_worker_messages_total",
-            "Messages handled by this worker, by channel and outcome (ok, error, unrouted).",
-            ["channel", "outcome"],
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "channelworks_worker_message_duration_seconds",
-            "Time from taking a message to acknowledging it, by channel.",
-            ["channel"],
-            buckets=DURATION_BUCKETS,
-            registry=registry,
-        )
+        self._handled = _Handled()
+        registry.register(self._handled)
         self.in_flight = Gauge(
             "channelworks_worker_in_flight_messages",
             "Messages taken and not yet acknowledged.",
@@ -64,18 +56,51 @@ class WorkerMetrics:
             registry=registry,
         )
         self.build_info = build.build_info(registry, "worker", "channelworks-worker")
-        # Observed per message: each labelled child is looked up once (channels are the routed
-        # ones and outcomes three, so these stay small).
-        self._counted: dict[tuple[str, str], Any] = {}
-        self._timed: dict[str, Any] = {}
 
     def observe(self, channel: str, outcome: str, seconds: float) -> None:
-        counted = self._counted.get((channel, outcome))
-        if counted is None:
-            counted = self.messages.labels(channel=channel, outcome=outcome)
-            self._counted[(channel, outcome)] = counted
-        counted.inc()
-        timed = self._timed.get(channel)
-        if timed is None:
-            timed = self._timed[channel] = self.duration.labels(channel=channel)
-        timed.observe(seconds)
+        """One message handled: its outcome and how long it took (call on the event loop)."""
+        self._handled.observe(channel, outcome, seconds)
+
+
+class _Handled(Collector):
+    """``channelworks_worker_messages_total{channel,outcome}`` and
+    ``channelworks_worker_message_duration_seconds{channel}``, counted per message with plain
+    additions on the worker's event loop and read when scraped: a Prometheus ``Counter`` and
+    ``Histogram`` take a lock each, 3.2 µs per message together, measured alone."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], int] = {}
+        # Per channel: how many took at most each bound (not cumulative), the last one +Inf.
+        self._buckets: dict[str, list[int]] = {}
+        self._sums: dict[str, float] = {}
+
+    def observe(self, channel: str, outcome: str, seconds: float) -> None:
+        key = (channel, outcome)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        buckets = self._buckets.get(channel)
+        if buckets is None:
+            buckets = self._buckets[channel] = [0] * (len(DURATION_BUCKETS) + 1)
+            self._sums[channel] = 0.0
+        buckets[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1  # a bound holds its value
+        self._sums[channel] += seconds
+
+    def collect(self) -> Iterable[Metric]:
+        messages = CounterMetricFamily(
+            "channelworks_worker_messages",
+            "Messages handled by this worker, by channel and outcome (ok, error, unrouted).",
+            labels=["channel", "outcome"],
+        )
+        for (channel, outcome), count in list(self._counts.items()):
+            messages.add_metric([channel, outcome], count)
+        yield messages
+        duration = HistogramMetricFamily(
+            "channelworks_worker_message_duration_seconds",
+            "Time from taking a message to acknowledging it, by channel.",
+            labels=["channel"],
+        )
+        bounds = [*(repr(float(bound)) for bound in DURATION_BUCKETS), "+Inf"]
+        for channel, buckets in list(self._buckets.items()):
+            taken, total = list(buckets), self._sums[channel]
+            cumulative = [(bound, float(sum(taken[: i + 1]))) for i, bound in enumerate(bounds)]
+            duration.add_metric([channel], cumulative, sum_value=total)
+        yield duration
