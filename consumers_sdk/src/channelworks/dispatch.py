@@ -105,8 +105,9 @@ class Runner:
         # Whether each routed consumer is async, asked once per consumer rather than per message
         # (inspect checks): by id, holding the consumer so its id is not reused.
         self._async_consumers: dict[int, tuple[Any, bool]] = {}
-        # Each route's name for outcomes, made once per route rather than per message.
-        self._route_names: dict[int, tuple[Any, str]] = {}
+        # Each route's name for outcomes, and its "ok" outcome per channel (frozen, so shared),
+        # made once per route rather than per message.
+        self._route_names: dict[int, tuple[Any, str, dict[str, Outcome]]] = {}
 
     def _is_async(self, consumer: Any) -> bool:
         known = self._async_consumers.get(id(consumer))
@@ -170,9 +171,14 @@ class Runner:
     ) -> Outcome:
         known = self._route_names.get(id(found.route))
         if known is None or known[0] is not found.route:
-            known = (found.route, str(found.route))
+            known = (found.route, str(found.route), {})
             self._route_names[id(found.route)] = known
-        return Outcome(channel, "ok" if error is None else "error", known[1], error)
+        if error is not None:
+            return Outcome(channel, "error", known[1], error)
+        ok = known[2].get(channel)  # the same every time: made once per route and channel
+        if ok is None:
+            ok = known[2][channel] = Outcome(channel, "ok", known[1])
+        return ok
 
     def dispatch_sync(self, channel: str, content: dict[str, Any]) -> Outcome:
         """Handle one message from sync code, in this thread (what the testing kit uses)."""
