@@ -91,9 +91,13 @@ class TcpProxy:
     def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
         peers = {client: upstream, upstream: client}
         with selectors.DefaultSelector() as selector:
-            for sock in peers:
-                selector.register(sock, selectors.EVENT_READ)
-            while not self._stopping.is_set():
+            try:
+                for sock in peers:
+                    selector.register(sock, selectors.EVENT_READ)
+                registered = True
+            except (OSError, ValueError):  # cut or stopped before this thread got to it
+                registered = False  # nothing to pump: both are closed below
+            while registered and not self._stopping.is_set():
                 if self._frozen.is_set():
                     self._stopping.wait(_POLL_SECONDS)
                     continue
