@@ -247,8 +247,9 @@ class Router:
     def __init__(self, routing: Any, defaults: bool = True) -> None:
         self.root = Include(routing)
         if defaults:
-            self.check_default()
-        self._routing_changed()
+            self.check_default()  # which takes the routing in, with the defaults
+        else:
+            self._routing_changed()
 
     def _routing_changed(self) -> None:
         self.channels = self.root.channel_names()

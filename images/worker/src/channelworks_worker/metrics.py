@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -100,7 +101,9 @@ class _Handled(Collector):
         )
         bounds = [*(repr(float(bound)) for bound in DURATION_BUCKETS), "+Inf"]
         for channel, buckets in list(self._buckets.items()):
-            taken, total = list(buckets), self._sums[channel]
-            cumulative = [(bound, float(sum(taken[: i + 1]))) for i, bound in enumerate(bounds)]
-            duration.add_metric([channel], cumulative, sum_value=total)
+            cumulative = [
+                (bound, float(n))
+                for bound, n in zip(bounds, itertools.accumulate(buckets), strict=True)
+            ]
+            duration.add_metric([channel], cumulative, sum_value=self._sums[channel])
         yield duration
